@@ -1,0 +1,1 @@
+"""The ``xling`` command line (installed as ``xling.cli``): a thin Typer layer over the library."""

@@ -1,0 +1,53 @@
+"""``xling``: one command line from raw multilingual text to a results table."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from xling import __version__
+
+app = typer.Typer(
+    name="xling",
+    help="Build and evaluate cross-lingual language models: vocabularies, corpora, alignment, "
+         "fairseq pretraining, XGLUE zero-shot evaluation, model import/export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"xling {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")):
+    """xling command line."""
+
+
+def _register():
+    from xling.cli import prep
+
+    app.command("prep-vocab", help="Train one shared SentencePiece vocabulary over many languages "
+                "(alpha-smoothed sampling); write spm model, fairseq dict and stats.")(prep.prep_vocab)
+    app.command("prep-data", help="Clean, dedupe, filter, encode and binarize mono and parallel text "
+                "into fairseq datasets with a manifest.")(prep.prep_data)
+    from xling.cli import demo
+
+    app.command("demo", help="Run the end-to-end demo on real multilingual text "
+                "(Django's translation catalogs from PyPI).")(demo.demo)
+
+
+_register()
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""``xling prep-vocab`` and ``xling prep-data``: thin flag-to-library mapping."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from xling.cli._common import console, err_console, guarded, progress
+from xling.errors import XlingError
+
+
+def _split_assign(text: str, flag: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise XlingError(f"{flag} {text!r} is not KEY=PATH", fix=f"write it as {flag} fr=corpus.fr")
+    k, v = text.split("=", 1)
+    if not k or not v:
+        raise XlingError(f"{flag} {text!r} is not KEY=PATH", fix=f"write it as {flag} fr=corpus.fr")
+    return k.strip(), v.strip()
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+@guarded
+def prep_vocab(
+    input: List[str] = typer.Option(..., "--input", "-i", help="LANG=PATH, one per language (repeat)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    vocab_size: int = typer.Option(250_000, help="Number of SentencePiece pieces (XLM-R: 250000)."),
+    alpha: float = typer.Option(0.3, help="Language sampling smoothing in (0, 1]: q_l ∝ p_l^alpha."),
+    model_type: str = typer.Option("unigram", help="unigram or bpe."),
+    character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
+    byte_fallback: bool = typer.Option(True, "--byte-fallback/--no-byte-fallback",
+                                       help="Decompose unknown characters into UTF-8 byte pieces."),
+    max_sentences: int = typer.Option(10_000_000, help="Cap on sentences sampled for training."),
+    heldout_fraction: float = typer.Option(0.02, help="Fraction of each language held out for quality stats."),
+    seed: int = typer.Option(1, help="Random seed (sampling and SentencePiece)."),
+    threads: int = typer.Option(2, help="Training threads."),
+    force: bool = typer.Option(False, help="Overwrite another run's vocabulary in --out."),
+):
+    """Train one shared SentencePiece vocabulary over many languages."""
+    from xling.vocab import VocabConfig, build_vocab
+
+    cfg = VocabConfig(inputs=[_split_assign(x, "--input") for x in input], out=str(out), vocab_size=vocab_size,
+                      alpha=alpha, model_type=model_type, character_coverage=character_coverage,
+                      byte_fallback=byte_fallback, max_sentences=max_sentences, seed=seed,
+                      heldout_fraction=heldout_fraction, num_threads=threads, force=force)
+    with progress() as prog:
+        task = prog.add_task("prep-vocab", total=2 * len(cfg.inputs) + 1)
+
+        def step(stage, lang):
+            prog.update(task, advance=1, description=f"{stage} {lang or ''}".strip())
+
+        res = build_vocab(cfg, step)
+    if res.skipped:
+        console.print(f"[green]up to date:[/] {out} (same inputs and options; nothing to do)")
+    st = res.stats
+    table = Table(title=f"prep-vocab: {st['vocab']['spm_pieces']} pieces, alpha={st['options']['alpha']}, "
+                        f"{st['vocab']['sampled_lines']} sampled lines")
+    for col in ("lang", "sentences", "p", "q", "sampled", "held-out", "pieces/word", "chars/piece", "unk", "byte-fb"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    for lang, s in st["langs"].items():
+        q = s["quality"]
+        table.add_row(lang, str(s["sentences"]), f"{s['p']:.4f}", f"{s['q']:.4f}", str(s["sampled"]),
+                      str(s["heldout"]), "-" if q["pieces_per_word"] is None else f"{q['pieces_per_word']:.3f}",
+                      "-" if q["chars_per_piece"] is None else f"{q['chars_per_piece']:.3f}",
+                      _pct(q["unk_rate"]), _pct(q["byte_fallback_rate"]))
+    console.print(table)
+    console.print(f"wrote {out}/spm.model, spm.vocab, dict.txt, stats.json")
+
+
+@guarded
+def prep_data(
+    vocab: Path = typer.Option(..., "--vocab", "-v", help="Directory written by `xling prep-vocab`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output data directory."),
+    mono: Optional[List[str]] = typer.Option(None, "--mono", help="LANG=PATH monolingual text (repeatable)."),
+    para: Optional[List[str]] = typer.Option(
+        None, "--para", help="SRC-TGT=SRC_PATH,TGT_PATH, or SRC-TGT=PATH of `src ||| tgt` lines (repeatable)."),
+    mono_from_para: bool = typer.Option(False, help="Also use each side of every pair as monolingual text."),
+    valid_size: int = typer.Option(1000, help="Valid sentences per corpus (at most 10% of it)."),
+    min_len: int = typer.Option(1, help="Drop sentences with fewer pieces."),
+    max_len: int = typer.Option(256, help="Drop sentences with more pieces."),
+    max_ratio: float = typer.Option(3.0, help="Drop pairs whose piece-length ratio exceeds this."),
+    dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Drop exact duplicate lines (pairs)."),
+    align: bool = typer.Option(False, help="Word-align every pair (needs the eflomal extra) and store "
+                                           "the alignments beside the binarized data."),
+    seed: int = typer.Option(1, help="Seed of the valid split."),
+    threads: int = typer.Option(2, help="Encoding threads."),
+    force: bool = typer.Option(False, help="Rebuild even if --out holds data of another vocabulary."),
+):
+    """Prepare fairseq binary datasets."""
+    from xling.corpus import DataConfig, ParaInput, parse_pair, prepare_data
+
+    paras = []
+    for x in para or []:
+        key, paths = _split_assign(x, "--para")
+        src, tgt = parse_pair(key)
+        if "," in paths:
+            sp, tp = paths.split(",", 1)
+            paras.append(ParaInput(key, src, tgt, sp, tp))
+        else:
+            paras.append(ParaInput(key, src, tgt, paths, None))
+    cfg = DataConfig(vocab=str(vocab), out=str(out), mono=[_split_assign(x, "--mono") for x in mono or []],
+                     para=paras, mono_from_para=mono_from_para, valid_size=valid_size, min_len=min_len,
+                     max_len=max_len, max_ratio=max_ratio, dedup=dedup, seed=seed, num_threads=threads,
+                     force=force, align=align)
+    n_mono = len({lg for lg, _ in cfg.mono} | ({lg for p in paras for lg in (p.src, p.tgt)} if mono_from_para else set()))
+    with progress() as prog:
+        task = prog.add_task("prep-data", total=len(paras) + n_mono)
+        res = prepare_data(cfg, lambda section, key: prog.update(task, advance=1, description=f"{section} {key}"))
+    m = res.manifest
+    table = Table(title=f"prep-data → {out}")
+    for col in ("corpus", "input", "empty", "dup", "short", "long", "ratio", "kept", "train", "valid", "tokens"):
+        table.add_column(col, justify="left" if col == "corpus" else "right")
+    for section in ("para", "mono"):
+        for key, e in m[section].items():
+            c = e["counts"]
+            table.add_row(f"{section} {key}", str(c["input"]), str(c["empty"]), str(c["duplicate"]),
+                          str(c["too_short"]), str(c["too_long"]), str(c.get("ratio", "-")), str(c["kept"]),
+                          str(e["sentences"]["train"]), str(e["sentences"]["valid"]),
+                          str(e["tokens"]["train"] + e["tokens"]["valid"]))
+    console.print(table)
+    if res.skipped and not res.done:
+        console.print("[green]up to date:[/] nothing changed since the last run")
+    console.print(f"{len(res.done)} prepared, {len(res.skipped)} up to date; wrote {out}/manifest.json")

@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+from conftest import cli
+
+import xling
+
+
+def test_help_lists_every_command_with_help():
+    res = cli("--help")
+    for cmd in ("prep-vocab", "prep-data"):
+        assert cmd in res.output
+    from xling.cli.main import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        assert (cmd.help or cmd.short_help or "").strip(), f"command {name} has no help"
+
+
+def test_version():
+    res = cli("--version")
+    assert res.output.strip() == f"xling {xling.__version__}"
+
+
+def test_console_script_and_no_toplevel_cli_module():
+    out = subprocess.run(["xling", "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"xling {xling.__version__}"
+    # `cli/` is installed as xling.cli; no top-level `cli` package is importable from site-packages.
+    code = "import importlib.util,sys; sys.path=[p for p in sys.path if p not in ('', '.')]; " \
+           "print(importlib.util.find_spec('cli'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
+    assert r.stdout.strip() == "None"
+
+
+def test_safe_globals_registered():
+    import argparse
+
+    import torch
+
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    assert argparse.Namespace in torch.serialization.get_safe_globals()

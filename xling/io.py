@@ -1,0 +1,125 @@
+"""Small file helpers shared by every stage: validated reading, atomic writing, hashing."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from xling.errors import XlingError
+
+
+def check_file(path: str | Path, what: str = "input file", allow_empty: bool = False) -> Path:
+    """Return ``path`` as a Path after checking it exists, is a file and (optionally) is not empty."""
+    p = Path(path)
+    if not p.exists():
+        raise XlingError(f"{what} does not exist", file=p, fix="check the path (relative paths are "
+                         f"resolved from {Path.cwd()})")
+    if not p.is_file():
+        raise XlingError(f"{what} is not a regular file", file=p, fix="pass a text file, not a directory")
+    if not allow_empty and p.stat().st_size == 0:
+        raise XlingError(f"{what} is empty", file=p, fix="pass a file with at least one line of text")
+    return p
+
+
+def read_lines(path: str | Path, what: str = "input file", allow_empty: bool = False) -> list[str]:
+    """Read a UTF-8 text file as a list of lines without their line ends.
+
+    Invalid UTF-8 is reported with the 1-based line number of the first bad byte.
+    """
+    p = check_file(path, what, allow_empty=allow_empty)
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise XlingError(f"invalid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})", file=p,
+                         line=line, fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    if not allow_empty and not any(ln.strip() for ln in lines):
+        raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
+    return lines
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_p = Path(tmp)
+    try:
+        yield tmp_p
+        os.replace(tmp_p, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_p.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success it replaces ``path`` as a whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_lines_atomic(path: str | Path, lines: list[str]) -> None:
+    write_text_atomic(path, "".join(ln + "\n" for ln in lines))
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> dict:
+    p = check_file(path, what)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise XlingError(f"{what} is not valid JSON: {e.msg}", file=p, line=e.lineno,
+                         fix="regenerate it with the xling command that wrote it") from None
