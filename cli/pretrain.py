@@ -1,0 +1,125 @@
+"""``xling pretrain`` and ``xling inspect``: thin flag mapping onto :mod:`xling.pretrain` / :mod:`xling.inspect`."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from xling.cli._common import console, err_console, guarded, progress
+from xling.errors import XlingError
+
+
+def _csv(text: Optional[str]) -> Optional[list[str]]:
+    if not text:
+        return None
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@guarded
+def pretrain(
+    data: Path = typer.Option(..., "--data", "-d", help="Directory written by `xling prep-data`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints/, model/, pretrain.json)."),
+    preset: str = typer.Option("base", help="tiny (tests, CPU), base (XLM-R base) or large (XLM-R large)."),
+    tlm: bool = typer.Option(False, "--tlm", help="Mix translation LM on parallel pairs into training."),
+    tlm_ratio: Optional[float] = typer.Option(None, help="Fraction of training examples that are TLM pairs "
+                                              "(default 0.5 with --tlm)."),
+    langs: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all prepared)."),
+    pairs: Optional[str] = typer.Option(None, help="Comma-separated TLM pairs such as en-fr (default: all "
+                                        "prepared, with --tlm)."),
+    alpha: float = typer.Option(0.3, help="Language sampling smoothing: q ∝ p^alpha."),
+    max_updates: Optional[int] = typer.Option(None, "--max-updates", help="Stop after N updates "
+                                              "(default: the preset's)."),
+    total_updates: Optional[int] = typer.Option(None, help="Length of the learning-rate schedule "
+                                                "(default: --max-updates); keep it fixed to stop and resume."),
+    batch_size: Optional[int] = typer.Option(None, help="Sentences per batch and GPU (default: the preset's)."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default: the preset's)."),
+    log_interval: Optional[int] = typer.Option(None, help="Log the loss every N updates."),
+    seed: int = typer.Option(1, help="Random seed (data order, masking, initialisation)."),
+    lang_embeddings: bool = typer.Option(False, "--lang-embeddings", help="XLM language embeddings "
+                                         "(off: XLM-R style, no language signal)."),
+    mask_span_p: float = typer.Option(0.0, help="Span masking with geometric lengths of parameter p "
+                                      "(mean 1/p); 0 masks single tokens."),
+    gpus: Optional[int] = typer.Option(None, help="GPUs per node (default: 1 when one is visible, else CPU)."),
+    cpu_procs: int = typer.Option(1, help="CPU data-parallel processes (gloo); for machines without GPUs."),
+    nodes: int = typer.Option(1, help="Number of nodes."),
+    node_rank: int = typer.Option(0, help="Rank of this node."),
+    master: Optional[str] = typer.Option(None, help="ADDR[:PORT] of node rank 0 (multi-node)."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision."),
+    fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision (GPU)."),
+    init: Optional[Path] = typer.Option(None, help="Continue pretraining from a model directory "
+                                        "(model.pt, dict.txt): keeps its vocabulary."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the fairseq command and exit."),
+    extra: Optional[List[str]] = typer.Argument(None, help="Extra fairseq-train arguments, after `--`."),
+):
+    """Pretrain a cross-lingual encoder (MLM, optionally + TLM) with fairseq."""
+    from xling import pretrain as lib
+
+    if bf16 and fp16:
+        raise XlingError("choose one of --bf16 and --fp16")
+    opts = lib.PretrainOptions(
+        data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
+        alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size, lr=lr,
+        log_interval=log_interval, seed=seed,
+        lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
+        node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
+        extra=list(extra or []), init=init)
+    info = lib.check(opts)
+    cmd = lib.build_command(opts, info)
+    if dry_run:
+        for c in lib.rank_commands(opts, cmd, 29500):
+            typer.echo(shlex.join(c))
+        return
+    err_console.print(f"[bold]fairseq:[/] {shlex.join(cmd)}", highlight=False, soft_wrap=True)
+    total = opts.max_updates or lib.PRESETS[preset]["max_updates"]
+    with progress() as bar:
+        task = bar.add_task("pretraining", total=total)
+
+        def on_stats(kind, stats):
+            if kind == "train_inner":
+                parts = [f"loss {stats.get('loss', float('nan')):.3f}"]
+                parts += [f"{k.split('_')[0]} {stats[k]:.3f}" for k in ("mlm_loss", "tlm_loss") if k in stats]
+                bar.update(task, completed=int(stats.get("num_updates", 0)), description=" ".join(parts))
+                if not bar.disable:
+                    return
+                err_console.print(f"update {int(stats.get('num_updates', 0))}/{total}: " + ", ".join(parts),
+                                  highlight=False)
+            elif kind == "valid":
+                err_console.print(f"valid loss {stats.get('valid_loss', float('nan')):.3f} at update "
+                                  f"{int(stats.get('valid_num_updates', 0))}", highlight=False)
+
+        summary = lib.pretrain(opts, on_stats=on_stats)
+    table = Table(title=f"pretrain → {out}" + (" (up to date)" if summary.get("skipped") else ""))
+    for col in ("preset", "langs", "pairs", "tlm ratio", "updates", "first loss", "last loss", "valid loss"):
+        table.add_column(col)
+    curve, valid = summary["curve"], summary["valid"]
+    table.add_row(summary["preset"], ",".join(summary["langs"]), ",".join(summary["pairs"]) or "-",
+                  f"{summary['tlm_ratio']:.2f}", str(summary["num_updates"]),
+                  f"{curve[0]['loss']:.3f}" if curve else "-", f"{curve[-1]['loss']:.3f}" if curve else "-",
+                  f"{valid[-1]['valid_loss']:.3f}" if valid else "-")
+    console.print(table)
+    console.print(f"model directory: {summary['model_dir']}  summary: {Path(out) / 'pretrain.json'}")
+
+
+@guarded
+def inspect(
+    path: Path = typer.Argument(..., help="A checkpoint (.pt), a model directory, or a `xling pretrain` --out."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also save the report as JSON."),
+):
+    """Print a checkpoint's architecture, vocabulary, languages, updates and losses."""
+    from xling import inspect as lib
+    from xling.io import write_json_atomic
+
+    report = lib.inspect_checkpoint(path)
+    table = Table(title=f"checkpoint {report['checkpoint']}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for k, v in report.items():
+        if k == "checkpoint":
+            continue
+        table.add_row(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v))
+    console.print(table)
+    if json_out:
+        write_json_atomic(json_out, report)

@@ -1,0 +1,98 @@
+"""``xling inspect``: what a fairseq checkpoint holds (architecture, vocabulary, languages, updates, losses).
+
+Reads the checkpoint with torch's safe loader (:func:`xling.fairseq_compat.ensure_fairseq`); no model
+is built, so it works for any fairseq RoBERTa-style checkpoint, ours or XLM-R's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from xling.errors import XlingError
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A .pt file as is; a model directory's ``model.pt``; a pretrain run's last checkpoint."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    for cand in (p / "model.pt", p / "checkpoints" / "checkpoint_last.pt", p / "checkpoint_last.pt"):
+        if cand.is_file():
+            return cand
+    if not p.exists():
+        raise XlingError("checkpoint does not exist", file=p, fix="pass a .pt file or a model directory")
+    raise XlingError("no checkpoint found here (looked for model.pt, checkpoints/checkpoint_last.pt)", file=p,
+                     fix="pass a .pt file, a model directory, or the --out of `xling pretrain`")
+
+
+def _get(cfg, key, default=None):
+    if cfg is None:
+        return default
+    if isinstance(cfg, dict):
+        return cfg.get(key, default)
+    return getattr(cfg, key, default)
+
+
+def _meter(metrics_state: dict, group: str, name: str):
+    """The average of meter ``name`` in the saved fairseq metrics aggregator ``group``, if any."""
+    agg = (metrics_state or {}).get(group)
+    if not agg:
+        return None
+    # fairseq saves an aggregator as [(priority, name, meter type, meter state), ...]
+    entries = {e[1]: e[3] for e in agg if isinstance(e, (list, tuple)) and len(e) == 4}
+    state = entries.get(name)
+    if not isinstance(state, dict):
+        return None
+    if state.get("count"):
+        return round(float(state["sum"]) / float(state["count"]), 4)
+    return None
+
+
+def inspect_checkpoint(path: str | Path) -> dict:
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import pickle
+
+    import torch
+
+    ck = resolve_checkpoint(path)
+    try:
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        raise XlingError(f"not a readable fairseq checkpoint: {str(e).splitlines()[0]}", file=ck) from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise XlingError("not a fairseq checkpoint (no 'model' entry)", file=ck)
+    cfg = state.get("cfg") or {}
+    model_cfg = _get(cfg, "model") or state.get("args")
+    task_cfg = _get(cfg, "task") or state.get("args")
+    weights = state["model"]
+    emb = next((v for k, v in weights.items() if k.endswith("embed_tokens.weight")), None)
+    layers = {int(k.split(".layers.")[1].split(".")[0]) for k in weights if ".layers." in k}
+    hist = state.get("optimizer_history") or [{}]
+    extra = state.get("extra_state") or {}
+    metrics_state = extra.get("metrics") or {}
+    langs = _get(task_cfg, "langs", "") or ""
+    report = {
+        "checkpoint": str(ck),
+        "model": str(_get(model_cfg, "_name", None) or _get(model_cfg, "arch", "?")),
+        "arch": str(_get(model_cfg, "arch", None) or _get(model_cfg, "_name", "?")),
+        "task": str(_get(task_cfg, "_name", None) or _get(task_cfg, "task", "?")),
+        "layers": len(layers),
+        "embed_dim": int(emb.shape[1]) if emb is not None else None,
+        "ffn_dim": _get(model_cfg, "encoder_ffn_embed_dim"),
+        "heads": _get(model_cfg, "encoder_attention_heads"),
+        "vocab_size": int(emb.shape[0]) if emb is not None else None,
+        "parameters": int(sum(v.numel() for v in weights.values() if hasattr(v, "numel"))),
+        "lang_embeddings": any("embed_langs" in k for k in weights),
+        "langs": [x for x in str(langs).split(",") if x],
+        "pairs": [x for x in str(_get(task_cfg, "pairs", "") or "").split(",") if x],
+        "tlm_ratio": _get(task_cfg, "tlm_ratio"),
+        "updates": int(hist[-1].get("num_updates", 0)),
+        "epoch": _get(extra.get("train_iterator"), "epoch"),
+        "train_loss": _meter(metrics_state, "train", "loss"),
+        "train_mlm_loss": _meter(metrics_state, "train", "mlm_loss"),
+        "train_tlm_loss": _meter(metrics_state, "train", "tlm_loss"),
+        "valid_loss": (round(float(extra["val_loss"]), 4) if extra.get("val_loss") is not None else None),
+        "has_optimizer_state": bool(state.get("last_optimizer_state")),
+    }
+    return report

@@ -1,0 +1,524 @@
+"""``xling pretrain``: multilingual MLM / TLM pretraining run by fairseq's trainer.
+
+:class:`PretrainOptions` is the API: :func:`check` validates inputs before anything runs (no
+checkpoint is touched by a failed start), :func:`build_command` turns them into the exact fairseq
+command (``python -m xling.xlmplug.train DATA --task xling_xlm ...``), :func:`pretrain` runs it in
+subprocesses (fairseq's own launcher for GPUs, one process per rank for CPU DDP with gloo), follows
+its JSON log for the progress bar and loss curve, resumes from ``checkpoint_last.pt``, and finally
+writes a model directory ``OUT/model/{model.pt,dict.txt,sentencepiece.bpe.model}``.
+
+Hand-written: only the command building and log following; training itself is fairseq's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from xling.errors import XlingError
+from xling.io import atomic_dir, atomic_path, read_json, sha256_text, write_json_atomic
+
+# Model shape lives in the plugin's architectures; these are the training defaults per preset.
+PRESETS = {
+    "tiny": dict(arch="xling_xlm_tiny", tokens_per_sample=64, batch_size=16, lr=1e-3, warmup=20,
+                 max_updates=300, update_freq=1, log_interval=10, weight_decay=0.01),
+    "base": dict(arch="xling_xlm_base", tokens_per_sample=512, batch_size=32, lr=6e-4, warmup=10000,
+                 max_updates=125000, update_freq=8, log_interval=100, weight_decay=0.01),
+    "large": dict(arch="xling_xlm_large", tokens_per_sample=512, batch_size=16, lr=4e-4, warmup=10000,
+                  max_updates=125000, update_freq=16, log_interval=100, weight_decay=0.01),
+}
+
+
+@dataclass
+class PretrainOptions:
+    data: Path
+    out: Path
+    preset: str = "base"
+    tlm: bool = False
+    tlm_ratio: Optional[float] = None  # default 0.5 with tlm
+    langs: Optional[list[str]] = None
+    pairs: Optional[list[str]] = None
+    alpha: float = 0.3
+    max_updates: Optional[int] = None
+    total_updates: Optional[int] = None  # LR schedule length; default max_updates
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    log_interval: Optional[int] = None
+    seed: int = 1
+    lang_embeddings: bool = False
+    mask_span_p: float = 0.0
+    gpus: Optional[int] = None
+    cpu_procs: int = 1
+    nodes: int = 1
+    node_rank: int = 0
+    master: Optional[str] = None  # ADDR or ADDR:PORT
+    precision: Optional[str] = None  # "bf16" | "fp16"
+    extra: list[str] = field(default_factory=list)
+    init: Optional[Path] = None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.out) / "checkpoints"
+
+
+@dataclass
+class DataInfo:
+    langs: list[str]
+    pairs: list[str]
+    tlm_ratio: float
+    validate: bool
+    dict_size: int
+    manifest: dict
+
+
+def _dict_size(path: Path) -> int:
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _has(prefix: Path) -> bool:
+    return prefix.with_name(prefix.name + ".bin").exists() and prefix.with_name(prefix.name + ".idx").exists()
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check(opts: PretrainOptions) -> DataInfo:
+    """Validate every input; raise :class:`XlingError` before anything is started or written."""
+    data = Path(opts.data)
+    if opts.preset not in PRESETS:
+        raise XlingError(f"unknown preset {opts.preset!r}", fix=f"use one of {', '.join(PRESETS)}")
+    if not data.is_dir():
+        raise XlingError("data directory does not exist", file=data, fix="run `xling prep-data --out DIR` first")
+    man_path = data / "manifest.json"
+    if not man_path.exists():
+        raise XlingError("not a prepared data directory: manifest.json is missing", file=data,
+                         fix="point --data at the output of `xling prep-data`")
+    manifest = read_json(man_path, "data manifest")
+    if manifest.get("kind") != "xling-data":
+        raise XlingError("manifest.json is not an xling data manifest", file=man_path,
+                         fix="point --data at the output of `xling prep-data`")
+    if not (data / "dict.txt").exists():
+        raise XlingError("dict.txt is missing from the data directory", file=data,
+                         fix="re-run `xling prep-data`, which copies the vocabulary's dict.txt")
+    langs = list(opts.langs or manifest.get("langs", []))
+    have = set(manifest.get("langs", []))
+    for lang in langs:
+        if lang not in have:
+            raise XlingError(f"language {lang!r} was not prepared (prepared: {', '.join(sorted(have))})",
+                             file=man_path, fix="drop it from --langs or add it to `xling prep-data`")
+    ratio = opts.tlm_ratio if opts.tlm_ratio is not None else (0.5 if opts.tlm else 0.0)
+    if not 0.0 <= ratio <= 1.0:
+        raise XlingError(f"--tlm-ratio must be within [0, 1], got {ratio}")
+    prepared = list(manifest.get("pairs", []))
+    pairs = list(opts.pairs or (prepared if ratio > 0 else []))
+    if opts.pairs and ratio == 0:
+        ratio = 0.5
+    for pair in pairs:
+        if pair not in prepared:
+            raise XlingError(f"pair {pair!r} was not prepared (prepared: {', '.join(prepared) or 'none'})",
+                             file=man_path, fix="choose a prepared pair or add it with `xling prep-data --para`")
+        for lang in pair.split("-"):
+            if lang not in langs:
+                langs.append(lang)
+    if ratio > 0 and not pairs:
+        raise XlingError("TLM needs parallel data but the data directory has no pairs", file=man_path,
+                         fix="prepare pairs with `xling prep-data --para SRC-TGT=...`, or drop --tlm")
+    validate = True
+    for split in ("train", "valid"):
+        for lang in (langs if ratio < 1 else []):
+            if not _has(data / "mono" / f"{split}.{lang}"):
+                if split == "valid":
+                    validate = False
+                    continue
+                raise XlingError(f"no monolingual {split} data for {lang!r}",
+                                 file=data / "mono" / f"{split}.{lang}.bin",
+                                 fix="re-run `xling prep-data`, or drop the language from --langs")
+        for pair in pairs:
+            for lang in pair.split("-"):
+                if not _has(data / "para" / f"{split}.{pair}.{lang}"):
+                    if split == "valid":
+                        validate = False
+                        continue
+                    raise XlingError(f"no parallel {split} data for {pair}",
+                                     file=data / "para" / f"{split}.{pair}.{lang}.bin",
+                                     fix="re-run `xling prep-data --para`")
+    dict_size = _dict_size(data / "dict.txt")
+    _check_devices(opts)
+    _check_vocab(opts, data, dict_size)
+    return DataInfo(langs, pairs, ratio, validate, dict_size, manifest)
+
+
+def _check_devices(opts: PretrainOptions) -> None:
+    if opts.gpus is not None:
+        n = visible_gpus()
+        if opts.gpus < 1:
+            raise XlingError(f"--gpus must be at least 1, got {opts.gpus}", fix="leave --gpus out to train on CPU")
+        if opts.gpus > n:
+            raise XlingError(f"--gpus {opts.gpus} asked for, but {n} GPU(s) are visible",
+                             fix="lower --gpus, or check CUDA_VISIBLE_DEVICES / nvidia-smi")
+    if opts.nodes > 1 and not opts.master:
+        raise XlingError("--nodes > 1 needs --master ADDR[:PORT] (the address of node rank 0)")
+    if not 0 <= opts.node_rank < opts.nodes:
+        raise XlingError(f"--node-rank must be in [0, {opts.nodes}), got {opts.node_rank}")
+    if opts.cpu_procs > 1 and opts.gpus:
+        raise XlingError("--cpu-procs is for CPU training; do not combine it with --gpus")
+    if opts.precision == "fp16" and not opts.gpus and visible_gpus() == 0:
+        raise XlingError("--fp16 needs a GPU", fix="use --bf16 on CPU, or train on a GPU")
+
+
+def checkpoint_vocab(path: Path) -> tuple[int, str]:
+    """Embedding rows and architecture of a fairseq checkpoint."""
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    emb = [v for k, v in state["model"].items() if k.endswith("embed_tokens.weight")]
+    if not emb:
+        raise XlingError("checkpoint has no token embedding", file=path)
+    return int(emb[0].shape[0]), str(_arch_of(state))
+
+
+def _arch_of(state: dict) -> str:
+    cfg = state.get("cfg") or {}
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    if model_cfg is None:
+        model_cfg = state.get("args")
+    if isinstance(model_cfg, dict):
+        return str(model_cfg.get("arch") or model_cfg.get("_name") or "?")
+    return str(getattr(model_cfg, "arch", None) or "?")
+
+
+def _check_vocab(opts: PretrainOptions, data: Path, dict_size: int) -> None:
+    want = dict_size + 5  # fairseq adds <s> <pad> </s> <unk>; the MLM task adds <mask>
+    last = opts.checkpoint_dir / "checkpoint_last.pt"
+    if last.exists():
+        rows, arch = checkpoint_vocab(last)
+        if rows != want:
+            raise XlingError(
+                f"vocabulary mismatch: the data's dict.txt gives {want} symbols ({dict_size} entries + 4 specials "
+                f"+ <mask>) but the checkpoint to resume has {rows}", file=last,
+                fix="use the data prepared with the checkpoint's vocabulary, or a new --out directory")
+        preset_arch = PRESETS[opts.preset]["arch"]
+        if arch not in ("?", preset_arch):
+            raise XlingError(f"the checkpoint to resume is a {arch} model, not --preset {opts.preset} "
+                             f"({preset_arch})", file=last, fix="use the same --preset, or a new --out directory")
+
+
+def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
+    """The fairseq training command (as argv) for these options."""
+    p = PRESETS[opts.preset]
+    max_updates = opts.max_updates or p["max_updates"]
+    cmd = [
+        sys.executable, "-m", "xling.xlmplug.train", str(Path(opts.data).resolve()),
+        "--task", "xling_xlm", "--langs", ",".join(info.langs), "--alpha", str(opts.alpha),
+        "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
+        "--criterion", "xling_mlm_tlm", "--arch", p["arch"],
+        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
+        "--weight-decay", str(p["weight_decay"]),
+        "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
+        "--warmup-updates", str(min(p["warmup"], max(1, (opts.total_updates or max_updates) // 10))),
+        "--total-num-update", str(opts.total_updates or max_updates), "--max-update", str(max_updates),
+        "--batch-size", str(opts.batch_size or p["batch_size"]), "--update-freq", str(p["update_freq"]),
+        "--dropout", "0.1", "--attention-dropout", "0.1",
+        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
+        "--log-format", "json", "--log-interval", str(opts.log_interval or p["log_interval"]),
+        "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+    ]
+    if info.tlm_ratio > 0:
+        cmd += ["--pairs", ",".join(info.pairs), "--tlm-ratio", str(info.tlm_ratio)]
+    if opts.lang_embeddings:
+        cmd += ["--lang-embeddings"]
+    if opts.mask_span_p > 0:
+        cmd += ["--mask-span-p", str(opts.mask_span_p)]
+    if not info.validate:
+        cmd += ["--disable-validation"]
+    if opts.precision:
+        cmd += [f"--{opts.precision}"]
+    gpus = opts.gpus if opts.gpus is not None else min(1, visible_gpus())
+    if gpus == 0:
+        cmd += ["--cpu"]
+    world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs
+    if world > 1:
+        cmd += ["--distributed-world-size", str(world), "--ddp-backend", "no_c10d" if not gpus else "pytorch_ddp"]
+        if opts.nodes > 1:
+            addr, _, port = (opts.master or "").partition(":")
+            cmd += ["--distributed-init-method", f"tcp://{addr}:{port or 29500}",
+                    "--distributed-rank", str(opts.node_rank * gpus)]
+    if opts.init:
+        # used on the first launch only; later launches resume from checkpoint_last.pt
+        cmd += ["--finetune-from-model", str((Path(opts.out) / "init" / "model.pt").resolve())]
+    return cmd + list(opts.extra)
+
+
+def rank_commands(opts: PretrainOptions, cmd: list[str], port: int) -> list[list[str]]:
+    """One command per process to start: CPU DDP starts each rank itself (gloo, no spawn)."""
+    if opts.cpu_procs <= 1 or opts.gpus:
+        return [cmd]
+    n_extra = len(opts.extra)
+    base, extra = (cmd[:-n_extra], cmd[-n_extra:]) if n_extra else (cmd, [])
+    return [base + ["--distributed-backend", "gloo", "--distributed-rank", str(r), "--device-id", "0",
+                    "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn"] + extra
+            for r in range(opts.cpu_procs)]
+
+
+_LOG = re.compile(r"\b(train_inner|train|valid)\b\W+(\{.*\})\s*$")
+
+
+def parse_log_line(line: str) -> Optional[tuple[str, dict]]:
+    """``(kind, stats)`` for a fairseq JSON log line (``train_inner``, ``train`` or ``valid``)."""
+    m = _LOG.search(line)
+    if not m:
+        return None
+    try:
+        raw = json.loads(m.group(2))
+    except json.JSONDecodeError:
+        return None
+    stats = {}
+    for k, v in raw.items():
+        if v is None:  # a meter with nothing logged in this interval (e.g. no TLM row in the batch)
+            continue
+        try:
+            stats[k] = float(v)
+        except (TypeError, ValueError):
+            stats[k] = v
+    return m.group(1), stats
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fingerprint(opts: PretrainOptions, cmd: list[str], info: DataInfo) -> str:
+    """Identity of a run: everything but where it stops (a longer --max-updates continues it)."""
+    i = cmd.index("--max-update")
+    argv = cmd[1:i] + cmd[i + 2:]
+    return sha256_text(json.dumps([argv, info.manifest, str(opts.init)], sort_keys=True, default=str))
+
+
+def pretrain(opts: PretrainOptions, on_stats: Optional[Callable[[str, dict], None]] = None) -> dict:
+    """Run (or resume, or skip when finished) a pretraining run; return the summary written to
+    ``OUT/pretrain.json``. ``on_stats(kind, stats)`` sees every fairseq log record as it comes."""
+    info = check(opts)
+    out = Path(opts.out)
+    cmd = build_command(opts, info)
+    if opts.init:
+        state, shape = _load_init(opts, info)
+        i = cmd.index("--finetune-from-model")
+        cmd = cmd[:i] + init_args(shape) + cmd[i:]
+        _prepare_init(opts, info, cmd, shape, state)
+    summary_path = out / "pretrain.json"
+    fp = _fingerprint(opts, cmd, info)
+    max_updates = opts.max_updates or PRESETS[opts.preset]["max_updates"]
+    old = read_json(summary_path, "pretrain summary") if summary_path.exists() else None
+    if old and old.get("fingerprint") == fp and (out / "model" / "model.pt").exists() \
+            and old.get("num_updates", 0) >= max_updates:
+        old["skipped"] = True
+        return old
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if opts.cpu_procs > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")  # ranks share the cores
+    env["PYTHONUNBUFFERED"] = "1"
+    commands = rank_commands(opts, cmd, _free_port())
+    curve, valid, last_train = [], [], {}
+    procs, logs = [], []
+    try:
+        for r, c in enumerate(commands):
+            log = open(out / ("train.log" if r == 0 else f"train.rank{r}.log"), "a", encoding="utf-8")
+            logs.append(log)
+            procs.append(subprocess.Popen(c, stdout=subprocess.PIPE if r == 0 else log,
+                                          stderr=subprocess.STDOUT, text=True, env=env))
+        for line in procs[0].stdout:
+            logs[0].write(line)
+            rec = parse_log_line(line)
+            if rec is None:
+                continue
+            kind, stats = rec
+            if kind == "train_inner":
+                curve.append({k: stats[k] for k in ("num_updates", "loss", "mlm_loss", "tlm_loss", "lr", "wps", "bsz")
+                              if k in stats})
+            elif kind == "valid":
+                valid.append(stats)
+            else:
+                last_train = stats
+            if on_stats:
+                on_stats(kind, stats)
+        codes = [p.wait() for p in procs]
+    except BaseException:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        raise
+    finally:
+        for log in logs:
+            log.close()
+    if any(codes):
+        tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
+                         + "\n    ".join(tail), file=out / "train.log",
+                         fix="read the log above; re-running resumes from checkpoint_last.pt")
+    last = opts.checkpoint_dir / "checkpoint_last.pt"
+    if not last.exists():
+        raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
+    num_updates = _checkpoint_updates(last)
+    if old and old.get("fingerprint") == fp and curve:
+        first = curve[0]["num_updates"]
+        curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
+        valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
+    model_dir = write_model_dir(opts, info)
+    summary = {
+        "kind": "xling-pretrain", "fingerprint": fp, "preset": opts.preset, "langs": info.langs,
+        "pairs": info.pairs, "tlm_ratio": info.tlm_ratio, "alpha": opts.alpha, "num_updates": num_updates,
+        "command": shlex.join(cmd), "curve": curve, "valid": valid, "last_epoch": last_train,
+        "model_dir": str(model_dir), "skipped": False,
+    }
+    write_json_atomic(summary_path, summary)
+    return summary
+
+
+def _checkpoint_updates(path: Path) -> int:
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    hist = state.get("optimizer_history") or [{}]
+    return int(hist[-1].get("num_updates", 0))
+
+
+def write_model_dir(opts: PretrainOptions, info: DataInfo) -> Path:
+    """``OUT/model``: the best (else last) checkpoint without optimizer state, dict.txt, spm model."""
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import torch
+
+    ck = opts.checkpoint_dir
+    src = ck / "checkpoint_best.pt" if (ck / "checkpoint_best.pt").exists() else ck / "checkpoint_last.pt"
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    state.pop("last_optimizer_state", None)
+    dest = Path(opts.out) / "model"
+    with atomic_dir(dest) as tmp:
+        torch.save(state, tmp / "model.pt")
+        shutil.copyfile(Path(opts.data) / "dict.txt", tmp / "dict.txt")
+        if (Path(opts.data) / "spm.model").exists():
+            shutil.copyfile(Path(opts.data) / "spm.model", tmp / "sentencepiece.bpe.model")
+    return dest
+
+
+INIT_SHAPE_KEYS = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads",
+                   "max_positions", "activation_fn", "encoder_normalize_before", "layernorm_embedding",
+                   "untie_weights_roberta")
+
+
+def _load_init(opts: PretrainOptions, info: DataInfo) -> tuple[dict, dict]:
+    """The --init model's checkpoint state and its architecture options; checks its vocabulary."""
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import torch
+
+    init = Path(opts.init)
+    ck = init / "model.pt"
+    if not ck.is_file():
+        raise XlingError("--init must be a model directory holding model.pt and dict.txt", file=init,
+                         fix="pass the directory written by `xling pretrain` (OUT/model) or `xling import`")
+    if not (init / "dict.txt").is_file():
+        raise XlingError("the --init model directory has no dict.txt", file=init)
+    init_size, data_size = _dict_size(init / "dict.txt"), info.dict_size
+    if init_size != data_size:
+        raise XlingError(f"vocabulary mismatch: the --init model's dict.txt has {init_size} entries, the data's "
+                         f"dict.txt has {data_size}", file=Path(opts.data) / "dict.txt",
+                         fix="prepare the data with the model's vocabulary: `xling prep-data --vocab` on a "
+                             "directory holding the model's sentencepiece.bpe.model (as spm.model) and dict.txt")
+    pieces = [[ln.split()[0] for ln in (d / "dict.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+              for d in (init, Path(opts.data))]
+    if pieces[0] != pieces[1]:
+        raise XlingError("the --init model's dict.txt and the data's dict.txt list different pieces",
+                         file=Path(opts.data) / "dict.txt", fix="prepare the data with the model's vocabulary")
+    state = torch.load(ck, map_location="cpu", weights_only=True)
+    cfg = state.get("cfg") or {}
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    if model_cfg is None:
+        model_cfg = state.get("args")
+    get = (lambda k: model_cfg.get(k)) if isinstance(model_cfg, dict) else (lambda k: getattr(model_cfg, k, None))
+    shape = {k: get(k) for k in INIT_SHAPE_KEYS if get(k) is not None}
+    emb = [v for k, v in state["model"].items() if k.endswith("embed_tokens.weight")]
+    if emb and int(emb[0].shape[0]) not in (data_size + 4, data_size + 5):
+        raise XlingError(f"vocabulary mismatch: the --init model has {int(emb[0].shape[0])} embedding rows, its "
+                         f"dict.txt gives {data_size + 5}", file=ck)
+    return state, shape
+
+
+def init_args(shape: dict) -> list[str]:
+    out = []
+    for k, v in shape.items():
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            out += [flag] if v else []
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+def _prepare_init(opts: PretrainOptions, info: DataInfo, cmd: list[str], shape: dict, state: dict) -> None:
+    """Write OUT/init/model.pt: the --init weights in this run's model, new parts (LM head, language
+    embeddings, the <mask> row) taken from a freshly initialised model."""
+    import torch
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    import xling.xlmplug  # noqa: F401
+
+    dest = Path(opts.out) / "init" / "model.pt"
+    if dest.exists():
+        return
+    args = options.parse_args_and_arch(options.get_training_parser(), cmd[3:])
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    fresh = task.build_model(cfg.model).state_dict()
+    merged, kept, added = {}, 0, []
+    src = state["model"]
+    for k, v in fresh.items():
+        w = src.get(k)
+        if w is not None and tuple(w.shape) == tuple(v.shape):
+            merged[k] = w
+            kept += 1
+        elif w is not None and k.endswith(("embed_tokens.weight", "lm_head.bias", "lm_head.weight")) \
+                and w.shape[0] == v.shape[0] - 1 and w.shape[1:] == v.shape[1:]:
+            merged[k] = torch.cat([w, v[-1:]])  # the source lacked <mask>
+            kept += 1
+        elif w is not None:
+            raise XlingError(f"--init weight {k} has shape {tuple(w.shape)}, this run needs {tuple(v.shape)}",
+                             file=Path(opts.init) / "model.pt")
+        else:
+            merged[k] = v
+            added.append(k)
+    if kept == 0:
+        raise XlingError("no weight of the --init model matches a RoBERTa/XLM-R encoder",
+                         file=Path(opts.init) / "model.pt")
+    out_state = {k: v for k, v in state.items() if k not in ("last_optimizer_state",)}
+    out_state["model"] = merged
+    out_state["extra_state"] = {"init_added": added}
+    out_state.setdefault("optimizer_history", [{"criterion_name": "MlmTlmLoss", "optimizer_name": "none",
+                                                "lr_scheduler_state": {}, "num_updates": 0}])
+    with atomic_path(dest) as tmp:
+        torch.save(out_state, tmp)

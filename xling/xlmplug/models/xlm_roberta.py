@@ -1,0 +1,129 @@
+"""Model ``xling_xlm``: fairseq's RoBERTa (XLM-R) plus optional XLM language embeddings and
+explicit positions (which restart at the target side of a TLM pair).
+
+It is a :class:`RobertaModel`, so ``model(src_tokens, features_only=True)`` returns
+``(features B×T×C, extra)`` and everything written for XLM-R checkpoints works on it. Extra,
+optional inputs: ``positions`` (B×T, 0-based) and ``lang_ids`` (B×T language indices, used only when
+the model was built with ``--lang-embeddings``). RoBERTa in fairseq 0.12 is an argparse model, so the
+extra options come from a :class:`FairseqDataclass` turned into arguments in ``add_args``.
+"""
+
+from dataclasses import dataclass, field
+
+import torch.nn as nn
+import torch.nn.functional as F
+from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.roberta.model import RobertaEncoder, RobertaModel, base_architecture
+from fairseq.models.transformer import TransformerEncoder
+from fairseq.utils import safe_getattr
+
+
+class XlmSentenceEncoder(TransformerEncoder):
+    """Transformer encoder whose embedding layer also takes positions and language ids."""
+
+    def __init__(self, args, dictionary, embed_tokens, num_langs: int = 0):
+        super().__init__(args, dictionary, embed_tokens)
+        dim = embed_tokens.embedding_dim
+        self.embed_langs = nn.Embedding(num_langs, dim) if num_langs > 0 else None
+        self._extra = (None, None)  # (positions, lang_ids) of the current forward call
+
+    def forward_embedding(self, src_tokens, token_embedding=None):
+        positions, lang_ids = self._extra
+        if token_embedding is None:
+            token_embedding = self.embed_tokens(src_tokens)
+        x = embed = self.embed_scale * token_embedding
+        if self.embed_positions is not None:
+            if positions is None:
+                x = embed + self.embed_positions(src_tokens)
+            else:
+                pad = self.embed_positions.padding_idx
+                pos = (positions + pad + 1).masked_fill(src_tokens.eq(pad), pad)
+                x = embed + F.embedding(pos, self.embed_positions.weight, pad)
+        if self.embed_langs is not None and lang_ids is not None:
+            x = x + self.embed_langs(lang_ids)
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        x = self.dropout_module(x)
+        if self.quant_noise is not None:
+            x = self.quant_noise(x)
+        return x, embed
+
+
+class XlmEncoder(RobertaEncoder):
+    def __init__(self, args, dictionary, num_langs: int = 0):
+        self._num_langs = num_langs
+        super().__init__(args, dictionary)
+
+    def build_encoder(self, args, dictionary, embed_tokens):
+        from fairseq.modules.transformer_sentence_encoder import init_bert_params
+
+        encoder = XlmSentenceEncoder(args, dictionary, embed_tokens, self._num_langs)
+        encoder.apply(init_bert_params)
+        return encoder
+
+    def forward(self, src_tokens, features_only=False, return_all_hiddens=False, masked_tokens=None,
+                positions=None, lang_ids=None, **unused):
+        x, extra = self.extract_features(src_tokens, return_all_hiddens=return_all_hiddens,
+                                         positions=positions, lang_ids=lang_ids,
+                                         token_embeddings=unused.get("token_embeddings"))
+        if not features_only:
+            x = self.output_layer(x, masked_tokens=masked_tokens)
+        return x, extra
+
+    def extract_features(self, src_tokens, return_all_hiddens=False, positions=None, lang_ids=None,
+                         **kwargs):
+        self.sentence_encoder._extra = (positions, lang_ids)
+        try:
+            return super().extract_features(src_tokens, return_all_hiddens=return_all_hiddens, **kwargs)
+        finally:
+            self.sentence_encoder._extra = (None, None)
+
+
+@dataclass
+class XlmModelConfig(FairseqDataclass):
+    lang_embeddings: bool = field(default=False, metadata={
+        "help": "add a learned language embedding per token (XLM); off: no language signal (XLM-R)"})
+
+
+@register_model("xling_xlm")
+class XlmModel(RobertaModel):
+    @staticmethod
+    def add_args(parser):
+        RobertaModel.add_args(parser)
+        gen_parser_from_dataclass(parser, XlmModelConfig())
+
+    @classmethod
+    def build_model(cls, args, task):
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(args):
+            OmegaConf.set_struct(args, False)
+        base_architecture(args)
+        if safe_getattr(args, "max_positions", None) is None:
+            args.max_positions = safe_getattr(args, "tokens_per_sample", None) or task.max_positions()
+        num_langs = getattr(task, "num_langs", 0) if safe_getattr(args, "lang_embeddings", False) else 0
+        if safe_getattr(args, "lang_embeddings", False) and num_langs == 0:
+            raise ValueError("--lang-embeddings needs the task's language list (--langs)")
+        encoder = XlmEncoder(args, task.source_dictionary, num_langs)
+        if OmegaConf.is_config(args):
+            OmegaConf.set_struct(args, True)
+        return cls(args, encoder)
+
+
+def _arch(layers, dim, ffn, heads):
+    def fn(args):
+        args.encoder_layers = safe_getattr(args, "encoder_layers", layers)
+        args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", dim)
+        args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", ffn)
+        args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", heads)
+        args.lang_embeddings = safe_getattr(args, "lang_embeddings", False)
+        base_architecture(args)
+
+    return fn
+
+
+ARCHS = {"tiny": (2, 64, 128, 2), "base": (12, 768, 3072, 12), "large": (24, 1024, 4096, 16)}
+for _name, _shape in ARCHS.items():
+    register_model_architecture("xling_xlm", f"xling_xlm_{_name}")(_arch(*_shape))
