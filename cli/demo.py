@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -26,6 +27,8 @@ def demo(
     cache: Path = typer.Option(Path("data/cache"), help="Cache for downloaded/extracted demo text."),
     vocab_size: int = typer.Option(4000, help="Vocabulary size for the demo."),
     updates: int = typer.Option(200, help="Pretraining updates (tiny model, MLM+TLM, CPU)."),
+    xglue: Optional[Path] = typer.Option(None, help="XGLUE-layout data for the zero-shot POS table "
+                                                     "(default: ../shared/data/xglue-real when present)."),
 ):
     """Run every stage end to end on Django's translation catalogs (8 languages paired with English)."""
     from xling.demo import DEMO_LANGS, extract_pairs, fetch_wheel
@@ -50,4 +53,11 @@ def demo(
     _run("pretrain", "--data", out / "data", "--out", out / "pretrain", "--preset", "tiny", "--tlm",
          "--max-updates", updates)
     _run("inspect", out / "pretrain")
+    xglue = xglue or next((p for p in (Path("../shared/data/xglue-real"),) if (p / "POS").is_dir()), None)
+    if xglue is not None:
+        _run("eval", "xglue", "--model", out / "pretrain" / "model", "--data", xglue, "--tasks", "pos",
+             "--zero-shot", "de,es,fr,ru,zh", "--max-train-examples", 1000, "--max-eval-examples", 200,
+             "--epochs", 2, "--out", out / "xglue")
+    else:
+        console.print("no XGLUE data directory found (--xglue DIR): skipping the zero-shot table")
     console.print(f"[bold green]demo finished[/]: outputs in {out}")

@@ -51,6 +51,14 @@ def _register():
     app.command("inspect", help="Print a checkpoint's architecture, vocabulary, languages, updates "
                 "and losses.")(pretrain_cli.inspect)
 
+    from xling.cli import evaluate as evaluate_cli
+
+    app.add_typer(evaluate_cli.eval_app, name="eval")
+
+    from xling.cli import align as align_cli
+
+    app.add_typer(align_cli.align_app, name="align")
+
 
 _register()
 

@@ -166,3 +166,31 @@ def test_other_vocab_is_refused(vocab_all, tatoeba, tmp_path):
     assert res.exit_code == 2 and "vocabulary" in res.output
     cli("prep-data", "--vocab", v2, "--mono", f"fr={tatoeba}/tatoeba.fr-en.fr", "--out", d, "--force")
     assert json.loads((d / "manifest.json").read_text())["vocab"]["dict_size"] == 500 + 1
+
+
+def test_prep_data_align_stores_word_alignments(vocab_all, tatoeba, tmp_path):
+    import shutil
+
+    if shutil.which("eflomal-align") is None:
+        pytest.skip("eflomal (xling[align]) not installed")
+    from xling.align.tokenize import tokenize
+
+    d = tmp_path / "d"
+    cli("prep-data", "--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+        "--align", "--out", d)
+    assert json.loads((d / "manifest.json").read_text())["para"]["fr-en"]["aligned"] is True
+    for split in ("train", "valid"):
+        src = (d / "para" / f"{split}.fr-en.fr.txt").read_text(encoding="utf-8").splitlines()
+        tgt = (d / "para" / f"{split}.fr-en.en.txt").read_text(encoding="utf-8").splitlines()
+        al = (d / "para" / f"{split}.fr-en.align").read_text(encoding="utf-8").splitlines()
+        assert len(al) == len(src) == len(tgt)
+        diag = links = 0
+        for s, t, a in zip(src, tgt, al):
+            ns, nt = len(tokenize(s, "unicode", True)), len(tokenize(t, "unicode", True))
+            for link in a.split():
+                i, j = map(int, link.split("-"))
+                assert 0 <= i < ns and 0 <= j < nt
+                links += 1
+                diag += abs(i / ns - j / nt) < 0.25
+        assert links > len(src)  # more than one link per pair on average
+        assert diag / links > 0.7  # fr-en is mostly monotone

@@ -245,6 +245,10 @@ def prepare_para(inp: ParaInput, src_lines: list[str], tgt_lines: list[str], enc
     counts["kept"] = len(rows)
     valid = _split(len(rows), cfg, f"para:{inp.pair}")
     res = {"src": inp.src, "tgt": inp.tgt, "counts": counts, "sentences": {}, "tokens": {}}
+    if cfg.align:  # one aligner run over the whole corpus (more text, better links), then split
+        from xling.align import align_lines, write_pharaoh
+
+        links = align_lines([r[0] for r in rows], [r[1] for r in rows], sym=cfg.align_sym)
     for split, mask in (("train", ~valid), ("valid", valid)):
         idx = np.flatnonzero(mask)
         res["sentences"][split] = len(idx)
@@ -254,10 +258,7 @@ def prepare_para(inp: ParaInput, src_lines: list[str], tgt_lines: list[str], enc
                                   [rows[i][ti] for i in idx], enc.dict_size)
         res["tokens"][split] = tok
         if cfg.align:
-            from xling.align import align_lines, write_pharaoh
-
-            links = align_lines([rows[i][0] for i in idx], [rows[i][1] for i in idx], sym=cfg.align_sym)
-            write_pharaoh(dest / f"{split}.{inp.pair}.align", links)
+            write_pharaoh(dest / f"{split}.{inp.pair}.align", [links[i] for i in idx])
     return res
 
 

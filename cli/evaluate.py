@@ -1,0 +1,82 @@
+"""``xling eval xglue`` and ``xling eval score``: thin flag mapping onto :mod:`xling.xglue`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from xling.cli._common import console, guarded, progress
+
+eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding tasks).",
+                       no_args_is_help=True)
+
+
+def _csv(text: Optional[str]) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+@eval_app.command("xglue")
+@guarded
+def xglue(
+    model: Path = typer.Option(..., "--model", "-m", help="Model directory: model.pt, dict.txt, "
+                               "sentencepiece.bpe.model."),
+    data: Path = typer.Option(..., "--data", "-d", help="XGLUE release directory (official layout)."),
+    tasks: str = typer.Option("pos", help="Comma-separated tasks (runners: pos, ner)."),
+    zero_shot: str = typer.Option("", "--zero-shot", help="Comma-separated target languages."),
+    train_lang: str = typer.Option("en", help="Fine-tuning language (its dev set selects the checkpoint)."),
+    seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
+    out: Path = typer.Option(Path("xglue-out"), "--out", "-o", help="Output directory."),
+    epochs: int = typer.Option(3, help="Fine-tuning epochs."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, linear warm-up/decay)."),
+    batch_size: int = typer.Option(16, help="Examples per batch."),
+    max_train_examples: Optional[int] = typer.Option(None, help="Use only the first N training examples."),
+    max_eval_examples: Optional[int] = typer.Option(None, help="Use only the first N dev/test examples "
+                                                    "per language (quick runs; not official numbers)."),
+):
+    """Fine-tune on the train language, predict every language, print and save the results table."""
+    from xling.xglue.finetune import FinetuneConfig
+    from xling.xglue.report import rich_table
+    from xling.xglue.run import EvalConfig, evaluate
+
+    cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=_csv(zero_shot), train_lang=train_lang,
+                     seeds=seeds, out=out, max_train_examples=max_train_examples,
+                     max_eval_examples=max_eval_examples,
+                     ft=FinetuneConfig(lr=lr, epochs=epochs, batch_size=batch_size))
+    with progress() as bar:
+        t = bar.add_task("fine-tuning", total=None)
+        result = evaluate(cfg, on_step=lambda: bar.advance(t))
+    if result.get("skipped"):
+        console.print(f"[dim]up to date: {out / 'results.json'}[/]")
+    console.print(rich_table(result, "dev"))
+    console.print(rich_table(result, "test"))
+    console.print(f"signature: {result['signature']}", soft_wrap=True, highlight=False)
+    console.print(f"results: {out / 'results.json'}, {out / 'results.md'}")
+
+
+@eval_app.command("score")
+@guarded
+def score(
+    pred: Path = typer.Option(..., "--pred", help="Predictions: PRED/TASK/LANG.prediction."),
+    gold: Path = typer.Option(..., "--gold", help="XGLUE release directory (official layout)."),
+    tasks: str = typer.Option(..., help="Comma-separated tasks."),
+    split: str = typer.Option("test", help="dev or test."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores here."),
+):
+    """Score prediction files exactly as the official XGLUE scorer does."""
+    from rich.table import Table
+
+    from xling.io import write_json_atomic
+    from xling.xglue.score import score_dir
+
+    res = score_dir(pred, gold, tasks, split)
+    tab = Table(title=f"XGLUE scores ({split})")
+    for c in ("task", "metric", "languages", "avg"):
+        tab.add_column(c)
+    for name, t in res["tasks"].items():
+        tab.add_row(name, t["metric"], " ".join(f"{k}={v:.2f}" for k, v in t["langs"].items()),
+                    f"{t['avg']:.2f}")
+    tab.caption = f"Understanding: {res['understanding']:.2f}"
+    console.print(tab)
+    if json_out:
+        write_json_atomic(json_out, res)

@@ -1,0 +1,1 @@
+"""Zero-shot XGLUE evaluation: task specs, metrics, runners, scoring and reports."""

@@ -1,0 +1,79 @@
+"""A lean PyTorch fine-tuning loop around the fairseq encoder, shared by every task family.
+
+Why not fairseq's trainer: each XGLUE family needs its own head and input format (word-level tags,
+sentence pairs, query groups, QA windows), and fairseq would need a registered task + dataset +
+criterion per format; the eval suite fine-tunes small heads for a few epochs, where fairseq's
+distributed machinery buys nothing and its per-format registration costs a lot of code. The loop is
+plain AdamW with linear warm-up/decay, gradient clipping, and model selection on the train
+language's dev set only (zero-shot rule): the best state is kept in memory.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class FinetuneConfig:
+    lr: float = 5e-4
+    epochs: int = 3
+    batch_size: int = 16
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 1
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def set_seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(module, examples: list, loss_fn: Callable, dev_score: Callable[[], float], cfg: FinetuneConfig,
+          on_step: Callable[[], None] | None = None) -> dict:
+    """Train ``module`` on ``examples`` (batches formed here); return the dev history. ``module`` ends
+    with the weights of its best dev epoch."""
+    import torch
+
+    set_seed(cfg.seed)
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, cfg.epochs * ((len(examples) + cfg.batch_size - 1) // cfg.batch_size))
+    warm = max(1, int(cfg.warmup * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    rng = random.Random(cfg.seed)
+    best, best_state, history = -1.0, None, []
+    for _epoch in range(cfg.epochs):
+        module.train()
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for i in range(0, len(order), cfg.batch_size):
+            batch = [examples[j] for j in order[i:i + cfg.batch_size]]
+            loss = loss_fn(batch)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+            opt.step()
+            sched.step()
+            if on_step:
+                on_step()
+        module.eval()
+        with torch.no_grad():
+            score = float(dev_score())
+        history.append(score)
+        if score > best:
+            best, best_state = score, copy.deepcopy(module.state_dict())
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return {"dev_history": history, "best_dev": best, "steps": steps}

@@ -1,0 +1,138 @@
+"""Orchestrate zero-shot XGLUE: fine-tune on the train language per task and seed, select on the
+train language's dev set, predict dev/test for every language, score with the official metrics.
+
+Output (written atomically as one directory; a finished run with the same signature is skipped):
+``OUT/TASK/lang.prediction`` (test, best seed: the submission), ``OUT/seeds/S/{dev,test}/TASK/...``,
+``OUT/results.json``, ``OUT/results.md``, ``OUT/TASK.png`` (when matplotlib is installed).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xling import __version__
+from xling.errors import XlingError
+from xling.io import atomic_dir, sha256_text
+from xling.xglue.finetune import FinetuneConfig, set_seed, train
+from xling.xglue.score import score_file
+from xling.xglue.tasks import TaskSpec, get_tasks
+
+RUNNERS = {"tag", "qa"}  # families with a runner; others are declared for scoring only
+
+
+@dataclass
+class EvalConfig:
+    model: Path
+    data: Path
+    tasks: str = "pos"
+    zero_shot: list[str] = field(default_factory=list)
+    train_lang: str = "en"
+    seeds: int = 1
+    out: Path = Path("xglue-out")
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    ft: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def _data_hash(specs, cfg, langs) -> str:
+    parts = []
+    for spec in specs:
+        files = [spec.path(cfg.data, cfg.train_lang, "train")] + [
+            spec.path(cfg.data, lg, sp) for lg in langs for sp in ("dev", "test")]
+        for f in files:
+            st = f.stat()
+            parts.append(f"{f.relative_to(cfg.data)}:{st.st_size}:{int(st.st_mtime)}")
+    return sha256_text("\n".join(parts))[:12]
+
+
+def signature(cfg: EvalConfig, specs, langs, model_hash: str) -> str:
+    ft = cfg.ft.as_dict()
+    ft.pop("seed")
+    hp = ",".join(f"{k}={v}" for k, v in ft.items())
+    return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(specs, cfg, langs)}|"
+            f"tasks:{','.join(s.name for s in specs)}|train:{cfg.train_lang}|langs:{','.join(langs)}|"
+            f"seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|max_eval:{cfg.max_eval_examples}|{hp}")
+
+
+def _prepare(cfg: EvalConfig):
+    specs = get_tasks(cfg.tasks)
+    for spec in specs:
+        if spec.family not in RUNNERS:
+            raise XlingError(f"task {spec.name} ({spec.family}) has no fine-tuning runner yet",
+                             fix="use `xling eval score` on predictions made elsewhere, or --tasks pos,ner")
+    langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
+    for spec in specs:
+        spec.check_files(cfg.data, langs, ["dev", "test"], train=True)
+    if cfg.seeds < 1:
+        raise XlingError("--seeds must be at least 1")
+    return specs, langs
+
+
+def _runner(spec: TaskSpec, encoder):
+    if spec.family == "qa":
+        from xling.xglue.qa import QaRunner
+
+        return QaRunner(encoder, spec)
+    from xling.xglue.tag import Tagger
+
+    return Tagger(encoder, spec)
+
+
+def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None) -> dict:
+    from xling.modeling import load_encoder
+
+    set_seed(seed)
+    enc = load_encoder(cfg.model)
+    r = _runner(spec, enc)
+    tr = r.examples(r.load(spec.path(cfg.data, cfg.train_lang, "train"), cfg.max_train_examples, train=True))
+    dev = r.load(spec.path(cfg.data, cfg.train_lang, "dev"), cfg.max_eval_examples)
+    ft = FinetuneConfig(**{**cfg.ft.as_dict(), "seed": seed})
+    hist = train(r.module, tr, r.loss, lambda: r.score(dev, r.predict(dev), cfg.train_lang), ft, on_step)
+    scores: dict = {}
+    for split in ("dev", "test"):
+        for lg in langs:
+            gold_path = spec.path(cfg.data, lg, split)
+            ex = r.load(gold_path, cfg.max_eval_examples)
+            pred_path = tmp / "seeds" / str(seed) / split / spec.name / f"{lg}.{spec.pred_ext}"
+            pred_path.parent.mkdir(parents=True, exist_ok=True)
+            pred_path.write_text(r.format(r.predict(ex)), encoding="utf-8")
+            if cfg.max_eval_examples:  # score against the same slice of gold
+                gslice = pred_path.with_suffix(".gold")
+                gslice.write_text(r.gold_slice(ex), encoding="utf-8")
+                gold_path = gslice
+            scores.setdefault(split, {})[lg] = score_file(spec, gold_path, pred_path, lg)
+            if cfg.max_eval_examples:
+                gold_path.unlink()
+    return {"seed": seed, "scores": scores, **hist}
+
+
+def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
+    specs, langs = _prepare(cfg)
+    from xling.modeling import load_encoder
+
+    model_hash = load_encoder(cfg.model).fingerprint()
+    sig = signature(cfg, specs, langs, model_hash)
+    out = Path(cfg.out)
+    res_path = out / "results.json"
+    if res_path.is_file():
+        try:
+            old = json.loads(res_path.read_text(encoding="utf-8"))
+            if old.get("signature") == sig:
+                old["skipped"] = True
+                return old
+        except ValueError:
+            pass
+    from xling.xglue.report import aggregate, write_reports
+
+    with atomic_dir(out) as tmp:
+        runs = {}
+        for spec in specs:
+            runs[spec.name] = [run_task(spec, cfg, langs, s, tmp, on_step) for s in range(1, cfg.seeds + 1)]
+            best = max(runs[spec.name], key=lambda r: r["best_dev"])
+            src = tmp / "seeds" / str(best["seed"]) / "test" / spec.name
+            shutil.copytree(src, tmp / spec.name)
+        result = aggregate(runs, specs, langs, sig, cfg)
+        write_reports(result, tmp)
+    return result
