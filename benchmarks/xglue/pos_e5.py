@@ -63,7 +63,10 @@ def main():
         (vocab / name).write_bytes((w / "e5" / src).read_bytes())
     xling("prep-data", "--vocab", vocab, "--mono", f"en={text}", "--valid-size", 100, "--out", w / "tapt-data")
     xling("pretrain", "--data", w / "tapt-data", "--out", w / "tapt", "--preset", "base", "--init", w / "e5",
-          "--max-updates", a.tapt_updates, "--batch-size", 16, "--lr", 5e-5)
+          "--max-updates", a.tapt_updates, "--batch-size", 8, "--lr", 5e-5,
+          # 512-token blocks leave the 100-sentence valid split with fewer blocks than fairseq's batch
+          # multiple and its valid iterator comes out empty; 128-token blocks avoid that (noted on issue 4)
+          "--", "--tokens-per-sample", 128)
     xling("eval", "xglue", "--model", w / "tapt" / "model", *common, "--out", w / "xglue-tapt")
     for name in ("xglue-e5", "xglue-tapt"):
         r = json.loads((w / name / "results.json").read_text())
