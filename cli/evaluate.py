@@ -22,7 +22,7 @@ def xglue(
     model: Path = typer.Option(..., "--model", "-m", help="Model directory: model.pt, dict.txt, "
                                "sentencepiece.bpe.model."),
     data: Path = typer.Option(..., "--data", "-d", help="XGLUE release directory (official layout)."),
-    tasks: str = typer.Option("pos", help="Comma-separated tasks (runners: pos, ner)."),
+    tasks: str = typer.Option("pos", help="Comma-separated tasks (all but qg, ntg)."),
     zero_shot: str = typer.Option("", "--zero-shot", help="Comma-separated target languages."),
     train_lang: str = typer.Option("en", help="Fine-tuning language (its dev set selects the checkpoint)."),
     seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),

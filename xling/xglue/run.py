@@ -19,7 +19,7 @@ from xling.xglue.finetune import FinetuneConfig, set_seed, train
 from xling.xglue.score import score_file
 from xling.xglue.tasks import TaskSpec, get_tasks
 
-RUNNERS = {"tag", "qa"}  # families with a runner; others are declared for scoring only
+RUNNERS = {"tag", "qa", "classify", "rank"}  # families with a runner; others are declared for scoring only
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _prepare(cfg: EvalConfig):
     for spec in specs:
         if spec.family not in RUNNERS:
             raise XlingError(f"task {spec.name} ({spec.family}) has no fine-tuning runner yet",
-                             fix="use `xling eval score` on predictions made elsewhere, or --tasks pos,ner")
+                             fix="use `xling eval score` on predictions made elsewhere, or another understanding task")
     langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
     for spec in specs:
         spec.check_files(cfg.data, langs, ["dev", "test"], train=True)
@@ -75,6 +75,14 @@ def _runner(spec: TaskSpec, encoder):
         from xling.xglue.qa import QaRunner
 
         return QaRunner(encoder, spec)
+    if spec.family == "classify":
+        from xling.xglue.classify import Classifier
+
+        return Classifier(encoder, spec)
+    if spec.family == "rank":
+        from xling.xglue.rank import Ranker
+
+        return Ranker(encoder, spec)
     from xling.xglue.tag import Tagger
 
     return Tagger(encoder, spec)
