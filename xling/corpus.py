@@ -349,9 +349,9 @@ def prepare_data(cfg: DataConfig, progress: Optional[Callable[[str, str], None]]
 
     (out / "mono").mkdir(parents=True, exist_ok=True)
     (out / "para").mkdir(parents=True, exist_ok=True)
-    for name in ("dict.txt", "spm.model"):
+    for name, digest in (("dict.txt", vocab_id["dict_sha256"]), ("spm.model", vocab_id["spm_sha256"])):
         src = vocab / name
-        if not (out / name).exists() or sha256_file(out / name) != sha256_file(src):
+        if not (out / name).exists() or sha256_file(out / name) != digest:
             tmp = out / f".{name}.tmp"
             shutil.copyfile(src, tmp)
             os.replace(tmp, out / name)

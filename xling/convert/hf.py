@@ -22,6 +22,17 @@ from xling.io import atomic_dir, read_json, write_json_atomic
 CONVERTER = "xling.convert.hf/1"
 
 
+def _finished(record: Path, fingerprint: dict) -> dict | None:
+    """The record of an earlier run with this exact fingerprint (marked skipped), else None."""
+    if not record.is_file():
+        return None
+    info = read_json(record)
+    if info.get("fingerprint") != fingerprint:
+        return None
+    info["skipped"] = True
+    return info
+
+
 def _need_transformers():
     try:
         import transformers  # noqa: F401
@@ -51,9 +62,8 @@ def export_hf(model_dir: str | Path, out: str | Path) -> dict:
     fingerprint = {"converter": CONVERTER, "model_sha256": sha256_file(model_dir / "model.pt"),
                    "spm_sha256": sha256_file(model_dir / "sentencepiece.bpe.model")}
     done = out / "xling_convert.json"
-    if done.is_file() and read_json(done).get("fingerprint") == fingerprint:
-        info = read_json(done)
-        info["skipped"] = True
+    info = _finished(done, fingerprint)
+    if info is not None:
         return info
     _refuse_foreign(out)
     state, margs, _ = layout.load_checkpoint(model_dir)
@@ -212,9 +222,8 @@ def import_hf(hf_dir: str | Path, out: str | Path) -> dict:
     fingerprint = {"converter": CONVERTER, "config": cfg,
                    "weights": {p: sha256_file(hf_dir / p) for p in weight_files}}
     prov_path = out / "provenance.json"
-    if prov_path.is_file() and read_json(prov_path).get("fingerprint") == fingerprint:
-        prov = read_json(prov_path)
-        prov["skipped"] = True
+    prov = _finished(prov_path, fingerprint)
+    if prov is not None:
         return prov
     _refuse_foreign(out)
     mtype = cfg.get("model_type")
