@@ -26,7 +26,7 @@ import numpy as np
 
 from xling import __version__
 from xling.errors import XlingError
-from xling.io import check_file, read_lines, sha256_file, sha256_text, write_json_atomic
+from xling.io import check_file, read_lines_hashed, sha256_file, sha256_text, write_json_atomic
 from xling.langs import check_lang
 from xling.vocab import check_dict_matches_spm
 
@@ -94,7 +94,7 @@ def clean_line(s: str) -> str:
 
 def _read_para(inp: ParaInput) -> tuple[list[str], list[str], list[dict]]:
     if inp.tgt_path is None:
-        lines = read_lines(inp.src_path, f"--para {inp.pair}")
+        lines, digest = read_lines_hashed(inp.src_path, f"--para {inp.pair}")
         src, tgt = [], []
         for i, ln in enumerate(lines, 1):
             if "|||" not in ln:
@@ -106,16 +106,16 @@ def _read_para(inp: ParaInput) -> tuple[list[str], list[str], list[dict]]:
             a, b = ln.split("|||")
             src.append(a)
             tgt.append(b)
-        return src, tgt, [{"path": str(inp.src_path), "sha256": sha256_file(inp.src_path)}]
-    src = read_lines(inp.src_path, f"--para {inp.pair} ({inp.src} side)")
-    tgt = read_lines(inp.tgt_path, f"--para {inp.pair} ({inp.tgt} side)")
+        return src, tgt, [{"path": str(inp.src_path), "sha256": digest}]
+    src, src_digest = read_lines_hashed(inp.src_path, f"--para {inp.pair} ({inp.src} side)")
+    tgt, tgt_digest = read_lines_hashed(inp.tgt_path, f"--para {inp.pair} ({inp.tgt} side)")
     if len(src) != len(tgt):
         raise XlingError(
             f"parallel files have different line counts: {inp.src_path} has {len(src)} lines, "
             f"{inp.tgt_path} has {len(tgt)}", file=inp.tgt_path,
             fix="line i of one side must be the translation of line i of the other")
-    return src, tgt, [{"path": str(inp.src_path), "sha256": sha256_file(inp.src_path)},
-                      {"path": str(inp.tgt_path), "sha256": sha256_file(inp.tgt_path)}]
+    return src, tgt, [{"path": str(inp.src_path), "sha256": src_digest},
+                      {"path": str(inp.tgt_path), "sha256": tgt_digest}]
 
 
 class Encoder:
@@ -340,8 +340,8 @@ def prepare_data(cfg: DataConfig, progress: Optional[Callable[[str, str], None]]
         para_data.append((p, *_read_para(p)))
     mono_inputs: dict[str, list[tuple[str, list[str], dict]]] = {}
     for lang, path in cfg.mono:
-        mono_inputs.setdefault(lang, []).append(
-            (f"mono:{path}", read_lines(path, f"--mono {lang}"), {"path": str(path), "sha256": sha256_file(path)}))
+        lines, digest = read_lines_hashed(path, f"--mono {lang}")
+        mono_inputs.setdefault(lang, []).append((f"mono:{path}", lines, {"path": str(path), "sha256": digest}))
     if cfg.mono_from_para:
         for p, s, t, ins in para_data:
             mono_inputs.setdefault(p.src, []).append((f"para:{p.pair}:{p.src}", s, ins[0] | {"side": p.src}))

@@ -31,8 +31,14 @@ def read_lines(path: str | Path, what: str = "input file", allow_empty: bool = F
 
     Invalid UTF-8 is reported with the 1-based line number of the first bad byte.
     """
+    return read_lines_hashed(path, what, allow_empty)[0]
+
+
+def read_lines_hashed(path: str | Path, what: str = "input file", allow_empty: bool = False) -> tuple[list[str], str]:
+    """:func:`read_lines` plus the SHA-256 of the file's bytes, from one read of the file."""
     p = check_file(path, what, allow_empty=allow_empty)
     data = p.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -47,7 +53,7 @@ def read_lines(path: str | Path, what: str = "input file", allow_empty: bool = F
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
     if not allow_empty and not any(ln.strip() for ln in lines):
         raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
-    return lines
+    return lines, digest
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
