@@ -6,9 +6,10 @@ from typing import Optional
 
 import typer
 
+from xling import __version__
 from xling.cli._common import console, guarded, progress
 
-eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding tasks).",
+eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
                        no_args_is_help=True)
 
 
@@ -22,7 +23,9 @@ def xglue(
     model: Path = typer.Option(..., "--model", "-m", help="Model directory: model.pt, dict.txt, "
                                "sentencepiece.bpe.model."),
     data: Path = typer.Option(..., "--data", "-d", help="XGLUE release directory (official layout)."),
-    tasks: str = typer.Option("pos", help="Comma-separated tasks (all but qg, ntg)."),
+    tasks: str = typer.Option("pos", help="Comma-separated tasks: understanding (pos, ner, nc, mlqa, xnli, pawsx, "
+                              "qadsm, wpr, qam; an encoder model) or generation (qg, ntg; a model from "
+                              "`xling pretrain --arch seq2seq`)."),
     zero_shot: str = typer.Option("", "--zero-shot", help="Comma-separated target languages."),
     train_lang: str = typer.Option("en", help="Fine-tuning language (its dev set selects the checkpoint)."),
     seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
@@ -33,16 +36,32 @@ def xglue(
     max_train_examples: Optional[int] = typer.Option(None, help="Use only the first N training examples."),
     max_eval_examples: Optional[int] = typer.Option(None, help="Use only the first N dev/test examples "
                                                     "per language (quick runs; not official numbers)."),
+    freeze_embeddings: bool = typer.Option(False, help="Keep the token embedding table fixed while "
+                                           "fine-tuning (XLM-R vocabularies: most of the parameters; much "
+                                           "faster optimizer steps, less memory)."),
+    max_length: int = typer.Option(0, help="Cap inputs at N pieces (QA: shorter sliding windows); "
+                                   "0 = the model's maximum."),
+    beam: int = typer.Option(4, help="Generation: beam size."),
+    no_repeat_ngram_size: int = typer.Option(3, help="Generation: never repeat an n-gram of this size (0: off)."),
+    lenpen: float = typer.Option(1.0, help="Generation: length penalty (> 1 favours longer outputs)."),
+    max_source_len: int = typer.Option(256, help="Generation: source pieces kept (longer sources are cut)."),
+    max_target_len: int = typer.Option(64, help="Generation: longest target / output, in pieces."),
+    label_smoothing: float = typer.Option(0.1, help="Generation: label smoothing of the fine-tuning loss."),
 ):
     """Fine-tune on the train language, predict every language, print and save the results table."""
     from xling.xglue.finetune import FinetuneConfig
+    from xling.xglue.generate import GenerateConfig
     from xling.xglue.report import rich_table
     from xling.xglue.run import EvalConfig, evaluate
 
     cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=_csv(zero_shot), train_lang=train_lang,
                      seeds=seeds, out=out, max_train_examples=max_train_examples,
                      max_eval_examples=max_eval_examples,
-                     ft=FinetuneConfig(lr=lr, epochs=epochs, batch_size=batch_size))
+                     ft=FinetuneConfig(lr=lr, epochs=epochs, batch_size=batch_size,
+                                         freeze_embeddings=freeze_embeddings, max_length=max_length),
+                     gen=GenerateConfig(beam=beam, no_repeat_ngram_size=no_repeat_ngram_size, lenpen=lenpen,
+                                        max_source_len=max_source_len, max_target_len=max_target_len,
+                                        label_smoothing=label_smoothing))
     with progress() as bar:
         t = bar.add_task("fine-tuning", total=None)
         result = evaluate(cfg, on_step=lambda: bar.advance(t))
@@ -51,6 +70,9 @@ def xglue(
     console.print(rich_table(result, "dev"))
     console.print(rich_table(result, "test"))
     console.print(f"signature: {result['signature']}", soft_wrap=True, highlight=False)
+    for name, t in result["tasks"].items():
+        if t.get("signature"):  # generation: sacrebleu's signature and the language identifier
+            console.print(f"{name} signature: xling:{__version__}|{t['signature']}", soft_wrap=True, highlight=False)
     console.print(f"results: {out / 'results.json'}, {out / 'results.md'}")
 
 
@@ -75,8 +97,23 @@ def score(
         tab.add_column(c)
     for name, t in res["tasks"].items():
         tab.add_row(name, t["metric"], " ".join(f"{k}={v:.2f}" for k, v in t["langs"].items()),
-                    f"{t['avg']:.2f}")
-    tab.caption = f"Understanding: {res['understanding']:.2f}"
+                    f"{t['avg']:.2f}" + ("" if t.get("official_avg", True) else "*"))
+        if "off_target" in t:
+            tab.add_row("", "off-target %", " ".join(f"{k}={'-' if v is None else f'{v:.1f}'}"
+                                                     for k, v in t["off_target"].items()), "")
+    tab.caption = " · ".join(f"{k.title()}: {res[k]:.2f}" for k in ("understanding", "generation")
+                             if res.get(k) is not None)
     console.print(tab)
+    for name, t in res["tasks"].items():
+        if not t.get("official_avg", True):
+            console.print(f"* {name}: no prediction for {' '.join(t['missing'])}; the official average is over "
+                          f"all of the task's languages, this one over {' '.join(t['avg_langs'])}", highlight=False)
+        if t.get("padded"):
+            console.print(f"{name}: words without a predicted tag scored as O, as the official scorer does: "
+                          + " ".join(f"{k}={v}" for k, v in t["padded"].items()), highlight=False)
+    for name, t in res["tasks"].items():
+        if t.get("signature"):
+            console.print(f"{name} signature: xling:{__version__}|{t['signature']}", soft_wrap=True,
+                          highlight=False)
     if json_out:
         write_json_atomic(json_out, res)

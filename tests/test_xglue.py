@@ -110,7 +110,7 @@ def test_eval_xglue_pos_zero_shot(tiny_model, tmp_path):
     assert test["en"]["mean"] > 45 > majority["en"] + 30
     assert sum(test[lg]["mean"] > majority[lg] + 10 for lg in langs) >= 3
     # submission files in the official format, scored identically by `xling eval score`
-    assert sorted(p.name for p in (out / "pos").iterdir()) == sorted(f"{lg}.prediction" for lg in test)
+    assert sorted(p.name for p in (out / "POS").iterdir()) == sorted(f"{lg}.prediction" for lg in test)
     assert (out / "results.md").read_text().count("| pos |") == 2
     if r["charts"]:  # matplotlib installed
         assert r["charts"] == ["pos.png"] and (out / "pos.png").read_bytes()[:4] == b"\x89PNG"
@@ -118,40 +118,71 @@ def test_eval_xglue_pos_zero_shot(tiny_model, tmp_path):
     assert "up to date" in cli(*args).output
 
 
-def test_score_matches_hand_values(tmp_path):
-    gold, pred = tmp_path / "gold", tmp_path / "pred"
-    files = {
-        # POS: seqeval precision merges runs of equal tags: pred chunks DET, NOUN, VERB; gold DET, NOUN NOUN
-        "POS/en.dev": "The DET\ndog NOUN\nhouse NOUN\n\n",
-        "pred/pos/en.prediction": "DET\nNOUN\nVERB\n\n",
-        # NER: P = 1, R = 1/2 -> F1 = 2/3
-        "NER/de.dev": "Hans B-PER\nMeier I-PER\nin O\nBerlin B-LOC\n\n",
-        "pred/ner/de.prediction": "B-PER\nI-PER\nO\nO\n\n",
-        # XNLI accuracy 3/4
-        "XNLI/fr.dev": "a\tb\tentailment\nc\td\tneutral\ne\tf\tcontradiction\ng\th\tneutral\n",
-        "pred/xnli/fr.prediction": "entailment\nneutral\ncontradiction\nentailment\n",
-        # PAWS-X has a header line: accuracy 1/2
-        "PAWSX/es/dev_2k.tsv": "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t1\n2\tc\td\t0\n",
-        "pred/pawsx/es.prediction": "1\n1\n",
-        # WPR: q1 ranks rel 0 above rel 2 -> (3/log2 3)/3; q2 (one doc) skipped; q3 perfect -> 1
-        "WPR/xglue.wpr.en.dev": "q1\tt\ts\t2\nq1\tt\ts\t0\nq2\tt\ts\t1\nq3\tt\ts\t1\nq3\tt\ts\t0\n",
-        "pred/wpr/en.prediction": "0.1\n0.9\n5\n1\n0\n",
-    }
+def _write_tree(root: Path, files: dict):
     for rel, text in files.items():
-        p = (tmp_path / rel) if rel.startswith("pred/") else (gold / rel)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+        _write(root / rel, text)
+
+
+def test_score_matches_the_official_scorer_by_hand(tmp_path):
+    """Values computed by hand with the rules of XGLUE's evaluation/xglue_evaluate.py."""
     import math
 
-    res = cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", "pos,ner,xnli,pawsx,wpr",
+    gold, pred = tmp_path / "gold", tmp_path / "pred"
+    _write_tree(gold, {
+        # POS (seqeval precision, not token accuracy): chunk prefix = first letter, so NOUN NOUN is one
+        # chunk but SYM SYM two (S = single); sentence 1 pred chunks DET ADJ NOUN VERB SYM SYM PUNCT (7),
+        # 5 of them gold chunks; sentence 2 predicts one tag for three words: padded with O -> 1 of 1.
+        # P = 6/8 (token accuracy would be 7/10, merging SYM runs 5/7)
+        "POS/en.dev": "The DET\nbig ADJ\ndog NOUN\nhouse NOUN\n: SYM\n) SYM\n. PUNCT\n\na DET\nb NOUN\nc NOUN\n\n",
+        # NER: -DOCSTART- lines are skipped; P = 1, R = 1/2 -> F1 = 2/3
+        "NER/de.dev": "-DOCSTART- -X- O O\n\nHans B-PER\nMeier I-PER\nin O\nBerlin B-LOC\n\n",
+        # XNLI accuracy 3/4
+        "XNLI/fr.dev": "a\tb\tentailment\nc\td\tneutral\ne\tf\tcontradiction\ng\th\tneutral\n",
+        # PAWS-X has a header line: accuracy 1/2
+        "PAWSX/es/dev_2k.tsv": "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t1\n2\tc\td\t0\n",
+        # WPR, sklearn's ndcg_score (linear gain, ties share their mean gain): q1 rels 3 2 0 scored 1 1 0
+        # -> 2.5 (1 + 1/log2 3) / (3 + 2/log2 3); q2 has one doc: skipped; q3 ranks its relevant doc
+        # second -> 1/log2 3; q1 again later is a new query (runs of equal text), all rels 0 -> 0
+        "WPR/xglue.wpr.en.dev": "q1\tt\ts\t3\nq1\tt\ts\t2\nq1\tt\ts\t0\nq2\tt\ts\t1\nq3\tt\ts\t1\nq3\tt\ts\t0\n"
+                                "q1\tt\ts\t0\nq1\tt\ts\t0\n",
+        # QADSM, a task with all its official languages (de en fr): en 2/2, de 1/2, fr 0/2 -> avg 50;
+        # es is no QADSM language: scored, not averaged
+        **{f"QADSM/xglue.qadsm.{lg}.dev": "q\tt\td\tGood\nq\tt\td\tBad\n" for lg in ("de", "en", "fr", "es")},
+        # MLQA (zh: one token per CJK ideograph in U+4E00-U+9FA5 only): q1 F1 2/3; q2 full-width letters are
+        # one token -> 0; q3 unanswered -> 0
+        "MLQA/MLQA_V1/dev/dev-context-zh-question-zh.json": json.dumps({"data": [{"paragraphs": [{
+            "context": "北京大学 ＡＢ", "qas": [
+                {"id": "q1", "question": "?", "answers": [{"text": "北京大学", "answer_start": 0}]},
+                {"id": "q2", "question": "?", "answers": [{"text": "ＡＢ", "answer_start": 5}]},
+                {"id": "q3", "question": "?", "answers": [{"text": "北京", "answer_start": 0}]}]}]}]}),
+    })
+    _write_tree(pred, {
+        "POS/en.prediction": "DET\nADJ\nNOUN\nVERB\nSYM\nSYM\nPUNCT\n\nDET\n\n",
+        "NER/de.prediction": "B-PER\nI-PER\nO\nO\n\n",
+        "XNLI/fr.prediction": "entailment\nneutral\ncontradiction\nentailment\n",
+        "PAWSX/es.prediction": "1\n1\n",
+        "WPR/en.prediction": "1\n1\n0\n5\n0\n1\n3\n2\n",
+        "QADSM/en.prediction": "Good\nBad\n", "QADSM/de.prediction": "Good\nGood\n",
+        "QADSM/fr.prediction": "Bad\nGood\n", "QADSM/es.prediction": "Good\nBad\n",
+        "MLQA/zh.prediction": json.dumps({"q1": "北京", "q2": "ＡＢＣ", "other": "x"}),
+    })
+    res = cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", "pos,ner,xnli,pawsx,wpr,qadsm,mlqa",
               "--split", "dev", "--json", tmp_path / "s.json")
     s = json.loads((tmp_path / "s.json").read_text())["tasks"]
-    assert s["pos"]["avg"] == pytest.approx(100 / 3)
-    assert s["ner"]["avg"] == pytest.approx(200 / 3)
-    assert s["xnli"]["avg"] == pytest.approx(75.0)
-    assert s["pawsx"]["avg"] == pytest.approx(50.0)
-    assert s["wpr"]["avg"] == pytest.approx(100 * ((3 / math.log2(3)) / 3 + 1) / 2)
-    assert "Understanding" in res.output
+    assert s["pos"]["langs"]["en"] == pytest.approx(75.0) and s["pos"]["padded"] == {"en": 2}
+    assert s["ner"]["langs"]["de"] == pytest.approx(200 / 3)
+    assert s["xnli"]["langs"]["fr"] == pytest.approx(75.0)
+    assert s["pawsx"]["langs"]["es"] == pytest.approx(50.0)
+    l3 = math.log2(3)
+    assert s["wpr"]["langs"]["en"] == pytest.approx(100 * (2.5 * (1 + 1 / l3) / (3 + 2 / l3) + 1 / l3 + 0) / 3)
+    assert s["mlqa"]["langs"]["zh"] == pytest.approx(100 * (2 / 3) / 3)
+    q = s["qadsm"]
+    assert q["langs"] == pytest.approx({"de": 50.0, "en": 100.0, "es": 100.0, "fr": 0.0})
+    assert q["avg"] == pytest.approx(50.0) and q["official_avg"] and q["avg_langs"] == ["de", "en", "fr"]
+    # a task with only some of its languages has no official average: marked, the missing ones listed
+    assert not s["pos"]["official_avg"] and "ar" in s["pos"]["missing"] and s["pos"]["avg"] == pytest.approx(75.0)
+    assert "pos: no prediction for ar" in res.output.replace("* ", "") and "Understanding" in res.output
+    assert "seqeval:" in s["pos"]["signature"] and "sklearn:" in s["wpr"]["signature"]
 
 
 def test_mlqa_f1_language_normalization():
@@ -162,7 +193,13 @@ def test_mlqa_f1_language_normalization():
     assert f1("el perro", "perro", "es") == pytest.approx(1.0)
     assert f1("北京大学", "北京", "zh") == pytest.approx(2 / 3)          # one token per CJK char
     assert f1("the cat", "a cat", "zh") < 1.0                          # no English articles in zh
+    assert f1("龦", "龦龦", "zh") == 0.0                                 # U+9FA6 is outside MLQA's CJK range
+    assert f1("«Paris»", "paris", "en") == pytest.approx(1.0)          # Unicode punctuation dropped
     assert MlqaF1("en").score({"q1": ["a cat", "dog"], "q2": ["x"]}, {"q1": "dog"}) == pytest.approx(50.0)
+    from xling.errors import XlingError
+
+    with pytest.raises(XlingError, match="no normalization"):
+        f1("a", "b", "fr")
 
 
 def _write(p: Path, text: str):
@@ -172,18 +209,45 @@ def _write(p: Path, text: str):
 
 def test_score_bad_inputs(tmp_path):
     gold, pred = tmp_path / "gold", tmp_path / "pred"
-    _write(gold / "XNLI/de.dev", "a\tb\tentailment\nc\td\tneutral\n")
-    _write(pred / "xnli/de.prediction", "entailment\n")
     js = tmp_path / "s.json"
-    res = cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", "xnli", "--split", "dev",
-              "--json", js, ok=None)
+
+    def score(task):
+        return cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", task, "--split", "dev",
+                   "--json", js, ok=None)
+
+    _write(gold / "XNLI/de.dev", "a\tb\tentailment\nc\td\tneutral\n")
+    _write(pred / "XNLI/de.prediction", "entailment\n")
+    res = score("xnli")
     assert res.exit_code == 2 and "1 lines, gold has 2" in res.output and not js.exists()
-    _write(pred / "xnli/de.prediction", "entailment\nmaybe\n")
-    res = cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", "xnli", "--split", "dev",
-              "--json", js, ok=None)
+    _write(pred / "XNLI/de.prediction", "entailment\nmaybe\n")
+    res = score("xnli")
     assert res.exit_code == 2 and "maybe" in res.output and "outside" in res.output and not js.exists()
     res = cli("eval", "score", "--pred", pred, "--gold", gold, "--tasks", "xnli,bogus", ok=None)
     assert res.exit_code == 2 and "unknown task" in res.output
+    # the submission folder is the release's, upper case
+    (pred / "XNLI").rename(pred / "xnli")
+    res = score("xnli")
+    assert res.exit_code == 2 and "reads XNLI/" in res.output and not js.exists()
+    # tagging: a stray blank line would shift every later tag; a sentence with more tags than words
+    _write(gold / "POS/en.dev", "The DET\ndog NOUN\n\nIt PRON\n\n")
+    _write(pred / "POS/en.prediction", "DET\n\n\nNOUN\n\nPRON\n\n")
+    res = score("pos")
+    assert res.exit_code == 2 and "ends no sentence" in res.output and ":3" in res.output and not js.exists()
+    _write(pred / "POS/en.prediction", "DET\nNOUN\n\nPRON\nPRON\n\n")
+    res = score("pos")
+    assert res.exit_code == 2 and "sentence 2 has more tags" in res.output and not js.exists()
+    _write(pred / "POS/en.prediction", "DET\nNOUN\n\n")
+    res = score("pos")
+    assert res.exit_code == 2 and "in 1 sentences, gold has 3 words in 2 sentences" in res.output
+    # MLQA: not a JSON object of strings; WPR: not a number
+    _write(gold / "MLQA/MLQA_V1/dev/dev-context-en-question-en.json", json.dumps({"data": []}))
+    _write(pred / "MLQA/en.prediction", json.dumps(["an answer"]))
+    res = score("mlqa")
+    assert res.exit_code == 2 and "JSON object" in res.output and not js.exists()
+    _write(gold / "WPR/xglue.wpr.en.dev", "q\tt\ts\t1\nq\tt\ts\t0\n")
+    _write(pred / "WPR/en.prediction", "0.5\nhigh\n")
+    res = score("wpr")
+    assert res.exit_code == 2 and "'high' is not a number" in res.output and ":2" in res.output
 
 
 def test_eval_bad_inputs(tiny_model, tmp_path):
@@ -207,6 +271,12 @@ def test_eval_bad_inputs(tiny_model, tmp_path):
         f.write("extra_piece 1\n")
     res = cli("eval", "xglue", "--model", bad, "--data", data, "--tasks", "pos", "--out", out, ok=None)
     assert res.exit_code == 2 and "dict.txt" in res.output and not out.exists()
+    # a directory that is not a model: what is missing is named
+    (tmp_path / "notamodel").mkdir()
+    (tmp_path / "notamodel" / "dict.txt").write_text("a 1\n")
+    res = cli("eval", "xglue", "--model", tmp_path / "notamodel", "--data", data, "--tasks", "pos", "--out", out,
+              ok=None)
+    assert res.exit_code == 2 and "lacks model.pt, sentencepiece.bpe.model" in res.output and not out.exists()
 
 
 def test_qa_windows_round_trip(tiny_model):
@@ -245,7 +315,7 @@ def test_eval_xglue_mlqa_runs_and_rescores(tiny_model, tmp_path):
         "--lr", "1e-3")
     r = json.loads((out / "results.json").read_text())
     test = r["tasks"]["mlqa"]["splits"]["test"]["langs"]
-    pred = json.loads((out / "mlqa" / "zh.prediction").read_text())
+    pred = json.loads((out / "MLQA" / "zh.prediction").read_text())
     from xling.xglue.score import read_squad
 
     gold = read_squad(SHARED / "xglue-real/MLQA/MLQA_V1/test/test-context-zh-question-zh.json")

@@ -60,11 +60,11 @@ def test_eval_xglue_pawsx_wpr(tiny_model, tmp_path):  # noqa: F811
     assert paws["en"]["mean"] > 75, paws
     assert wpr["en"]["mean"] > 85, wpr
     # submission files: one label / one score a line, as many lines as the gold file has examples
-    lines = (out / "pawsx" / "en.prediction").read_text().splitlines()
+    lines = (out / "PAWSX" / "en.prediction").read_text().splitlines()
     assert len(lines) == 60 and set(lines) <= {"0", "1"} and len(set(lines)) == 2
-    scores = (out / "wpr" / "en.prediction").read_text().splitlines()
+    scores = (out / "WPR" / "en.prediction").read_text().splitlines()
     assert len(scores) == 60 and len({float(s) for s in scores}) > 10
-    assert len((out / "wpr" / "fr.prediction").read_text().splitlines()) == 60
+    assert len((out / "WPR" / "fr.prediction").read_text().splitlines()) == 60
     # the files score identically through `xling eval score`
     s = cli("eval", "score", "--pred", out, "--gold", data, "--tasks", "pawsx", "--split", "test",
             "--json", tmp_path / "s.json")

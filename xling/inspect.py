@@ -47,6 +47,38 @@ def _meter(metrics_state: dict, group: str, name: str):
     return None
 
 
+def count_parameters(weights: dict, untied: bool = False) -> int:
+    """Parameters of a state dict, each tensor once: tensors sharing storage (fairseq's tied LM head is
+    the token embedding) count once, and so does an LM-head weight saved as an equal copy of the token
+    embedding in a checkpoint that ties them (``untie_weights_roberta`` off). fairseq's ``version``
+    buffers are not parameters."""
+    seen, total = set(), 0
+    emb = next((v for k, v in weights.items() if k.endswith("embed_tokens.weight")), None)
+    for k, v in weights.items():
+        if not hasattr(v, "numel") or k.endswith((".version", "_float_tensor")):  # fairseq bookkeeping buffers
+            continue
+        key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape)) if v.numel() else None
+        if key is not None and key in seen:
+            continue
+        if (not untied and k.endswith("lm_head.weight") and emb is not None and v is not emb
+                and v.shape == emb.shape and bool((v == emb).all())):
+            continue
+        seen.add(key)
+        total += v.numel()
+    return int(total)
+
+
+def trained_tasks(task_cfg) -> tuple[list[str], list[float] | None]:
+    """The pretraining objectives of a checkpoint's task config, and their weights when weighted."""
+    objectives = _get(task_cfg, "objectives", None)
+    if objectives:
+        names = [x for x in str(objectives).split(",") if x]
+        weights = [float(x) for x in str(_get(task_cfg, "objective_weights", "") or "").split(",") if x]
+        return names, weights or [1.0] * len(names)
+    ratio = float(_get(task_cfg, "tlm_ratio", 0.0) or 0.0)
+    return (["mlm"] if ratio < 1 else []) + (["tlm"] if ratio > 0 else []), None
+
+
 def inspect_checkpoint(path: str | Path) -> dict:
     from xling.fairseq_compat import ensure_fairseq
 
@@ -82,7 +114,7 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "ffn_dim": _get(model_cfg, "encoder_ffn_embed_dim"),
         "heads": _get(model_cfg, "encoder_attention_heads"),
         "vocab_size": int(emb.shape[0]) if emb is not None else None,
-        "parameters": int(sum(v.numel() for v in weights.values() if hasattr(v, "numel"))),
+        "parameters": count_parameters(weights, bool(_get(model_cfg, "untie_weights_roberta", False))),
         "lang_embeddings": any("embed_langs" in k for k in weights),
         "langs": [x for x in str(langs).split(",") if x],
         "pairs": [x for x in str(_get(task_cfg, "pairs", "") or "").split(",") if x],
@@ -95,4 +127,15 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "valid_loss": (round(float(extra["val_loss"]), 4) if extra.get("val_loss") is not None else None),
         "has_optimizer_state": bool(state.get("last_optimizer_state")),
     }
+    tasks, task_weights = trained_tasks(task_cfg)
+    report["tasks"] = tasks
+    report["task_weights"] = task_weights
+    for name in tasks:
+        key = name.replace("-", "_")
+        report[f"train_{key}_loss"] = _meter(metrics_state, "train", f"{key}_loss")
+        if name in ("clpc", "xlco"):
+            report[f"train_{key}_acc"] = _meter(metrics_state, "train", f"{key}_acc")
+    heads = state.get("criterion") or {}
+    report["head_parameters"] = int(sum(v.numel() for k, v in heads.items()
+                                        if hasattr(v, "numel") and not k.endswith(("_queue", "_queue_filled"))))
     return report

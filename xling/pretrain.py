@@ -43,6 +43,8 @@ class PretrainOptions:
     preset: str = "base"
     tlm: bool = False
     tlm_ratio: Optional[float] = None  # default 0.5 with tlm
+    tasks: Optional[list[str]] = None  # objectives; None: mlm (+tlm with tlm)
+    task_weights: Optional[list[float]] = None  # one per task; None: all 1
     langs: Optional[list[str]] = None
     pairs: Optional[list[str]] = None
     alpha: float = 0.3
@@ -76,6 +78,8 @@ class DataInfo:
     validate: bool
     dict_size: int
     manifest: dict
+    tasks: list[str] = field(default_factory=list)  # Unicoder objectives (task xling_unicoder); empty: xling_xlm
+    task_weights: list[float] = field(default_factory=list)
 
 
 def _dict_size(path: Path) -> int:
@@ -93,8 +97,9 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def check(opts: PretrainOptions) -> DataInfo:
-    """Validate every input; raise :class:`XlingError` before anything is started or written."""
+def check(opts: PretrainOptions, resume_check: bool = True) -> DataInfo:
+    """Validate every input; raise :class:`XlingError` before anything is started or written.
+    ``resume_check=False`` leaves the check of a checkpoint to resume to the caller (other model kinds)."""
     data = Path(opts.data)
     if opts.preset not in PRESETS:
         raise XlingError(f"unknown preset {opts.preset!r}", fix=f"use one of {', '.join(PRESETS)}")
@@ -117,12 +122,17 @@ def check(opts: PretrainOptions) -> DataInfo:
         if lang not in have:
             raise XlingError(f"language {lang!r} was not prepared (prepared: {', '.join(sorted(have))})",
                              file=man_path, fix="drop it from --langs or add it to `xling prep-data`")
-    ratio = opts.tlm_ratio if opts.tlm_ratio is not None else (0.5 if opts.tlm else 0.0)
+    tasks, weights, ratio = _check_tasks(opts)
     if not 0.0 <= ratio <= 1.0:
         raise XlingError(f"--tlm-ratio must be within [0, 1], got {ratio}")
     prepared = list(manifest.get("pairs", []))
-    pairs = list(opts.pairs or (prepared if ratio > 0 else []))
-    if opts.pairs and ratio == 0:
+    parallel = [t for t in tasks if t in PARALLEL_TASKS]
+    pairs = list(opts.pairs or (prepared if ratio > 0 or parallel else []))
+    if parallel and not pairs:
+        raise XlingError(f"task(s) {', '.join(parallel)} need parallel data but the data directory has no pairs",
+                         file=man_path, fix="prepare pairs with `xling prep-data --para SRC-TGT=...`, or drop "
+                                            "those tasks from --tasks")
+    if opts.pairs and ratio == 0 and not tasks:
         ratio = 0.5
     for pair in pairs:
         if pair not in prepared:
@@ -153,10 +163,62 @@ def check(opts: PretrainOptions) -> DataInfo:
                     raise XlingError(f"no parallel {split} data for {pair}",
                                      file=data / "para" / f"{split}.{pair}.{lang}.bin",
                                      fix="re-run `xling prep-data --para`")
+    if "cs-mlm" in tasks:
+        _check_alignments(data, pairs, validate)
     dict_size = _dict_size(data / "dict.txt")
     _check_devices(opts)
-    _check_vocab(opts, data, dict_size)
-    return DataInfo(langs, pairs, ratio, validate, dict_size, manifest)
+    if resume_check:
+        _check_vocab(opts, data, dict_size)
+    return DataInfo(langs, pairs, ratio, validate, dict_size, manifest, tasks, weights)
+
+
+TASKS = ("mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+PARALLEL_TASKS = ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+
+
+def _check_tasks(opts: PretrainOptions) -> tuple[list[str], list[float], float]:
+    """``(unicoder tasks, their weights, tlm ratio)``: tasks empty when only mlm/tlm are asked for, which
+    is task ``xling_xlm`` (``--tasks mlm,tlm`` equals ``--tlm``; weights there set the TLM share)."""
+    ratio = opts.tlm_ratio if opts.tlm_ratio is not None else (0.5 if opts.tlm else 0.0)
+    if opts.tasks is None:
+        if opts.task_weights:
+            raise XlingError("--task-weights given without --tasks", fix="list the tasks, e.g. --tasks mlm,tlm,clwr")
+        return [], [], ratio
+    tasks = list(opts.tasks)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise XlingError(f"unknown task(s) {', '.join(unknown) or '(none given)'}", fix=f"use {', '.join(TASKS)}")
+    if len(set(tasks)) != len(tasks):
+        raise XlingError(f"a task is listed twice in --tasks {','.join(tasks)}")
+    weights = list(opts.task_weights) if opts.task_weights is not None else [1.0] * len(tasks)
+    if len(weights) != len(tasks):
+        raise XlingError(f"--task-weights gives {len(weights)} weight(s) for {len(tasks)} task(s) "
+                         f"({','.join(tasks)})", fix="give one weight per task, in the same order")
+    if any(w < 0 for w in weights) or not any(weights):
+        raise XlingError(f"--task-weights must be non-negative and not all 0, got {','.join(map(str, weights))}")
+    if opts.tlm and "tlm" not in tasks:
+        raise XlingError("--tlm asks for TLM but --tasks does not list tlm", fix="add tlm to --tasks, or drop --tlm")
+    if set(tasks) <= {"mlm", "tlm"}:
+        w = dict(zip(tasks, weights))
+        if opts.tlm_ratio is None:
+            ratio = w.get("tlm", 0.0) / (w.get("tlm", 0.0) + w.get("mlm", 0.0))
+        return [], [], ratio
+    if opts.tlm_ratio is not None:
+        raise XlingError("--tlm-ratio applies to MLM+TLM runs; with Unicoder tasks weight them with --task-weights")
+    return tasks, weights, 0.0 if "mlm" in tasks else 1.0  # 1: no monolingual data is read
+
+
+def _check_alignments(data: Path, pairs: list[str], validate: bool) -> None:
+    for pair in pairs:
+        for split in ("train", "valid") if validate else ("train",):
+            path = data / "para" / f"{split}.{pair}.align"
+            if not path.exists():
+                raise XlingError(f"cs-mlm needs word alignments of {pair}, but {split}.{pair}.align is missing",
+                                 file=path, fix="re-run `xling prep-data ... --align` (word-aligns every pair), "
+                                                "or drop cs-mlm from --tasks")
+    if not (data / "spm.model").exists():
+        raise XlingError("cs-mlm maps alignments to pieces with the data's spm.model, which is missing", file=data,
+                         fix="re-run `xling prep-data`, which copies the vocabulary's spm.model")
 
 
 def _check_devices(opts: PretrainOptions) -> None:
@@ -237,7 +299,13 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
         "--log-format", "json", "--log-interval", str(opts.log_interval or p["log_interval"]),
         "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
     ]
-    if info.tlm_ratio > 0:
+    if info.tasks:  # Unicoder objectives: task and criterion xling_unicoder, one sub-batch per objective
+        cmd[cmd.index("xling_xlm")] = "xling_unicoder"
+        cmd[cmd.index("xling_mlm_tlm")] = "xling_unicoder"
+        cmd += ["--objectives", ",".join(info.tasks), "--objective-weights", ",".join(map(str, info.task_weights))]
+        if info.pairs:
+            cmd += ["--pairs", ",".join(info.pairs)]
+    elif info.tlm_ratio > 0:
         cmd += ["--pairs", ",".join(info.pairs), "--tlm-ratio", str(info.tlm_ratio)]
     if opts.lang_embeddings:
         cmd += ["--lang-embeddings"]
@@ -252,7 +320,9 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
         cmd += ["--cpu"]
     world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs
     if world > 1:
-        cmd += ["--distributed-world-size", str(world), "--ddp-backend", "no_c10d" if not gpus else "pytorch_ddp"]
+        # Unicoder objectives run the model several times per update: legacy DDP (all-reduce after backward)
+        cmd += ["--distributed-world-size", str(world),
+                "--ddp-backend", "no_c10d" if not gpus or info.tasks else "pytorch_ddp"]
         if opts.nodes > 1:
             addr, _, port = (opts.master or "").partition(":")
             cmd += ["--distributed-init-method", f"tcp://{addr}:{port or 29500}",
@@ -331,6 +401,33 @@ def pretrain(opts: PretrainOptions, on_stats: Optional[Callable[[str, dict], Non
             and old.get("num_updates", 0) >= max_updates:
         old["skipped"] = True
         return old
+    curve, valid, last_train = run_ranks(opts, cmd, on_stats)
+    last = opts.checkpoint_dir / "checkpoint_last.pt"
+    if not last.exists():
+        raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
+    num_updates = _checkpoint_updates(last)
+    if old and old.get("fingerprint") == fp and curve:
+        first = curve[0]["num_updates"]
+        curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
+        valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
+    model_dir = write_model_dir(opts, info)
+    summary = {
+        "kind": "xling-pretrain", "fingerprint": fp, "preset": opts.preset, "langs": info.langs,
+        "pairs": info.pairs, "tlm_ratio": info.tlm_ratio, "alpha": opts.alpha, "num_updates": num_updates,
+        "tasks": info.tasks or (["mlm"] if info.tlm_ratio < 1 else []) + (["tlm"] if info.tlm_ratio > 0 else []),
+        "task_weights": info.task_weights or None,
+        "command": shlex.join(cmd), "curve": curve, "valid": valid, "last_epoch": last_train,
+        "model_dir": str(model_dir), "skipped": False,
+    }
+    write_json_atomic(summary_path, summary)
+    return summary
+
+
+def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[Callable[[str, dict], None]] = None
+              ) -> tuple[list[dict], list[dict], dict]:
+    """Run the fairseq command (one process per rank), log to ``OUT/train.log`` and follow its JSON log;
+    return ``(curve, valid, last_train)``. A failed run raises :class:`XlingError` with the log's tail."""
+    out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if opts.cpu_procs > 1:
@@ -352,8 +449,8 @@ def pretrain(opts: PretrainOptions, on_stats: Optional[Callable[[str, dict], Non
                 continue
             kind, stats = rec
             if kind == "train_inner":
-                curve.append({k: stats[k] for k in ("num_updates", "loss", "mlm_loss", "tlm_loss", "lr", "wps", "bsz")
-                              if k in stats})
+                curve.append({k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
+                              or k.endswith(("_loss", "_acc"))})
             elif kind == "valid":
                 valid.append(stats)
             else:
@@ -374,23 +471,7 @@ def pretrain(opts: PretrainOptions, on_stats: Optional[Callable[[str, dict], Non
         raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
                          + "\n    ".join(tail), file=out / "train.log",
                          fix="read the log above; re-running resumes from checkpoint_last.pt")
-    last = opts.checkpoint_dir / "checkpoint_last.pt"
-    if not last.exists():
-        raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
-    num_updates = _checkpoint_updates(last)
-    if old and old.get("fingerprint") == fp and curve:
-        first = curve[0]["num_updates"]
-        curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
-        valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
-    model_dir = write_model_dir(opts, info)
-    summary = {
-        "kind": "xling-pretrain", "fingerprint": fp, "preset": opts.preset, "langs": info.langs,
-        "pairs": info.pairs, "tlm_ratio": info.tlm_ratio, "alpha": opts.alpha, "num_updates": num_updates,
-        "command": shlex.join(cmd), "curve": curve, "valid": valid, "last_epoch": last_train,
-        "model_dir": str(model_dir), "skipped": False,
-    }
-    write_json_atomic(summary_path, summary)
-    return summary
+    return curve, valid, last_train
 
 
 def _checkpoint_updates(path: Path) -> int:

@@ -68,9 +68,16 @@ def main():
           # multiple and its valid iterator comes out empty; 128-token blocks avoid that (noted on issue 4)
           "--", "--tokens-per-sample", 128)
     xling("eval", "xglue", "--model", w / "tapt" / "model", *common, "--out", w / "xglue-tapt")
-    for name in ("xglue-e5", "xglue-tapt"):
+    rows = []
+    for label, name in (("e5-small", "xglue-e5"), ("e5-small + task-adaptive MLM", "xglue-tapt")):
         r = json.loads((w / name / "results.json").read_text())
-        print(name, json.dumps(r.get("tasks", {}).get("pos", {}).get("splits", {}).get("test", {}), indent=None))
+        test = r["tasks"]["pos"]["splits"]["test"]
+        rows.append((label, [test["langs"][lg]["mean"] for lg in r["langs"]], test["avg"]["mean"]))
+    print("\nPOS test, seqeval precision (official metric)\n")
+    print("| | " + " | ".join(r["langs"]) + " | avg |")
+    print("|---|" + "---|" * (len(r["langs"]) + 1))
+    for label, vals, avg in rows:
+        print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in vals) + f" | {avg:.1f} |")
 
 
 if __name__ == "__main__":

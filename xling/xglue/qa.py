@@ -13,6 +13,16 @@ from xling.xglue.score import read_squad
 from xling.xglue.tasks import TaskSpec
 
 
+_SENTENCE_END = re.compile(r"[.!?\u0964\u061f](?:\s|$)|[\u3002\uff01\uff1f]")
+
+
+def first_sentence(context: str) -> str:
+    """The trivial QA baseline: the context's first sentence as the answer to every question (up to the
+    first . ! ? \u0964 \u061f followed by a space or the end, or the first \u3002 \uff01 \uff1f)."""
+    m = _SENTENCE_END.search(context)
+    return context[: m.end()].strip() if m else context.strip()
+
+
 class QaRunner:
     max_query = 48
     max_answer = 30

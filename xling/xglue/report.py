@@ -1,7 +1,8 @@
 """Aggregate seeds into mean ± std per task × language and write JSON / Markdown / PNG / rich table.
 
-Task score = mean over languages (official averaging); Understanding score = mean over tasks. A
-generation family would add its own metric columns (BLEU, off-target rate) under the same keys.
+Task score = mean over languages (official averaging); Understanding score = mean over the
+understanding tasks, Generation score = mean over the generation tasks (QG, NTG: BLEU), whose entries
+also hold the off-target rate per language (``splits[split]["off_target"]``, a row of its own).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import statistics
 from pathlib import Path
 
 from xling.io import write_json_atomic, write_text_atomic
+from xling.xglue.score import family_means, task_average
 
 
 def _ms(vals):
@@ -24,13 +26,38 @@ def aggregate(runs: dict, specs, langs, sig: str, cfg) -> dict:
                  "dev_history": {r["seed"]: r["dev_history"] for r in rs}}
         for split in ("dev", "test"):
             per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs}
-            avg = _ms([statistics.fmean(r["scores"][split][lg] for lg in langs) for r in rs])
-            entry["splits"][split] = {"langs": per, "avg": avg}
+            avgs = [task_average(spec, r["scores"][split]) for r in rs]  # official: over the task's langs
+            entry["splits"][split] = {"langs": per, "avg": _ms([a["avg"] for a in avgs]),
+                                      "official_avg": avgs[0]["official_avg"], "missing": avgs[0]["missing"]}
+            if spec.family == "generate":
+                entry["splits"][split]["off_target"] = {
+                    lg: (None if any(r["off_target"][split][lg] is None for r in rs)
+                         else _ms([r["off_target"][split][lg] for r in rs])) for lg in langs}
+        if spec.family == "generate":
+            entry["signature"] = rs[0].get("metric_signature")
         tasks[spec.name] = entry
-    und = {split: statistics.fmean(t["splits"][split]["avg"]["mean"] for t in tasks.values())
-           for split in ("dev", "test")}
+    fam = {split: family_means({k: t["splits"][split]["avg"]["mean"] for k, t in tasks.items()},
+                               {k: t["family"] for k, t in tasks.items()}) for split in ("dev", "test")}
     return {"signature": sig, "train_lang": cfg.train_lang, "langs": langs, "seeds": cfg.seeds,
-            "hparams": cfg.ft.as_dict(), "tasks": tasks, "understanding": und}
+            "hparams": cfg.ft.as_dict(), "tasks": tasks,
+            "understanding": {sp: fam[sp]["understanding"] for sp in fam},
+            "generation": {sp: fam[sp]["generation"] for sp in fam}}
+
+
+def _off_target_cells(t: dict, split: str, langs) -> list[str] | None:
+    off = t["splits"][split].get("off_target")
+    if off is None:
+        return None
+    return ["-" if off[lg] is None else _fmt(off[lg]) for lg in langs]
+
+
+def _caption(result: dict, split: str) -> str:
+    parts = [f"{k.title()} score ({split}): {result[k][split]:.1f}" for k in ("understanding", "generation")
+             if (result.get(k) or {}).get(split) is not None]
+    partial = [n for n, t in result["tasks"].items() if t["splits"][split].get("official_avg") is False]
+    if partial:  # the official average is over all of a task's languages
+        parts.append(f"avg of {', '.join(partial)} over the languages run, not all official ones")
+    return " · ".join(parts)
 
 
 def _fmt(ms):
@@ -43,8 +70,12 @@ def markdown(result: dict, split: str = "test") -> str:
     for name, t in result["tasks"].items():
         s = t["splits"][split]
         lines.append(f"| {name} | " + " | ".join(_fmt(s["langs"][lg]) for lg in langs) + f" | {_fmt(s['avg'])} |")
-    lines.append(f"\nUnderstanding score ({split}): {result['understanding'][split]:.1f}\n")
+        off = _off_target_cells(t, split, langs)
+        if off is not None:
+            lines.append(f"| {name} off-target % | " + " | ".join(off) + " | |")
+    lines.append(f"\n{_caption(result, split)}\n")
     lines.append(f"signature: `{result['signature']}`\n")
+    lines += [f"{name} signature: `{t['signature']}`\n" for name, t in result["tasks"].items() if t.get("signature")]
     return "\n".join(lines)
 
 
@@ -58,7 +89,10 @@ def rich_table(result: dict, split: str = "test"):
     for name, t in result["tasks"].items():
         s = t["splits"][split]
         tab.add_row(name, *[_fmt(s["langs"][lg]) for lg in langs], _fmt(s["avg"]))
-    tab.caption = f"Understanding score: {result['understanding'][split]:.1f}"
+        off = _off_target_cells(t, split, langs)
+        if off is not None:
+            tab.add_row(f"{name} off-target %", *off, "")
+    tab.caption = _caption(result, split)
     return tab
 
 

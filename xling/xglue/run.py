@@ -2,7 +2,8 @@
 train language's dev set, predict dev/test for every language, score with the official metrics.
 
 Output (written atomically as one directory; a finished run with the same signature is skipped):
-``OUT/TASK/lang.prediction`` (test, best seed: the submission), ``OUT/seeds/S/{dev,test}/TASK/...``,
+``OUT/TASK/lang.prediction`` (test, best seed: the submission; ``TASK`` is the release's folder name,
+``POS``, ``MLQA``, as the official scorer reads it), ``OUT/seeds/S/{dev,test}/TASK/...``,
 ``OUT/results.json``, ``OUT/results.md``, ``OUT/TASK.png`` (when matplotlib is installed).
 """
 from __future__ import annotations
@@ -16,10 +17,11 @@ from xling import __version__
 from xling.errors import XlingError
 from xling.io import atomic_dir, sha256_text
 from xling.xglue.finetune import FinetuneConfig, set_seed, train
+from xling.xglue.generate import GenerateConfig
 from xling.xglue.score import score_file
 from xling.xglue.tasks import TaskSpec, get_tasks
 
-RUNNERS = {"tag", "qa", "classify", "rank"}  # families with a runner; others are declared for scoring only
+RUNNERS = {"tag", "qa", "classify", "rank", "generate"}  # families with a runner; others are declared for scoring only
 
 
 @dataclass
@@ -34,13 +36,15 @@ class EvalConfig:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     ft: FinetuneConfig = field(default_factory=FinetuneConfig)
+    gen: GenerateConfig = field(default_factory=GenerateConfig)  # generation tasks (QG, NTG) only
 
 
 def _data_hash(specs, cfg, langs) -> str:
     parts = []
     for spec in specs:
-        files = [spec.path(cfg.data, cfg.train_lang, "train")] + [
-            spec.path(cfg.data, lg, sp) for lg in langs for sp in ("dev", "test")]
+        sides = spec.sides or ["tgt"]
+        files = [spec.path(cfg.data, cfg.train_lang, "train", sd) for sd in sides] + [
+            spec.path(cfg.data, lg, sp, sd) for lg in langs for sp in ("dev", "test") for sd in sides]
         for f in files:
             st = f.stat()
             parts.append(f"{f.relative_to(cfg.data)}:{st.st_size}:{int(st.st_mtime)}")
@@ -50,6 +54,8 @@ def _data_hash(specs, cfg, langs) -> str:
 def signature(cfg: EvalConfig, specs, langs, model_hash: str) -> str:
     ft = cfg.ft.as_dict()
     ft.pop("seed")
+    if any(s.family == "generate" for s in specs):
+        ft.update({f"gen.{k}": v for k, v in cfg.gen.as_dict().items()})
     hp = ",".join(f"{k}={v}" for k, v in ft.items())
     return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(specs, cfg, langs)}|"
             f"tasks:{','.join(s.name for s in specs)}|train:{cfg.train_lang}|langs:{','.join(langs)}|"
@@ -88,11 +94,18 @@ def _runner(spec: TaskSpec, encoder):
     return Tagger(encoder, spec)
 
 
-def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None) -> dict:
+def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None, encoder=None) -> dict:
+    """Fine-tune one seed and predict every language; ``encoder``: a freshly loaded one to use (saves a load)."""
+    if spec.family == "generate":
+        from xling.xglue.generate import run_generation
+
+        return run_generation(spec, cfg, langs, seed, tmp, on_step)
     from xling.modeling import load_encoder
 
     set_seed(seed)
-    enc = load_encoder(cfg.model)
+    enc = encoder if encoder is not None else load_encoder(cfg.model)
+    if cfg.ft.max_length:
+        enc.max_positions = min(enc.max_positions, cfg.ft.max_length)
     r = _runner(spec, enc)
     tr = r.examples(r.load(spec.path(cfg.data, cfg.train_lang, "train"), cfg.max_train_examples, train=True))
     dev = r.load(spec.path(cfg.data, cfg.train_lang, "dev"), cfg.max_eval_examples)
@@ -103,7 +116,7 @@ def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_st
         for lg in langs:
             gold_path = spec.path(cfg.data, lg, split)
             ex = r.load(gold_path, cfg.max_eval_examples)
-            pred_path = tmp / "seeds" / str(seed) / split / spec.name / f"{lg}.{spec.pred_ext}"
+            pred_path = tmp / "seeds" / str(seed) / split / spec.pred_dir / f"{lg}.{spec.pred_ext}"
             pred_path.parent.mkdir(parents=True, exist_ok=True)
             pred_path.write_text(r.format(r.predict(ex)), encoding="utf-8")
             if cfg.max_eval_examples:  # score against the same slice of gold
@@ -120,7 +133,18 @@ def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
     specs, langs = _prepare(cfg)
     from xling.modeling import load_encoder
 
-    model_hash = load_encoder(cfg.model).fingerprint()
+    fresh: list = []
+    if all(s.family == "generate" for s in specs):
+        from xling.xglue.generate import check_model
+
+        model_hash = check_model(cfg.model, langs)  # a seq2seq model dir with a token for every language
+    else:
+        fresh = [load_encoder(cfg.model)]  # checks the model once; the first fine-tune then uses it
+        model_hash = fresh[0].fingerprint()
+        if any(s.family == "generate" for s in specs):
+            raise XlingError("generation tasks (qg, ntg) need an encoder-decoder model, understanding tasks "
+                             "an encoder: evaluate them in two runs", fix="--tasks qg,ntg with a model from "
+                             "`xling pretrain --arch seq2seq`, the others with an encoder model")
     sig = signature(cfg, specs, langs, model_hash)
     out = Path(cfg.out)
     res_path = out / "results.json"
@@ -137,10 +161,12 @@ def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
     with atomic_dir(out) as tmp:
         runs = {}
         for spec in specs:
-            runs[spec.name] = [run_task(spec, cfg, langs, s, tmp, on_step) for s in range(1, cfg.seeds + 1)]
+            runs[spec.name] = [run_task(spec, cfg, langs, s, tmp, on_step,
+                                        encoder=fresh.pop() if spec.family != "generate" and fresh else None)
+                               for s in range(1, cfg.seeds + 1)]
             best = max(runs[spec.name], key=lambda r: r["best_dev"])
-            src = tmp / "seeds" / str(best["seed"]) / "test" / spec.name
-            shutil.copytree(src, tmp / spec.name)
+            src = tmp / "seeds" / str(best["seed"]) / "test" / spec.pred_dir
+            shutil.copytree(src, tmp / spec.pred_dir)  # the submission: OUT/POS/en.prediction, as the release
         result = aggregate(runs, specs, langs, sig, cfg)
         write_reports(result, tmp)
     return result

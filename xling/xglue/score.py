@@ -1,5 +1,24 @@
-"""Score XGLUE prediction files (``PRED/TASK/lang.prediction``) against the gold release, the way
-the official scorer does: per task and language one metric value, task score = mean over languages.
+"""Score XGLUE prediction files (``PRED/TASK/lang.prediction``, ``TASK`` upper case as in the release:
+``POS``, ``MLQA``, ``PAWSX``) against the gold release the way the official scorer (XGLUE's
+``evaluation/xglue_evaluate.py``) does:
+
+- gold and prediction files are read line by line as it reads them: every line counts for the
+  one-label-a-line tasks (a blank line is an empty label); PAWS-X gold skips its header and blank
+  lines; the label is the last tab field (NER/POS: the last whitespace field) of a gold line and the
+  whole stripped line of a prediction; NER/POS gold skips ``-DOCSTART-`` lines;
+- NER/POS: a predicted sentence shorter than the gold one is padded with ``O`` (so missing tags cost
+  recall, never POS precision); fewer or more sentences, or a longer sentence, is an error;
+- MLQA: a JSON object ``{question id: answer text}``; every gold question counts, unanswered ones 0;
+- WPR: one number a line, nDCG per query (see :mod:`xling.xglue.metrics.ndcg`);
+- task score = the mean over the task's official languages (its ``langs``). The official scorer
+  needs a prediction for each of them; with some missing we still score the rest but the average is
+  marked ``official_avg: false`` with the missing languages listed. Prediction files of languages
+  outside the official list are scored but never enter the average of a complete run.
+
+Differences kept on purpose: scores are in 0-100 for every task (the official script prints accuracy,
+seqeval and nDCG as fractions, MLQA F1 in 0-100); labels outside a task's label set, a WPR score that
+is not a number, or a blank line that would shift every later tag are errors here, where the official
+scorer silently counts them wrong.
 """
 from __future__ import annotations
 
@@ -9,67 +28,102 @@ from pathlib import Path
 from xling.errors import XlingError
 from xling.xglue.metrics import METRICS
 from xling.xglue.metrics.mlqa_f1 import MlqaF1
-from xling.xglue.tasks import TaskSpec, get_tasks, read_conll, read_tag_lines
+from xling.xglue.tasks import TaskSpec, file_lines, get_tasks, read_conll, read_tag_predictions
 
 
-def read_tsv_labels(spec: TaskSpec, path: Path) -> list[str]:
-    rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
+def read_tsv_gold(spec: TaskSpec, path: Path) -> list[list[str]]:
+    """Gold rows (tab-separated fields) of a one-example-a-line task as the official scorer reads them:
+    every line, except that a header task (PAWS-X) drops its first line and blank lines."""
+    lines = file_lines(path)
     if spec.header:
-        rows = rows[1:]
-    return [r.split("\t")[-1].strip() for r in rows]
-
-
-def read_tsv(spec: TaskSpec, path: Path) -> list[list[str]]:
-    rows = [r.split("\t") for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
-    return rows[1:] if spec.header else rows
+        lines = [ln for ln in lines[1:] if ln.strip()]
+    return [ln.rstrip("\n").split("\t") for ln in lines]
 
 
 def read_squad(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except (ValueError, KeyError) as e:
-        raise XlingError(f"not SQuAD v1.1 JSON ({e})", file=path) from None
-    out = []
-    for art in data:
-        for para in art["paragraphs"]:
-            for qa in para["qas"]:
-                out.append({"id": qa["id"], "question": qa["question"], "context": para["context"],
-                            "answers": qa.get("answers", [])})
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        out = []
+        for art in data:
+            for para in art["paragraphs"]:
+                for qa in para["qas"]:
+                    out.append({"id": qa["id"], "question": qa["question"], "context": para["context"],
+                                "answers": qa.get("answers", [])})
+    except (ValueError, KeyError, TypeError) as e:
+        raise XlingError(f"not SQuAD v1.1 JSON ({type(e).__name__}: {e})", file=path,
+                         fix='{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question", '
+                             '"answers": [{"text", "answer_start"}]}]}]}]}') from None
     return out
 
 
-def _nonblank(path: Path) -> int:
-    return sum(1 for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip())
+def read_qa_predictions(path: Path) -> dict:
+    """An MLQA prediction file: one JSON object mapping question ids to answer strings."""
+    try:
+        pred = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise XlingError(f"prediction is not JSON: {e}", file=path) from None
+    if not isinstance(pred, dict) or not all(isinstance(v, str) for v in pred.values()):
+        raise XlingError("MLQA predictions must be one JSON object of question id -> answer text", file=path,
+                         fix='{"qas_id1": "answer text 1", "qas_id2": "answer text 2"}')
+    return pred
 
 
-def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str) -> float:
+def read_generation_pred(pred_path: Path, n_gold: int) -> list[str]:
+    """One hypothesis a line (empty lines are empty hypotheses); the count must equal the gold's."""
+    from xling.xglue.tasks import read_text_lines
+
+    pred = read_text_lines(pred_path)
+    if len(pred) != n_gold:
+        raise XlingError(f"prediction has {len(pred)} lines, gold has {n_gold}", file=pred_path,
+                         fix="one generated text a line, in the order of the gold file (the official "
+                             "scorer would silently truncate to the shorter file)")
+    return [p.strip() for p in pred]
+
+
+def generation_gold(gold_path: Path) -> list[str]:
+    """Gold targets as the official scorer reads them: the last tab-separated field of each line."""
+    from xling.xglue.tasks import read_text_lines
+
+    return [ln.split("\t")[-1].strip() for ln in read_text_lines(gold_path)]
+
+
+def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str, notes: dict | None = None) -> float:
+    """One language's score (0-100). ``notes`` (optional) receives ``padded``: NER/POS words the
+    prediction left out, scored as ``O`` as the official scorer does."""
     metric = METRICS[spec.metric]
+    if spec.family == "generate":
+        gold = generation_gold(gold_path)
+        return metric().score(gold, read_generation_pred(pred_path, len(gold)))
     if spec.family == "tag":
         gold = [t for _w, t in read_conll(gold_path)]
-        ng, npred = _nonblank(gold_path), _nonblank(pred_path)
-        pred = read_tag_lines(pred_path)
-        if ng != npred or [len(s) for s in gold] != [len(s) for s in pred]:
-            raise XlingError(f"prediction has {npred} tag lines in {len(pred)} sentences, gold has {ng} in "
-                             f"{len(gold)}", file=pred_path, fix="one tag a line, a blank line per sentence")
+        pred = read_tag_predictions(pred_path)
+        ng, npred = sum(map(len, gold)), sum(map(len, pred))
+        longer = [i for i, (g, p) in enumerate(zip(gold, pred), 1) if len(p) > len(g)]
+        if len(pred) != len(gold) or longer:
+            where = f"; sentence {longer[0]} has more tags than words" if longer else ""
+            raise XlingError(f"prediction has {npred} tag lines in {len(pred)} sentences, gold has {ng} words in "
+                             f"{len(gold)} sentences{where}", file=pred_path,
+                             fix="one tag a line, a blank line after each sentence, in the gold file's order")
         _check(spec, [t for s in pred for t in s], pred_path)
-        return metric().score(gold, pred)
+        if notes is not None:
+            notes["padded"] = ng - npred
+        return metric().score(gold, [p + ["O"] * (len(g) - len(p)) for g, p in zip(gold, pred)])
     if spec.family == "qa":
-        gold = {q["id"]: [a["text"] for a in q["answers"]] or [""] for q in read_squad(gold_path)}
-        try:
-            pred = json.loads(pred_path.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise XlingError(f"prediction is not JSON: {e}", file=pred_path) from None
-        return MlqaF1(lang).score(gold, pred)
-    gold_rows = read_tsv(spec, gold_path)
-    pred = [ln.strip() for ln in pred_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        gold = [(q["id"], [a["text"] for a in q["answers"]] or [""]) for q in read_squad(gold_path)]
+        return MlqaF1(lang).score(gold, read_qa_predictions(pred_path))
+    gold_rows = read_tsv_gold(spec, gold_path)
+    pred = [ln.strip() for ln in file_lines(pred_path)]
     if len(pred) != len(gold_rows):
         raise XlingError(f"prediction has {len(pred)} lines, gold has {len(gold_rows)}", file=pred_path,
-                         fix="one prediction a line, in the order of the gold file")
+                         fix="one prediction a line, in the order of the gold file's examples"
+                             + (" (its header line excluded)" if spec.header else ""))
     if spec.family == "rank":
-        try:
-            [float(p) for p in pred]
-        except ValueError:
-            raise XlingError("WPR predictions must be numbers (a score per document)", file=pred_path) from None
+        for i, p in enumerate(pred, 1):
+            try:
+                float(p)
+            except ValueError:
+                raise XlingError(f"WPR prediction {p!r} is not a number", file=pred_path, line=i,
+                                 fix="one relevance score a line (a label 0-4 or any real number)") from None
         return metric().score([(r[0], r[-1].strip()) for r in gold_rows], pred)
     _check(spec, pred, pred_path)
     return metric().score([r[-1].strip() for r in gold_rows], pred)
@@ -80,23 +134,40 @@ def _check(spec: TaskSpec, labels, path):
         return
     bad = sorted(set(labels) - set(spec.labels))
     if bad:
-        raise XlingError(f"label(s) {', '.join(bad[:10])} outside the {spec.name} label set", file=path,
+        shown = ", ".join(repr(b) if not b else b for b in bad[:10])
+        raise XlingError(f"label(s) {shown} outside the {spec.name} label set", file=path,
                          fix="allowed: " + " ".join(spec.labels))
 
 
+def task_average(spec: TaskSpec, scores: dict) -> dict:
+    """The task score over ``scores`` ({lang: value}) as the official scorer averages it: the mean over
+    the task's official languages. With some of them missing there is no official average: the mean
+    over the languages given, marked ``official_avg: false``, with ``missing`` listed."""
+    missing = [lg for lg in spec.langs if lg not in scores]
+    used = [lg for lg in spec.langs if lg in scores] if not missing else list(scores)
+    return {"avg": sum(scores[lg] for lg in used) / len(used) if used else 0.0,
+            "official_avg": not missing, "avg_langs": used, "missing": missing}
+
+
 def score_dir(pred: Path, gold: Path, tasks: str | list[str], split: str) -> dict:
-    """{task: {"langs": {lang: score}, "avg": mean}} plus "understanding": mean over tasks."""
+    """{task: {"langs": {lang: score}, "avg": mean}} plus "understanding" (mean over understanding tasks)
+    and "generation" (mean over generation tasks; their entries also hold the per-language "off_target"
+    rate and sacrebleu's signature); a kind without tasks gets None."""
     if split not in ("dev", "test"):
         raise XlingError(f"split must be dev or test, not {split!r}")
     pred, gold = Path(pred), Path(gold)
     result: dict = {}
     jobs = []
     for spec in get_tasks(tasks):
-        pdir = pred / spec.name
+        pdir = pred / spec.pred_dir
         files = sorted(pdir.glob(f"*.{spec.pred_ext}")) if pdir.is_dir() else []
         if not files:
-            raise XlingError(f"no predictions for task {spec.name}", file=pdir,
-                             fix=f"write {pdir}/LANG.{spec.pred_ext} for each language")
+            other = pred / spec.name
+            hint = f" ({other} found: the official scorer reads {spec.pred_dir}/, rename it)" if (
+                other.is_dir() and not other.samefile(pred)) else ""
+            raise XlingError(f"no predictions for task {spec.name}{hint}", file=pdir,
+                             fix=f"write {pdir}/LANG.{spec.pred_ext} for each of the task's languages: "
+                                 + " ".join(spec.langs))
         for f in files:
             lang = f.name.split(".")[0]
             g = spec.path(gold, lang, split)
@@ -105,10 +176,31 @@ def score_dir(pred: Path, gold: Path, tasks: str | list[str], split: str) -> dic
                                  fix=f"expected the official layout: {spec.eval_file}")
             jobs.append((spec, lang, g, f))
     for spec, lang, g, f in jobs:  # all checks above pass before any scoring
-        result.setdefault(spec.name, {"metric": spec.metric, "langs": {}})["langs"][lang] = score_file(
-            spec, g, f, lang)
-    for v in result.values():
-        v["avg"] = sum(v["langs"].values()) / len(v["langs"])
-    result = {"tasks": result, "split": split,
-              "understanding": sum(v["avg"] for v in result.values()) / len(result)}
-    return result
+        entry = result.setdefault(spec.name, {"metric": spec.metric, "family": spec.family, "langs": {},
+                                              "signature": METRICS[spec.metric]().signature()})
+        notes: dict = {}
+        entry["langs"][lang] = score_file(spec, g, f, lang, notes)
+        if notes.get("padded"):
+            entry.setdefault("padded", {})[lang] = notes["padded"]
+    for spec, lang, g, f in jobs:
+        if spec.family == "generate":
+            from xling.xglue import langid
+
+            cands = sorted({j[1] for j in jobs if j[0] is spec})
+            pred_lines = read_generation_pred(f, len(generation_gold(g)))
+            entry = result[spec.name]
+            entry.setdefault("off_target", {})[lang] = langid.off_target_rate(pred_lines, lang, cands)
+            entry["signature"] = f"{METRICS[spec.metric]().signature()}|{langid.signature()}"
+    specs = {s.name: s for s in get_tasks(tasks)}
+    for name, v in result.items():
+        v.update(task_average(specs[name], v["langs"]))
+    return {"tasks": result, "split": split, **family_means({k: v["avg"] for k, v in result.items()},
+                                                             {k: v["family"] for k, v in result.items()})}
+
+
+def family_means(avgs: dict, families: dict) -> dict:
+    """{"understanding": mean of the understanding tasks' scores, "generation": of the generation ones}."""
+    und = [v for k, v in avgs.items() if families[k] != "generate"]
+    gen = [v for k, v in avgs.items() if families[k] == "generate"]
+    return {"understanding": sum(und) / len(und) if und else None,
+            "generation": sum(gen) / len(gen) if gen else None}

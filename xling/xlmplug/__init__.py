@@ -10,7 +10,8 @@ the same components twice (once as ``xlmplug``, once as ``xling.xlmplug``) would
 "Cannot register duplicate ...", so a top-level import simply aliases the canonical package.
 
 Registered names: task ``xling_xlm``, criterion ``xling_mlm_tlm``, model ``xling_xlm`` with
-architectures ``xling_xlm_tiny``, ``xling_xlm_base``, ``xling_xlm_large``.
+architectures ``xling_xlm_tiny``, ``xling_xlm_base``, ``xling_xlm_large``; Unicoder objectives: task
+``xling_unicoder``, criteria ``xling_unicoder`` (weighted sum), ``xling_clwr``, ``xling_clpc``, ``xling_xlco``.
 """
 import importlib
 import sys

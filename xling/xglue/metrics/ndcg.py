@@ -1,19 +1,23 @@
-"""WPR: mean nDCG over queries; a query is a run of equal query text; queries with < 2 docs are skipped.
+"""WPR: mean nDCG over queries, as the official XGLUE scorer computes it.
 
-Written by hand (a dozen lines) as sklearn is not a dependency: DCG = sum (2^rel - 1) / log2(rank + 1).
+A query is a run of consecutive gold lines with equal query text (first column); queries with fewer
+than 2 documents are skipped; each query's nDCG is scikit-learn's ``ndcg_score`` over all its documents
+(linear gain ``rel / log2(rank + 1)``, no cut-off, tied predicted scores share their average gain),
+and the task score is the plain mean over queries. scikit-learn is the official scorer's own
+implementation and comes with seqeval.
 """
-import math
-
 from xling.xglue.metrics.base import Metric
 
 
-def _dcg(rels):
-    return sum((2 ** r - 1) / math.log2(i + 2) for i, r in enumerate(rels))
-
-
-def ndcg(rels_in_pred_order, rels):
-    ideal = _dcg(sorted(rels, reverse=True))
-    return _dcg(rels_in_pred_order) / ideal if ideal > 0 else 0.0
+def query_groups(queries: list[str]) -> list[list[int]]:
+    """Indices grouped into runs of equal query text (a query text seen again later is a new query)."""
+    groups: list[list[int]] = []
+    for i, q in enumerate(queries):
+        if groups and queries[groups[-1][-1]] == q:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 class Ndcg(Metric):
@@ -21,16 +25,18 @@ class Ndcg(Metric):
 
     def score(self, gold, pred) -> float:
         """gold: list of (query, relevance); pred: list of scores, same order."""
-        groups, vals = [], []
-        for i, (q, _r) in enumerate(gold):
-            if groups and gold[groups[-1][-1]][0] == q:
-                groups[-1].append(i)
-            else:
-                groups.append([i])
-        for g in groups:
+        import numpy as np
+        from sklearn.metrics import ndcg_score
+
+        vals = []
+        for g in query_groups([q for q, _r in gold]):
             if len(g) < 2:
                 continue
-            rels = [float(gold[i][1]) for i in g]
-            order = sorted(g, key=lambda i: -float(pred[i]))
-            vals.append(ndcg([float(gold[i][1]) for i in order], rels))
-        return 100.0 * sum(vals) / max(len(vals), 1)
+            rel = np.asarray([[float(gold[i][1]) for i in g]])
+            vals.append(ndcg_score(rel, np.asarray([[float(pred[i]) for i in g]])))
+        return 100.0 * float(np.mean(vals)) if vals else 0.0
+
+    def signature(self) -> str:
+        import sklearn
+
+        return f"metric:{self.name}|sklearn:{sklearn.__version__}"

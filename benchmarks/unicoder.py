@@ -1,0 +1,186 @@
+"""Do the Unicoder tasks help? MLM+TLM vs MLM+TLM+clwr+clpc+clmlm+cs-mlm+xlco, measured by cross-lingual retrieval.
+
+Same tiny model (``--preset tiny``), same number of updates, same batch size, same seed, same data
+(tatoeba pairs X-en prepared with ``xling prep-data --align``, both sides also as monolingual text).
+Each update of the Unicoder run holds a sub-batch of ``--batch-size`` examples for every task (7 in
+all), the baseline's one batch of ``--batch-size`` MLM/TLM rows: equal updates, not equal compute.
+
+Retrieval: the held-out valid split of every pair (never trained on); each sentence is embedded as the
+mean of the encoder's last-layer states over its real tokens (``<s>``/``</s>`` excluded), and its nearest
+neighbour by cosine among the other language's sentences of that pair must be its translation
+(top-1 accuracy, X->en and en->X, averaged over pairs). Prints a rich table, writes JSON.
+
+    python benchmarks/unicoder.py [--work DIR] [--langs de,fr,es,ru] [--updates 600] [--json OUT.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"
+UNICODER = "mlm,tlm,clwr,clpc,clmlm,cs-mlm,xlco"
+
+
+def xling(*args) -> None:
+    from typer.testing import CliRunner
+
+    from xling.cli.main import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    if r.exit_code != 0:
+        sys.exit(f"xling {' '.join(map(str, args[:2]))} failed:\n{r.output}")
+
+
+def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> Path:
+    if (work / "data" / "manifest.json").exists():
+        return work / "data"
+    inputs, paras = [], []
+    for lg in langs:
+        inputs += ["-i", f"{lg}={TATOEBA / f'tatoeba.{lg}-en.{lg}'}"]
+        paras += ["--para", f"{lg}-en={TATOEBA / f'tatoeba.{lg}-en.{lg}'},{TATOEBA / f'tatoeba.{lg}-en.en'}"]
+    inputs += ["-i", f"en={TATOEBA / f'tatoeba.{langs[0]}-en.en'}"]
+    xling("prep-vocab", "--out", work / "vocab", "--vocab-size", vocab_size, *inputs)
+    xling("prep-data", "--vocab", work / "vocab", "--out", work / "data", "--mono-from-para", "--align",
+          "--valid-size", valid_size, *paras)
+    return work / "data"
+
+
+def embed(encoder, lines: list[str], batch: int = 64):
+    """Mean-pooled last-layer states over real tokens, L2-normalised (N x C)."""
+    import torch
+
+    out = []
+    d = encoder.dictionary
+    with torch.no_grad():
+        for i in range(0, len(lines), batch):
+            tokens = encoder.collate([encoder.encode(t) for t in lines[i:i + batch]])
+            h = encoder.features(tokens)
+            real = (tokens.ne(d.pad()) & tokens.ne(d.bos()) & tokens.ne(d.eos())).unsqueeze(-1).to(h.dtype)
+            out.append(torch.nn.functional.normalize((h * real).sum(1) / real.sum(1).clamp(min=1), dim=-1))
+    return torch.cat(out)
+
+
+def retrieval(model_dir: Path, data: Path, pairs: list[str]) -> dict:
+    import logging
+
+    from xling.modeling import load_encoder
+
+    logging.basicConfig(level=logging.WARNING, force=True)  # the in-process CLI runs left handlers on closed streams
+
+    enc = load_encoder(model_dir)
+    per_pair = {}
+    for pair in pairs:
+        src, tgt = pair.split("-")
+        a = (data / "para" / f"valid.{pair}.{src}.txt").read_text(encoding="utf-8").splitlines()
+        b = (data / "para" / f"valid.{pair}.{tgt}.txt").read_text(encoding="utf-8").splitlines()
+        ea, eb = embed(enc, a), embed(enc, b)
+        sim = ea @ eb.t()
+        idx = __import__("torch").arange(len(a))
+        per_pair[pair] = {f"{src}->{tgt}": float((sim.argmax(1) == idx).float().mean() * 100),
+                          f"{tgt}->{src}": float((sim.argmax(0) == idx).float().mean() * 100), "n": len(a)}
+    both = [v for p in per_pair.values() for k, v in p.items() if k != "n"]
+    return {"top1": sum(both) / len(both), "pairs": per_pair}
+
+
+def clwr_from_translation(out: Path, data: Path) -> dict:
+    """clwr's held-out loss (bits per hidden token) with each X's own translation Y and with another
+    row's Y: how much of the word recovery really comes from the other language."""
+    import math
+
+    import torch
+
+    import xling.xlmplug  # noqa: F401
+    from fairseq import checkpoint_utils
+
+    ck = out / "checkpoints" / "checkpoint_last.pt"
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(ck)], arg_overrides={"data": str(data)})
+    model = models[0].eval()
+    crit = task.build_criterion(cfg.criterion).eval()
+    crit.load_state_dict(torch.load(ck, map_location="cpu", weights_only=True)["criterion"])
+    task.load_dataset("valid")
+    totals = {"own_translation": [0.0, 0], "other_sentence": [0.0, 0]}
+    itr = task.get_batch_iterator(task.dataset("valid"), max_sentences=32, seed=1).next_epoch_itr(shuffle=False)
+    with torch.no_grad():
+        for batch in itr:
+            sub = batch["clwr"]
+            rolled = {**sub, "y": {k: v.roll(1, dims=0) for k, v in sub["y"].items()}}
+            for name, b in (("own_translation", sub), ("other_sentence", rolled)):
+                loss, n, _ = crit.heads["clwr"](model, b)
+                totals[name][0] += float(loss)
+                totals[name][1] += n
+    return {k: round(v[0] / max(v[1], 1) / math.log(2), 3) for k, v in totals.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
+    ap.add_argument("--langs", default="de,fr,es,ru", help="tatoeba languages paired with English")
+    ap.add_argument("--updates", type=int, default=600)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--vocab-size", type=int, default=4000)
+    ap.add_argument("--valid-size", type=int, default=200, help="held-out pairs per language (the retrieval set)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None, help="write the results here (default: WORK/unicoder.json)")
+    args = ap.parse_args()
+    if not TATOEBA.is_dir():
+        sys.exit(f"no tatoeba text at {TATOEBA}")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    work = args.work or Path(tempfile.mkdtemp(prefix="xling_unicoder_"))
+    work.mkdir(parents=True, exist_ok=True)
+    langs = [x for x in args.langs.split(",") if x]
+    data = prepare(work, langs, args.vocab_size, args.valid_size)
+    pairs = [f"{lg}-en" for lg in langs]
+    common = ["--preset", "tiny", "--max-updates", args.updates, "--batch-size", args.batch_size, "--seed", args.seed,
+              "--log-interval", 50, "--", "--validate-interval", 1000, "--save-interval", 1000]
+    runs = {"mlm+tlm": "mlm,tlm", "mlm+tlm+unicoder": UNICODER}
+    results = {}
+    for name, tasks in runs.items():
+        out = work / name
+        t0 = time.time()
+        xling("pretrain", "--data", data, "--out", out, "--tasks", tasks, *common)
+        seconds = time.time() - t0
+        summary = json.loads((out / "pretrain.json").read_text())
+        results[name] = {"tasks": tasks, "train_seconds": round(seconds, 1), "updates": summary["num_updates"],
+                         "last_losses": summary["curve"][-1] if summary["curve"] else {},
+                         **retrieval(out / "model", data, pairs)}
+
+    from rich.console import Console
+    from rich.table import Table
+
+    base, uni = results["mlm+tlm"], results["mlm+tlm+unicoder"]
+    table = Table(title=f"tatoeba retrieval, top-1 % (held-out {args.valid_size} pairs per language, "
+                        f"mean-pooled tiny encoder, {args.updates} updates)")
+    table.add_column("direction")
+    for name in results:
+        table.add_column(name, justify="right")
+    table.add_column("difference", justify="right")
+    for pair in pairs:
+        for direction in [k for k in base["pairs"][pair] if k != "n"]:
+            x, y = base["pairs"][pair][direction], uni["pairs"][pair][direction]
+            table.add_row(direction, f"{x:.1f}", f"{y:.1f}", f"{y - x:+.1f}")
+    table.add_row("[bold]average", f"[bold]{base['top1']:.1f}", f"[bold]{uni['top1']:.1f}",
+                  f"[bold]{uni['top1'] - base['top1']:+.1f}")
+    table.add_row("train seconds", f"{base['train_seconds']:.0f}", f"{uni['train_seconds']:.0f}", "")
+    Console().print(table)
+    clwr = clwr_from_translation(work / "mlm+tlm+unicoder", data)
+    uni["clwr_valid_bits"] = clwr
+    print(f"clwr held-out loss, bits per hidden token: with the own translation {clwr['own_translation']:.3f}, "
+          f"with another sentence {clwr['other_sentence']:.3f}")
+    report = {"kind": "xling-benchmark-unicoder", "langs": langs, "updates": args.updates,
+              "batch_size": args.batch_size, "valid_size": args.valid_size, "seed": args.seed,
+              "runs": results, "difference_top1": uni["top1"] - base["top1"]}
+    dest = args.json or work / "unicoder.json"
+    from xling.io import write_json_atomic
+
+    write_json_atomic(dest, report)
+    print(f"results: {dest}")
+
+
+if __name__ == "__main__":
+    main()

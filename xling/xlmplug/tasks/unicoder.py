@@ -1,0 +1,178 @@
+"""Task ``xling_unicoder``: Unicoder-style multi-objective pretraining on one shared encoder.
+
+Objectives (``--objectives``, weighted by ``--objective-weights``): ``mlm`` (monolingual masked LM),
+``tlm`` (translation LM), ``clwr`` (cross-lingual word recovery), ``clpc`` (cross-lingual paraphrase
+classification), ``clmlm`` (MLM over mixed-language documents), ``cs-mlm`` (alignment-driven
+code-switch MLM) and ``xlco`` (InfoXLM cross-lingual contrast). Every training example index yields one
+example per objective, so each update's batch holds a sub-batch of ``--batch-size`` examples for every
+objective and criterion ``xling_unicoder`` sums their weighted losses. Data: the ``xling prep-data``
+layout; cs-mlm also reads ``DATA/para/{split}.{pair}.align`` (``prep-data --align``), the ``.txt`` lines
+and ``DATA/spm.model``. The model is task ``xling_xlm``'s, unchanged.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+
+from fairseq.data import ConcatDataset, ResamplingDataset
+from fairseq.tasks import register_task
+
+from xling.xlmplug.data import MaskedExamples, sampling_probs
+from xling.xlmplug.tasks.xlm_pretrain import XlmPretrainConfig, XlmPretrainTask, _split
+from xling.xlmplug.unicoder.codeswitch import CodeSwitchSegments
+from xling.xlmplug.unicoder.documents import CrossLingualDocuments
+from xling.xlmplug.unicoder.multi import MultiObjectiveDataset, Repeat, Repeatable
+from xling.xlmplug.unicoder.pairs import NEGATIVES, PairClassification, SeparatePairs
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVES = ("mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+PARALLEL = ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+MASKED = ("mlm", "tlm", "clmlm", "cs-mlm")
+
+
+@dataclass
+class UnicoderPretrainConfig(XlmPretrainConfig):
+    objectives: str = field(default="mlm", metadata={
+        "help": "comma-separated objectives: " + ", ".join(OBJECTIVES)})
+    objective_weights: str = field(default="", metadata={
+        "help": "comma-separated loss weights, one per objective (empty: all 1)"})
+    clpc_negatives: str = field(default="random", metadata={
+        "help": "clpc negatives from the same pair corpus: random, length (closest length of --clpc-pool "
+                "candidates) or pieces (most pieces shared with the true translation)"})
+    clpc_pool: int = field(default=8, metadata={"help": "clpc: candidates drawn per hard negative"})
+    clwr_mask_prob: float = field(default=0.5, metadata={
+        "help": "clwr: fraction of X's tokens hidden (<mask>) and recovered from Y (at least one per sentence)"})
+    cs_ratio: float = field(default=0.3, metadata={
+        "help": "cs-mlm: probability that an aligned word is replaced by its aligned words of the other language"})
+
+
+def parse_objectives(names: str, weights: str):
+    objectives = _split(names)
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not objectives:
+        raise ValueError(f"unknown objective(s) {unknown or names!r}; known: {', '.join(OBJECTIVES)}")
+    if len(set(objectives)) != len(objectives):
+        raise ValueError(f"objective listed twice: {names}")
+    w = [float(x) for x in _split(weights)] if weights else [1.0] * len(objectives)
+    if len(w) != len(objectives) or any(x < 0 for x in w) or not any(w):
+        raise ValueError(f"--objective-weights needs {len(objectives)} non-negative numbers, not all 0; "
+                         f"got {weights!r}")
+    return objectives, w
+
+
+@register_task("xling_unicoder", dataclass=UnicoderPretrainConfig)
+class UnicoderPretrainTask(XlmPretrainTask):
+    cfg: UnicoderPretrainConfig
+
+    def __init__(self, cfg: UnicoderPretrainConfig, dictionary=None):
+        super().__init__(cfg, dictionary)
+        self.objectives, self.objective_weights = parse_objectives(cfg.objectives, cfg.objective_weights)
+        if cfg.clpc_negatives not in NEGATIVES:
+            raise ValueError(f"--clpc-negatives must be one of {', '.join(NEGATIVES)}")
+        need = [o for o in self.objectives if o in PARALLEL]
+        if need and not self.pairs:
+            raise ValueError(f"objective(s) {', '.join(need)} need parallel pairs (--pairs)")
+        self.model_dim = None
+
+    def build_model(self, cfg, from_checkpoint=False):
+        model = super().build_model(cfg, from_checkpoint)
+        self.model_dim = model.encoder.sentence_encoder.embed_tokens.embedding_dim
+        return model
+
+    # ---- data ---------------------------------------------------------------------------------
+    def _sides(self, root, split, pair):
+        src, tgt = pair.split("-")
+        return (self._load(os.path.join(root, "para", f"{split}.{pair}.{src}")),
+                self._load(os.path.join(root, "para", f"{split}.{pair}.{tgt}")),
+                self.lang_index[src], self.lang_index[tgt])
+
+    def _mix(self, parts, train, epoch):
+        """One dataset over the parts; in training, parts resampled with ``alpha`` smoothing."""
+        if len(parts) == 1:
+            return parts[0]
+        if train:
+            sizes = [len(p) for p in parts]
+            n = sum(sizes)
+            ratios = [max(round(n * q), 1) / len(p) for p, q in zip(parts, sampling_probs(sizes, self.cfg.alpha))]
+            parts = [ResamplingDataset(p, size_ratio=r, replace=r >= 1.0, seed=self.cfg.seed, epoch=epoch)
+                     for p, r in zip(parts, ratios)]
+        return ConcatDataset(parts)
+
+    def _masked(self, dataset, k, train):
+        c = self.cfg
+        return MaskedExamples(dataset, self.source_dictionary, self.mask_idx, c.seed + 1000 * k,
+                              mask_prob=c.mask_prob, leave_unmasked_prob=c.leave_unmasked_prob,
+                              random_token_prob=c.random_token_prob, span_p=c.mask_span_p, max_span=c.max_span_len,
+                              shuffle=False, resampled=train)
+
+    def _codeswitch(self, root, split, pair, seed):
+        import sentencepiece as spm
+
+        from xling.align.pharaoh import read_pharaoh
+
+        a, b, la, lb = self._sides(root, split, pair)
+        src, tgt = pair.split("-")
+
+        def lines(lang):
+            with open(os.path.join(root, "para", f"{split}.{pair}.{lang}.txt"), encoding="utf-8") as f:
+                return f.read().split("\n")[: len(a)]
+
+        links = [sure for sure, _possible in read_pharaoh(os.path.join(root, "para", f"{split}.{pair}.align"))]
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(root, "spm.model"))
+        d = self.source_dictionary
+        ds = CodeSwitchSegments(a, b, lines(src), lines(tgt), links, sp, la, lb, d.bos(), d.eos(),
+                                self.cfg.tokens_per_sample, seed, ratio=self.cfg.cs_ratio)
+        if ds.skipped:
+            logger.warning("cs-mlm %s %s: %d of %d lines left unswitched (pieces differ from the binarized ids)",
+                           split, pair, ds.skipped, len(ds))
+        return ds
+
+    def leaves(self, name, root, split, k):
+        """The unmixed example datasets of objective ``name``: one per language (mlm) or per pair."""
+        d, c = self.source_dictionary, self.cfg
+        seed = c.seed + 1000 * k
+        if name == "mlm":
+            return [self._mono(root, split, lang) for lang in self.langs]
+        out = []
+        for pair in self.pairs:
+            if name == "tlm":
+                out.append(self._pair(root, split, pair))
+            elif name == "cs-mlm":
+                out.append(self._codeswitch(root, split, pair, seed))
+            else:
+                a, b, la, lb = self._sides(root, split, pair)
+                if name in ("clwr", "xlco"):
+                    clwr = name == "clwr"
+                    out.append(SeparatePairs(a, b, la, lb, d.bos(), d.eos(), d.pad(), seed, c.tokens_per_sample,
+                                             swap=clwr, mask_idx=self.mask_idx if clwr else None,
+                                             mask_prob=c.clwr_mask_prob))
+                elif name == "clpc":
+                    out.append(PairClassification(a, b, la, lb, d.bos(), d.eos(), d.pad(), seed,
+                                                  c.tokens_per_sample, negatives=c.clpc_negatives, pool=c.clpc_pool))
+                else:  # clmlm
+                    out.append(CrossLingualDocuments(a, b, la, lb, d.bos(), d.eos(), c.tokens_per_sample, seed))
+        return out
+
+    def objective_dataset(self, name, leaves, k, train, epoch, reps=1):
+        """Objective ``name``'s examples: leaves listed ``reps`` times, mixed, masked for the MLM family."""
+        if name == "mlm":
+            parts = self._resample(leaves, [], epoch) if train else leaves
+            return self._masked(ConcatDataset([Repeat(p, reps) for p in parts]), k, train)
+        parts = [leaf.with_reps(reps) if isinstance(leaf, Repeatable) else Repeat(leaf, reps) for leaf in leaves]
+        mixed = self._mix(parts, train, epoch)
+        return self._masked(mixed, k, train) if name in MASKED else mixed
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        root = self._root(epoch)
+        train = split == getattr(self.cfg, "train_subset", "train")
+        leaves = {name: self.leaves(name, root, split, k) for k, name in enumerate(self.objectives)}
+        natural = {name: sum(len(x) for x in ls) for name, ls in leaves.items()}
+        n = max(natural.values())
+        # in training a small objective (clmlm's documents, a few pairs beside much mono text) is listed
+        # several times per epoch with fresh random draws each time, instead of replaying the same ones
+        reps = {name: max(1, round(n / max(m, 1))) if train else 1 for name, m in natural.items()}
+        parts = {name: self.objective_dataset(name, leaves[name], k, train, epoch, reps[name])
+                 for k, name in enumerate(self.objectives)}
+        self.datasets[split] = MultiObjectiveDataset(parts, self.cfg.seed, shuffle=train)
+        logger.info("%s: %d examples per objective and epoch (%s)", split, len(self.datasets[split]),
+                    ", ".join(f"{n} {len(ds)}" for n, ds in parts.items()))
