@@ -3,14 +3,18 @@
 Same tiny model (``--preset tiny``), same number of updates, same batch size, same seed, same data
 (tatoeba pairs X-en prepared with ``xling prep-data --align``, both sides also as monolingual text).
 Each update of the Unicoder run holds a sub-batch of ``--batch-size`` examples for every task (7 in
-all), the baseline's one batch of ``--batch-size`` MLM/TLM rows: equal updates, not equal compute.
+all), the baseline's one batch of ``--batch-size`` MLM/TLM rows: equal updates, not equal compute;
+``--matched-baseline`` adds MLM+TLM with a 7x batch (as many examples per update as the Unicoder run).
 
 Retrieval: the held-out valid split of every pair (never trained on); each sentence is embedded as the
 mean of the encoder's last-layer states over its real tokens (``<s>``/``</s>`` excluded), and its nearest
 neighbour by cosine among the other language's sentences of that pair must be its translation
-(top-1 accuracy, X->en and en->X, averaged over pairs). Prints a rich table, writes JSON.
+(top-1 accuracy, X->en and en->X, averaged over pairs). With ``--pos``, also zero-shot POS: ``xling eval
+xglue --tasks pos`` fine-tunes each model on English and tags the benchmark's other languages (seqeval
+precision, test sets cut to ``--pos-max-eval`` sentences). Prints a rich table, writes JSON.
 
-    python benchmarks/unicoder.py [--work DIR] [--langs de,fr,es,ru] [--updates 600] [--json OUT.json]
+    python benchmarks/unicoder.py [--work DIR] [--langs de,fr,es,ru] [--updates 600] [--matched-baseline] [--pos]
+        [--json OUT.json]
 """
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"
+XGLUE = ROOT.parent / "shared" / "data" / "xglue-real"
 UNICODER = "mlm,tlm,clwr,clpc,clmlm,cs-mlm,xlco"
 
 
@@ -117,6 +121,16 @@ def clwr_from_translation(out: Path, data: Path) -> dict:
     return {k: round(v[0] / max(v[1], 1) / math.log(2), 3) for k, v in totals.items()}
 
 
+def zero_shot_pos(model_dir: Path, out: Path, langs: list[str], max_eval: int) -> dict:
+    """Test seqeval precision per language and the average of the zero-shot languages."""
+    xling("eval", "xglue", "--model", model_dir, "--data", XGLUE, "--tasks", "pos", "--zero-shot", ",".join(langs),
+          "--max-eval-examples", max_eval, "--out", out)
+    test = json.loads((out / "results.json").read_text())["tasks"]["pos"]["splits"]["test"]["langs"]
+    per_lang = {lg: round(v["mean"], 2) for lg, v in test.items()}
+    zero = [per_lang[lg] for lg in langs if lg in per_lang]
+    return {"per_lang": per_lang, "zero_shot_avg": round(sum(zero) / max(len(zero), 1), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
@@ -124,8 +138,13 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vocab-size", type=int, default=4000)
-    ap.add_argument("--valid-size", type=int, default=200, help="held-out pairs per language (the retrieval set)")
+    ap.add_argument("--valid-size", type=int, default=200, help="prep-data --valid-size (held-out pairs per "
+                    "language, the retrieval set; prep-data may keep fewer)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--matched-baseline", action="store_true",
+                    help="also MLM+TLM with a batch as large as all the Unicoder run's sub-batches together")
+    ap.add_argument("--pos", action="store_true", help="also zero-shot POS with `xling eval xglue` (needs xglue-real)")
+    ap.add_argument("--pos-max-eval", type=int, default=200, help="POS test sentences per language")
     ap.add_argument("--json", type=Path, default=None, help="write the results here (default: WORK/unicoder.json)")
     args = ap.parse_args()
     if not TATOEBA.is_dir():
@@ -136,45 +155,58 @@ def main() -> None:
     langs = [x for x in args.langs.split(",") if x]
     data = prepare(work, langs, args.vocab_size, args.valid_size)
     pairs = [f"{lg}-en" for lg in langs]
-    common = ["--preset", "tiny", "--max-updates", args.updates, "--batch-size", args.batch_size, "--seed", args.seed,
+    common = ["--preset", "tiny", "--max-updates", args.updates, "--seed", args.seed,
               "--log-interval", 50, "--", "--validate-interval", 1000, "--save-interval", 1000]
-    runs = {"mlm+tlm": "mlm,tlm", "mlm+tlm+unicoder": UNICODER}
+    n_tasks = len(UNICODER.split(","))
+    runs = {"mlm+tlm": ("mlm,tlm", args.batch_size), "mlm+tlm+unicoder": (UNICODER, args.batch_size)}
+    if args.matched_baseline:  # as many examples per update as the Unicoder run (one sub-batch per task)
+        runs[f"mlm+tlm x{n_tasks} batch"] = ("mlm,tlm", args.batch_size * n_tasks)
     results = {}
-    for name, tasks in runs.items():
-        out = work / name
-        t0 = time.time()
-        xling("pretrain", "--data", data, "--out", out, "--tasks", tasks, *common)
-        seconds = time.time() - t0
+    for name, (tasks, batch) in runs.items():
+        out = work / name.replace(" ", "_")
+        xling("pretrain", "--data", data, "--out", out, "--tasks", tasks, "--batch-size", batch, *common)
         summary = json.loads((out / "pretrain.json").read_text())
-        results[name] = {"tasks": tasks, "train_seconds": round(seconds, 1), "updates": summary["num_updates"],
+        results[name] = {"tasks": tasks, "batch_size": batch, "updates": summary["num_updates"],
+                         "train_seconds": (summary.get("last_epoch") or {}).get("train_wall"),
                          "last_losses": summary["curve"][-1] if summary["curve"] else {},
-                         **retrieval(out / "model", data, pairs)}
+                         "out": str(out), **retrieval(out / "model", data, pairs)}
 
     from rich.console import Console
     from rich.table import Table
 
     base, uni = results["mlm+tlm"], results["mlm+tlm+unicoder"]
-    table = Table(title=f"tatoeba retrieval, top-1 % (held-out {args.valid_size} pairs per language, "
+    held_out = base["pairs"][pairs[0]]["n"]
+    table = Table(title=f"tatoeba retrieval, top-1 % (held-out {held_out} pairs per language, "
                         f"mean-pooled tiny encoder, {args.updates} updates)")
     table.add_column("direction")
     for name in results:
         table.add_column(name, justify="right")
-    table.add_column("difference", justify="right")
+    table.add_column("unicoder - mlm+tlm", justify="right")
+    others = [r for n, r in results.items() if n not in ("mlm+tlm", "mlm+tlm+unicoder")]
     for pair in pairs:
         for direction in [k for k in base["pairs"][pair] if k != "n"]:
             x, y = base["pairs"][pair][direction], uni["pairs"][pair][direction]
-            table.add_row(direction, f"{x:.1f}", f"{y:.1f}", f"{y - x:+.1f}")
+            table.add_row(direction, f"{x:.1f}", f"{y:.1f}", *[f"{r['pairs'][pair][direction]:.1f}" for r in others],
+                          f"{y - x:+.1f}")
     table.add_row("[bold]average", f"[bold]{base['top1']:.1f}", f"[bold]{uni['top1']:.1f}",
-                  f"[bold]{uni['top1'] - base['top1']:+.1f}")
-    table.add_row("train seconds", f"{base['train_seconds']:.0f}", f"{uni['train_seconds']:.0f}", "")
+                  *[f"[bold]{r['top1']:.1f}" for r in others], f"[bold]{uni['top1'] - base['top1']:+.1f}")
+    table.add_row("train seconds (fairseq train_wall)", *[f"{r['train_seconds'] or 0:.0f}" for r in results.values()],
+                  "")
+    if args.pos:
+        for name, r in results.items():
+            r["pos"] = zero_shot_pos(Path(r["out"]) / "model", Path(r["out"] + "-pos"), langs, args.pos_max_eval)
+        x, y = base["pos"]["zero_shot_avg"], uni["pos"]["zero_shot_avg"]
+        table.add_row(f"POS zero-shot {','.join(langs)} (seqeval P)", f"{x:.1f}", f"{y:.1f}",
+                      *[f"{r['pos']['zero_shot_avg']:.1f}" for r in others], f"{y - x:+.1f}")
     Console().print(table)
-    clwr = clwr_from_translation(work / "mlm+tlm+unicoder", data)
+    clwr = clwr_from_translation(Path(uni["out"]), data)
     uni["clwr_valid_bits"] = clwr
     print(f"clwr held-out loss, bits per hidden token: with the own translation {clwr['own_translation']:.3f}, "
           f"with another sentence {clwr['other_sentence']:.3f}")
     report = {"kind": "xling-benchmark-unicoder", "langs": langs, "updates": args.updates,
               "batch_size": args.batch_size, "valid_size": args.valid_size, "seed": args.seed,
-              "runs": results, "difference_top1": uni["top1"] - base["top1"]}
+              "runs": results, "difference_top1": uni["top1"] - base["top1"],
+              "difference_pos": (uni["pos"]["zero_shot_avg"] - base["pos"]["zero_shot_avg"]) if args.pos else None}
     dest = args.json or work / "unicoder.json"
     from xling.io import write_json_atomic
 

@@ -87,10 +87,10 @@ def test_clpc_learns_translation_pairs_held_out(data_dir, tmp_path):
               "--batch-size", 32, "--lang-embeddings", "--log-interval", 50, *END_ONLY))
     s = summary(out)
     first, last = first_last(s["curve"], "clpc_loss")
-    assert last < first - 0.05, (first, last)  # binary cross-entropy in bits: chance is 1.0
+    assert last < first - 0.05, (first, last)  # binary cross-entropy in bits, chance 1.0; observed 1.02 -> 0.93
     # held-out: the valid split's pairs (never trained on), half positives, half random negatives
     valid = s["valid"][-1]
-    assert valid["valid_clpc_acc"] > 62, valid  # observed 66-70 %
+    assert valid["valid_clpc_acc"] > 60, valid  # observed 65.1 % (199 pairs; 66.4 % on the last training batches)
 
 
 def test_cs_mlm_batches_hold_aligned_target_pieces(data_dir):

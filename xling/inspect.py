@@ -127,7 +127,8 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "valid_loss": (round(float(extra["val_loss"]), 4) if extra.get("val_loss") is not None else None),
         "has_optimizer_state": bool(state.get("last_optimizer_state")),
     }
-    tasks, task_weights = trained_tasks(task_cfg)
+    # an imported model (no update made here) was not trained with this task's objectives
+    tasks, task_weights = trained_tasks(task_cfg) if report["updates"] else ([], None)
     report["tasks"] = tasks
     report["task_weights"] = task_weights
     for name in tasks:

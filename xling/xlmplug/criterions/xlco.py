@@ -63,7 +63,7 @@ class XlcoLoss(FairseqCriterion):
         for side, (q, keys) in enumerate(((qx, qy), (qy, qx))):
             logits = q @ keys.t()
             if k:
-                logits = torch.cat([logits, q @ self.xlco_queue[1 - side, :k].clone().t()], dim=1)
+                logits = torch.cat([logits, q @ self.xlco_queue[1 - side, :k].clone().t().to(q.dtype)], dim=1)
             logits = logits / self.temperature
             losses.append(F.cross_entropy(logits, label, reduction="sum"))
             correct += int(logits[:, :n].argmax(-1).eq(label).sum())
