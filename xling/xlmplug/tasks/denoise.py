@@ -85,10 +85,11 @@ class XlingDenoisingTask(MultilingualDenoisingTask):
         if ds is None:
             return None
         d, end = self.dictionary, self.lang_index(lang)
-        blocks = TokenBlockDataset(ds, ds.sizes, self.cfg.tokens_per_sample - 2, pad=d.pad(), eos=d.eos(),
-                                   break_mode="complete" if self.cfg.sample_break_mode == "eos"
-                                   else self.cfg.sample_break_mode) \
-            if self.cfg.sample_break_mode != "eos" else ds
+        if self.cfg.sample_break_mode == "eos":  # one sentence an example: what the dataset holds already
+            blocks = ds
+        else:  # "complete": whole sentences packed up to tokens_per_sample (sentence permutation needs several)
+            blocks = TokenBlockDataset(ds, ds.sizes, self.cfg.tokens_per_sample - 2, pad=d.pad(), eos=d.eos(),
+                                       break_mode=self.cfg.sample_break_mode)
         blocks = AppendTokenDataset(PrependTokenDataset(blocks, d.bos()), end)
         c = self.cfg
         return XlingDenoisingDataset(
