@@ -107,15 +107,22 @@ def pretrain(
         node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
         extra=list(extra or []), init=init)
     arch = arch or ("seq2seq" if "xdae" in (opts.tasks or []) else "encoder")
-    if arch == "seq2seq":  # encoder-decoder denoising pretraining: xling.pretrain_seq2seq
-        from xling import pretrain_seq2seq as s2s
+    from xling import pretrain_seq2seq as s2s
 
-        noise = s2s.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
-                                 insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
-                                 word_dropout=word_dropout, word_blank=word_blank)
+    noise = s2s.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
+                             insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
+                             word_dropout=word_dropout, word_blank=word_blank)
+    if arch == "seq2seq":  # encoder-decoder denoising pretraining: xling.pretrain_seq2seq
         info, cmd, _init = s2s.command_for(opts, noise)
         presets, run = s2s.PRESETS, (lambda cb: s2s.pretrain(opts, noise, on_stats=cb))
     elif arch == "encoder":
+        changed = [k for k, v in vars(noise).items() if v != getattr(s2s.NoiseOptions(), k)]
+        if changed:
+            flags = {"mask": "--mask-ratio", "permute_sentences": "--permute-ratio", "insert": "--insert-ratio",
+                     "rotate": "--rotate-ratio"}
+            raise XlingError("noise options (" + ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in changed)
+                             + ") apply to the encoder-decoder only", fix="add --arch seq2seq --tasks xdae, or "
+                             "drop them (encoder pretraining masks with --mask-span-p)")
         info = lib.check(opts)
         cmd = lib.build_command(opts, info)
         presets, run = lib.PRESETS, (lambda cb: lib.pretrain(opts, on_stats=cb))

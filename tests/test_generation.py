@@ -221,6 +221,8 @@ def dae_run(data_dir, tmp_path_factory):
 
 
 def test_denoising_pretraining_loss_falls(dae_run, data_dir):
+    from xling.inspect import inspect_checkpoint
+
     out, output = dae_run
     s = json.loads((out / "pretrain.json").read_text())
     assert s["arch"] == "seq2seq" and s["tasks"] == ["xdae"] and s["num_updates"] == 120
@@ -239,6 +241,8 @@ def test_denoising_pretraining_loss_falls(dae_run, data_dir):
     # 4 specials, dict.txt, one [lang] per language, then <mask> (mBART's order)
     assert [m.dictionary[n_dict + 4 + i] for i in range(5)] == ["[de]", "[en]", "[es]", "[fr]", "<mask>"]
     assert m.model.encoder.embed_tokens.num_embeddings == n_dict + 9
+    report = inspect_checkpoint(out / "model")
+    assert report["tasks"] == ["xdae"] and report["updates"] == 120
     # re-running the finished run skips it
     assert "up to date" in cli("pretrain", "--arch", "seq2seq", "--tasks", "xdae", "--data", data_dir, "--out", out,
                                "--preset", "tiny", "--max-updates", 120, "--log-interval", 10, "--lr", "2e-3",
@@ -274,6 +278,10 @@ def test_pretrain_seq2seq_bad_options(data_dir, tmp_path):
     assert res.exit_code == 2 and "encoder options" in res.output and not out.exists()
     res = cli(*base, "--tasks", "mlm", ok=None)
     assert res.exit_code == 2 and "xdae" in res.output and not out.exists()
+    enc = ["pretrain", "--data", data_dir, "--out", out, "--preset", "tiny", "--word-blank", 0.1]
+    res = cli(*enc, ok=None)  # a noise option without --arch seq2seq is a mistake, not silently ignored
+    assert res.exit_code == 2 and "--word-blank" in res.output and "--arch seq2seq" in res.output
+    assert not out.exists()
     res = cli(*base, "--dry-run")
     assert "--task xling_dae" in res.output and "--arch xling_dae_tiny" in res.output and not out.exists()
 

@@ -75,6 +75,8 @@ def trained_tasks(task_cfg) -> tuple[list[str], list[float] | None]:
         names = [x for x in str(objectives).split(",") if x]
         weights = [float(x) for x in str(_get(task_cfg, "objective_weights", "") or "").split(",") if x]
         return names, weights or [1.0] * len(names)
+    if _get(task_cfg, "_name", None) == "xling_dae":
+        return ["xdae"], None
     ratio = float(_get(task_cfg, "tlm_ratio", 0.0) or 0.0)
     return (["mlm"] if ratio < 1 else []) + (["tlm"] if ratio > 0 else []), None
 
