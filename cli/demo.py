@@ -14,7 +14,7 @@ import typer
 
 from xling.cli._common import console, guarded
 
-DEMO_POS = {"train": 300, "eval": 60, "epochs": 2, "lr": 1e-4}
+DEMO_POS = {"train": 400, "eval": 100, "epochs": 2, "lr": 1e-4}
 
 
 def _run(*args):

@@ -444,6 +444,7 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[Callable
                                           stderr=subprocess.STDOUT, text=True, env=env))
         for line in procs[0].stdout:
             logs[0].write(line)
+            logs[0].flush()  # so the log can be followed while training runs
             rec = parse_log_line(line)
             if rec is None:
                 continue
