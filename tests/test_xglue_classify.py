@@ -86,3 +86,25 @@ def test_eval_xglue_classify_bad_input(tiny_model, tmp_path):  # noqa: F811
     res = cli("eval", "xglue", "--model", tiny_model, "--data", data, "--tasks", "xnli", "--out", out,
               ok=None)
     assert res.exit_code == 2 and "tab-separated columns" in res.output and not out.exists()
+
+
+def test_eval_xglue_each_task_keeps_its_own_languages(tiny_model, tmp_path):  # noqa: F811
+    """--zero-shot lists languages for all tasks; a task without any file of a language (as MLQA has no fr)
+    leaves it out, a language no task has is a mistake, and half a language (dev without test) is an error."""
+    data, out = _make_data(tmp_path / "data"), tmp_path / "out"
+    (data / "WPR" / "xglue.wpr.fr.test").unlink()
+    args = ["eval", "xglue", "--model", tiny_model, "--data", data, "--tasks", "pawsx,wpr", "--out", out,
+            "--epochs", "1", "--max-train-examples", "64"]
+    res = cli(*args, "--zero-shot", "fr", ok=None)
+    assert res.exit_code == 2 and "xglue.wpr.fr.test" in res.output and not out.exists()
+    (data / "WPR" / "xglue.wpr.fr.dev").unlink()
+    res = cli(*args, "--zero-shot", "fr,sw", ok=None)
+    assert res.exit_code == 2 and "has data for sw" in res.output and not out.exists()
+    cli(*args, "--zero-shot", "fr")
+    r = json.loads((out / "results.json").read_text())
+    assert r["task_langs"] == {"pawsx": ["en", "fr"], "wpr": ["en"]}
+    assert set(r["tasks"]["wpr"]["splits"]["test"]["langs"]) == {"en"}
+    assert set(r["tasks"]["pawsx"]["splits"]["test"]["langs"]) == {"en", "fr"}
+    assert (out / "PAWSX" / "fr.prediction").is_file() and not (out / "WPR" / "fr.prediction").exists()
+    wpr_row = next(ln for ln in (out / "results.md").read_text().splitlines() if ln.startswith("| wpr |"))
+    assert wpr_row.split("|")[3].strip() == "-"  # columns: task, en, fr, avg

@@ -25,14 +25,14 @@ def aggregate(runs: dict, specs, langs, sig: str, cfg) -> dict:
         entry = {"metric": spec.metric, "family": spec.family, "splits": {},
                  "dev_history": {r["seed"]: r["dev_history"] for r in rs}}
         for split in ("dev", "test"):
-            per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs}
+            per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs if lg in rs[0]["scores"][split]}
             avgs = [task_average(spec, r["scores"][split]) for r in rs]  # official: over the task's langs
             entry["splits"][split] = {"langs": per, "avg": _ms([a["avg"] for a in avgs]),
                                       "official_avg": avgs[0]["official_avg"], "missing": avgs[0]["missing"]}
             if spec.family == "generate":
                 entry["splits"][split]["off_target"] = {
                     lg: (None if any(r["off_target"][split][lg] is None for r in rs)
-                         else _ms([r["off_target"][split][lg] for r in rs])) for lg in langs}
+                         else _ms([r["off_target"][split][lg] for r in rs])) for lg in per}
         if spec.family == "generate":
             entry["signature"] = rs[0].get("metric_signature")
         tasks[spec.name] = entry
@@ -48,7 +48,7 @@ def _off_target_cells(t: dict, split: str, langs) -> list[str] | None:
     off = t["splits"][split].get("off_target")
     if off is None:
         return None
-    return ["-" if off[lg] is None else _fmt(off[lg]) for lg in langs]
+    return [_fmt(off.get(lg)) for lg in langs]
 
 
 def _caption(result: dict, split: str) -> str:
@@ -61,6 +61,8 @@ def _caption(result: dict, split: str) -> str:
 
 
 def _fmt(ms):
+    if ms is None:  # a language the task does not have, or no language identifier for it
+        return "-"
     return f"{ms['mean']:.1f} ± {ms['std']:.1f}" if ms["std"] else f"{ms['mean']:.1f}"
 
 
@@ -69,7 +71,7 @@ def markdown(result: dict, split: str = "test") -> str:
     lines = [f"| task | {' | '.join(langs)} | avg |", "|" + "---|" * (len(langs) + 2)]
     for name, t in result["tasks"].items():
         s = t["splits"][split]
-        lines.append(f"| {name} | " + " | ".join(_fmt(s["langs"][lg]) for lg in langs) + f" | {_fmt(s['avg'])} |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(s["langs"].get(lg)) for lg in langs) + f" | {_fmt(s['avg'])} |")
         off = _off_target_cells(t, split, langs)
         if off is not None:
             lines.append(f"| {name} off-target % | " + " | ".join(off) + " | |")
@@ -88,7 +90,7 @@ def rich_table(result: dict, split: str = "test"):
         tab.add_column(col, justify="left" if col == "task" else "right")
     for name, t in result["tasks"].items():
         s = t["splits"][split]
-        tab.add_row(name, *[_fmt(s["langs"][lg]) for lg in langs], _fmt(s["avg"]))
+        tab.add_row(name, *[_fmt(s["langs"].get(lg)) for lg in langs], _fmt(s["avg"]))
         off = _off_target_cells(t, split, langs)
         if off is not None:
             tab.add_row(f"{name} off-target %", *off, "")

@@ -40,24 +40,26 @@ class EvalConfig:
 
 
 def _data_hash(specs, cfg, langs) -> str:
+    """``langs``: the languages of each task (a dict by task name) or one list for all tasks."""
     parts = []
     for spec in specs:
         sides = spec.sides or ["tgt"]
+        task_langs = langs[spec.name] if isinstance(langs, dict) else langs
         files = [spec.path(cfg.data, cfg.train_lang, "train", sd) for sd in sides] + [
-            spec.path(cfg.data, lg, sp, sd) for lg in langs for sp in ("dev", "test") for sd in sides]
+            spec.path(cfg.data, lg, sp, sd) for lg in task_langs for sp in ("dev", "test") for sd in sides]
         for f in files:
             st = f.stat()
             parts.append(f"{f.relative_to(cfg.data)}:{st.st_size}:{int(st.st_mtime)}")
     return sha256_text("\n".join(parts))[:12]
 
 
-def signature(cfg: EvalConfig, specs, langs, model_hash: str) -> str:
+def signature(cfg: EvalConfig, specs, langs, model_hash: str, task_langs: dict | None = None) -> str:
     ft = cfg.ft.as_dict()
     ft.pop("seed")
     if any(s.family == "generate" for s in specs):
         ft.update({f"gen.{k}": v for k, v in cfg.gen.as_dict().items()})
     hp = ",".join(f"{k}={v}" for k, v in ft.items())
-    return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(specs, cfg, langs)}|"
+    return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(specs, cfg, task_langs or langs)}|"
             f"tasks:{','.join(s.name for s in specs)}|train:{cfg.train_lang}|langs:{','.join(langs)}|"
             f"seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|max_eval:{cfg.max_eval_examples}|{hp}")
 
@@ -69,11 +71,25 @@ def _prepare(cfg: EvalConfig):
             raise XlingError(f"task {spec.name} ({spec.family}) has no fine-tuning runner yet",
                              fix="use `xling eval score` on predictions made elsewhere, or another understanding task")
     langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
+    # A language a task does not have at all (no dev or test file, as MLQA has no fr) is left out of that
+    # task only; one that no requested task has is a mistake; a task with half a language is an error.
+    task_langs = {spec.name: [lg for lg in langs if lg == cfg.train_lang or _has_any(spec, cfg.data, lg)]
+                  for spec in specs}
+    unused = [lg for lg in langs if not any(lg in tl for tl in task_langs.values())]
+    if unused:
+        raise XlingError(f"no task of --tasks {','.join(s.name for s in specs)} has data for "
+                         f"{', '.join(unused)}", file=cfg.data,
+                         fix="check the language codes of --zero-shot, or add the task files of the official layout, "
+                             f"e.g. {specs[0].path(cfg.data, unused[0], 'test', (specs[0].sides or ['tgt'])[0])}")
     for spec in specs:
-        spec.check_files(cfg.data, langs, ["dev", "test"], train=True)
+        spec.check_files(cfg.data, task_langs[spec.name], ["dev", "test"], train=True)
     if cfg.seeds < 1:
         raise XlingError("--seeds must be at least 1")
-    return specs, langs
+    return specs, langs, task_langs
+
+
+def _has_any(spec: TaskSpec, data: Path, lang: str) -> bool:
+    return any(spec.path(data, lang, sp, sd).exists() for sp in ("dev", "test") for sd in (spec.sides or ["tgt"]))
 
 
 def _runner(spec: TaskSpec, encoder):
@@ -130,14 +146,14 @@ def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_st
 
 
 def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
-    specs, langs = _prepare(cfg)
+    specs, langs, task_langs = _prepare(cfg)
     from xling.modeling import load_encoder
 
     fresh: list = []
     if all(s.family == "generate" for s in specs):
         from xling.xglue.generate import check_model
 
-        model_hash = check_model(cfg.model, langs)  # a seq2seq model dir with a token for every language
+        model_hash = check_model(cfg.model, sorted({lg for tl in task_langs.values() for lg in tl}))  # a seq2seq model dir with a token for every language
     else:
         fresh = [load_encoder(cfg.model)]  # checks the model once; the first fine-tune then uses it
         model_hash = fresh[0].fingerprint()
@@ -145,7 +161,7 @@ def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
             raise XlingError("generation tasks (qg, ntg) need an encoder-decoder model, understanding tasks "
                              "an encoder: evaluate them in two runs", fix="--tasks qg,ntg with a model from "
                              "`xling pretrain --arch seq2seq`, the others with an encoder model")
-    sig = signature(cfg, specs, langs, model_hash)
+    sig = signature(cfg, specs, langs, model_hash, task_langs)
     out = Path(cfg.out)
     res_path = out / "results.json"
     if res_path.is_file():
@@ -161,12 +177,13 @@ def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
     with atomic_dir(out) as tmp:
         runs = {}
         for spec in specs:
-            runs[spec.name] = [run_task(spec, cfg, langs, s, tmp, on_step,
+            runs[spec.name] = [run_task(spec, cfg, task_langs[spec.name], s, tmp, on_step,
                                         encoder=fresh.pop() if spec.family != "generate" and fresh else None)
                                for s in range(1, cfg.seeds + 1)]
             best = max(runs[spec.name], key=lambda r: r["best_dev"])
             src = tmp / "seeds" / str(best["seed"]) / "test" / spec.pred_dir
             shutil.copytree(src, tmp / spec.pred_dir)  # the submission: OUT/POS/en.prediction, as the release
         result = aggregate(runs, specs, langs, sig, cfg)
+        result["task_langs"] = task_langs
         write_reports(result, tmp)
     return result

@@ -11,7 +11,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 from fairseq.data import ConcatDataset, PrependTokenDataset, ResamplingDataset, TokenBlockDataset, data_utils
 from fairseq.tasks import register_task
 from fairseq.tasks.masked_lm import MaskedLMConfig, MaskedLMTask
