@@ -279,25 +279,57 @@ def _check_vocab(opts: PretrainOptions, data: Path, dict_size: int) -> None:
                              f"({preset_arch})", file=last, fix="use the same --preset, or a new --out directory")
 
 
+def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
+    """fairseq-train's optimizer, schedule, batching, logging and saving flags of a preset ``p`` (shared by
+    the encoder and the encoder-decoder commands). A run shorter than the preset's log interval logs ten times."""
+    max_updates = opts.max_updates or p["max_updates"]
+    total = opts.total_updates or max_updates
+    return [
+        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
+        "--weight-decay", str(p["weight_decay"]),
+        "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
+        "--warmup-updates", str(min(p["warmup"], max(1, total // 10))),
+        "--total-num-update", str(total), "--max-update", str(max_updates),
+        "--batch-size", str(opts.batch_size or p["batch_size"]), "--update-freq", str(p["update_freq"]),
+        "--dropout", "0.1", "--attention-dropout", "0.1",
+        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
+        "--log-format", "json",
+        "--log-interval", str(opts.log_interval or min(p["log_interval"], max(1, max_updates // 10))),
+        "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+    ]
+
+
+def launch_args(opts: PretrainOptions, validate: bool, legacy_ddp: bool = False) -> list[str]:
+    """Validation, precision, device and data-parallel flags, ``--init`` weights, then the user's extra
+    arguments (last, so that they override). ``legacy_ddp``: all-reduce after backward on GPUs too."""
+    cmd = [] if validate else ["--disable-validation"]
+    if opts.precision:
+        cmd += [f"--{opts.precision}"]
+    gpus = opts.gpus if opts.gpus is not None else min(1, visible_gpus())
+    if gpus == 0:
+        cmd += ["--cpu"]
+    world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs
+    if world > 1:
+        cmd += ["--distributed-world-size", str(world),
+                "--ddp-backend", "no_c10d" if not gpus or legacy_ddp else "pytorch_ddp"]
+        if opts.nodes > 1:
+            addr, _, port = (opts.master or "").partition(":")
+            cmd += ["--distributed-init-method", f"tcp://{addr}:{port or 29500}",
+                    "--distributed-rank", str(opts.node_rank * gpus)]
+    if opts.init:
+        # used on the first launch only; later launches resume from checkpoint_last.pt
+        cmd += ["--finetune-from-model", str((Path(opts.out) / "init" / "model.pt").resolve())]
+    return cmd + list(opts.extra)
+
+
 def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
     """The fairseq training command (as argv) for these options."""
     p = PRESETS[opts.preset]
-    max_updates = opts.max_updates or p["max_updates"]
     cmd = [
         sys.executable, "-m", "xling.xlmplug.train", str(Path(opts.data).resolve()),
         "--task", "xling_xlm", "--langs", ",".join(info.langs), "--alpha", str(opts.alpha),
         "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
-        "--criterion", "xling_mlm_tlm", "--arch", p["arch"],
-        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
-        "--weight-decay", str(p["weight_decay"]),
-        "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
-        "--warmup-updates", str(min(p["warmup"], max(1, (opts.total_updates or max_updates) // 10))),
-        "--total-num-update", str(opts.total_updates or max_updates), "--max-update", str(max_updates),
-        "--batch-size", str(opts.batch_size or p["batch_size"]), "--update-freq", str(p["update_freq"]),
-        "--dropout", "0.1", "--attention-dropout", "0.1",
-        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
-        "--log-format", "json", "--log-interval", str(opts.log_interval or p["log_interval"]),
-        "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+        "--criterion", "xling_mlm_tlm", "--arch", p["arch"], *trainer_args(opts, p),
     ]
     if info.tasks:  # Unicoder objectives: task and criterion xling_unicoder, one sub-batch per objective
         cmd[cmd.index("xling_xlm")] = "xling_unicoder"
@@ -311,26 +343,8 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
         cmd += ["--lang-embeddings"]
     if opts.mask_span_p > 0:
         cmd += ["--mask-span-p", str(opts.mask_span_p)]
-    if not info.validate:
-        cmd += ["--disable-validation"]
-    if opts.precision:
-        cmd += [f"--{opts.precision}"]
-    gpus = opts.gpus if opts.gpus is not None else min(1, visible_gpus())
-    if gpus == 0:
-        cmd += ["--cpu"]
-    world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs
-    if world > 1:
-        # Unicoder objectives run the model several times per update: legacy DDP (all-reduce after backward)
-        cmd += ["--distributed-world-size", str(world),
-                "--ddp-backend", "no_c10d" if not gpus or info.tasks else "pytorch_ddp"]
-        if opts.nodes > 1:
-            addr, _, port = (opts.master or "").partition(":")
-            cmd += ["--distributed-init-method", f"tcp://{addr}:{port or 29500}",
-                    "--distributed-rank", str(opts.node_rank * gpus)]
-    if opts.init:
-        # used on the first launch only; later launches resume from checkpoint_last.pt
-        cmd += ["--finetune-from-model", str((Path(opts.out) / "init" / "model.pt").resolve())]
-    return cmd + list(opts.extra)
+    # Unicoder objectives run the model several times per update: legacy DDP (all-reduce after backward)
+    return cmd + launch_args(opts, info.validate, legacy_ddp=bool(info.tasks))
 
 
 def rank_commands(opts: PretrainOptions, cmd: list[str], port: int) -> list[list[str]]:

@@ -106,42 +106,15 @@ def _check_resume(opts: lib.PretrainOptions, info: lib.DataInfo) -> None:
 
 def build_command(opts: lib.PretrainOptions, info: lib.DataInfo, noise: NoiseOptions) -> list[str]:
     p = PRESETS[opts.preset]
-    max_updates = opts.max_updates or p["max_updates"]
-    total = opts.total_updates or max_updates
     cmd = [
         sys.executable, "-m", "xling.xlmplug.train", str(Path(opts.data).resolve()),
         "--task", "xling_dae", "--langs", ",".join(info.langs), "--multilang-sampling-alpha", str(opts.alpha),
         "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
         *noise.args(),
         "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--arch", p["arch"],
-        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
-        "--weight-decay", str(p["weight_decay"]),
-        "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
-        "--warmup-updates", str(min(p["warmup"], max(1, total // 10))),
-        "--total-num-update", str(total), "--max-update", str(max_updates),
-        "--batch-size", str(opts.batch_size or p["batch_size"]), "--update-freq", str(p["update_freq"]),
-        "--dropout", "0.1", "--attention-dropout", "0.1",
-        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
-        "--log-format", "json", "--log-interval", str(opts.log_interval or p["log_interval"]),
-        "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+        *lib.trainer_args(opts, p),
     ]
-    if not info.validate:
-        cmd += ["--disable-validation"]
-    if opts.precision:
-        cmd += [f"--{opts.precision}"]
-    gpus = opts.gpus if opts.gpus is not None else min(1, lib.visible_gpus())
-    if gpus == 0:
-        cmd += ["--cpu"]
-    world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs
-    if world > 1:
-        cmd += ["--distributed-world-size", str(world), "--ddp-backend", "no_c10d" if not gpus else "pytorch_ddp"]
-        if opts.nodes > 1:
-            addr, _, port = (opts.master or "").partition(":")
-            cmd += ["--distributed-init-method", f"tcp://{addr}:{port or 29500}",
-                    "--distributed-rank", str(opts.node_rank * gpus)]
-    if opts.init:
-        cmd += ["--finetune-from-model", str((Path(opts.out) / "init" / "model.pt").resolve())]
-    return cmd + list(opts.extra)
+    return cmd + lib.launch_args(opts, info.validate)
 
 
 ENCODER_SHAPE = {"encoder_layers": "layers", "encoder_embed_dim": "embed_dim",
