@@ -46,8 +46,9 @@ def _register():
     app.add_typer(convert.export_app, name="export")
     from xling.cli import pretrain as pretrain_cli
 
-    app.command("pretrain", help="Pretrain a cross-lingual encoder with fairseq: multilingual MLM, "
-                "optionally mixed with TLM on parallel pairs.")(pretrain_cli.pretrain)
+    app.command("pretrain", help="Pretrain with fairseq: a cross-lingual encoder (multilingual MLM, TLM, "
+                "Unicoder-style tasks via --tasks) or an encoder-decoder by multilingual denoising "
+                "(--arch seq2seq --tasks xdae).")(pretrain_cli.pretrain)
     app.command("inspect", help="Print a checkpoint's architecture, vocabulary, languages, updates "
                 "and losses.")(pretrain_cli.inspect)
 

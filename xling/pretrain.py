@@ -144,31 +144,27 @@ def check(opts: PretrainOptions, resume_check: bool = True) -> DataInfo:
     if ratio > 0 and not pairs:
         raise XlingError("TLM needs parallel data but the data directory has no pairs", file=man_path,
                          fix="prepare pairs with `xling prep-data --para SRC-TGT=...`, or drop --tlm")
+    # every dataset this run reads: a missing train split is an error, a missing valid split turns validation off
+    needed = [(f"mono/{{}}.{lang}", f"no monolingual {{}} data for {lang!r}",
+               "re-run `xling prep-data`, or drop the language from --langs") for lang in (langs if ratio < 1 else [])]
+    needed += [(f"para/{{}}.{pair}.{lang}", f"no parallel {{}} data for {pair}", "re-run `xling prep-data --para`")
+               for pair in pairs for lang in pair.split("-")]
     validate = True
     for split in ("train", "valid"):
-        for lang in (langs if ratio < 1 else []):
-            if not _has(data / "mono" / f"{split}.{lang}"):
-                if split == "valid":
-                    validate = False
-                    continue
-                raise XlingError(f"no monolingual {split} data for {lang!r}",
-                                 file=data / "mono" / f"{split}.{lang}.bin",
-                                 fix="re-run `xling prep-data`, or drop the language from --langs")
-        for pair in pairs:
-            for lang in pair.split("-"):
-                if not _has(data / "para" / f"{split}.{pair}.{lang}"):
-                    if split == "valid":
-                        validate = False
-                        continue
-                    raise XlingError(f"no parallel {split} data for {pair}",
-                                     file=data / "para" / f"{split}.{pair}.{lang}.bin",
-                                     fix="re-run `xling prep-data --para`")
+        for prefix, message, fix in needed:
+            if _has(data / prefix.format(split)):
+                continue
+            if split == "valid":
+                validate = False
+                continue
+            raise XlingError(message.format(split), file=data / (prefix.format(split) + ".bin"), fix=fix)
     if "cs-mlm" in tasks:
         _check_alignments(data, pairs, validate)
     dict_size = _dict_size(data / "dict.txt")
     _check_devices(opts)
-    if resume_check:
-        _check_vocab(opts, data, dict_size)
+    if resume_check:  # fairseq adds <s> <pad> </s> <unk>; the MLM task adds <mask>
+        check_resume(opts, dict_size + 5, f"{dict_size} entries of dict.txt + 4 specials + <mask>",
+                     PRESETS[opts.preset]["arch"])
     return DataInfo(langs, pairs, ratio, validate, dict_size, manifest, tasks, weights)
 
 
@@ -263,20 +259,20 @@ def _arch_of(state: dict) -> str:
     return str(getattr(model_cfg, "arch", None) or "?")
 
 
-def _check_vocab(opts: PretrainOptions, data: Path, dict_size: int) -> None:
-    want = dict_size + 5  # fairseq adds <s> <pad> </s> <unk>; the MLM task adds <mask>
+def check_resume(opts: PretrainOptions, want: int, symbols: str, preset_arch: str) -> None:
+    """Before resuming from ``checkpoint_last.pt``: its embedding rows must be the ``want`` symbols this
+    run's data gives (``symbols`` says how they add up) and its architecture the preset's."""
     last = opts.checkpoint_dir / "checkpoint_last.pt"
-    if last.exists():
-        rows, arch = checkpoint_vocab(last)
-        if rows != want:
-            raise XlingError(
-                f"vocabulary mismatch: the data's dict.txt gives {want} symbols ({dict_size} entries + 4 specials "
-                f"+ <mask>) but the checkpoint to resume has {rows}", file=last,
-                fix="use the data prepared with the checkpoint's vocabulary, or a new --out directory")
-        preset_arch = PRESETS[opts.preset]["arch"]
-        if arch not in ("?", preset_arch):
-            raise XlingError(f"the checkpoint to resume is a {arch} model, not --preset {opts.preset} "
-                             f"({preset_arch})", file=last, fix="use the same --preset, or a new --out directory")
+    if not last.exists():
+        return
+    rows, arch = checkpoint_vocab(last)
+    if rows != want:
+        raise XlingError(f"vocabulary mismatch: the data gives {want} symbols ({symbols}) but the checkpoint to "
+                         f"resume has {rows}", file=last,
+                         fix="use the data (and languages) the checkpoint was trained with, or a new --out directory")
+    if arch not in ("?", preset_arch):
+        raise XlingError(f"the checkpoint to resume is a {arch} model, not --preset {opts.preset} ({preset_arch})",
+                         file=last, fix="use the same --preset, or a new --out directory")
 
 
 def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:

@@ -66,9 +66,9 @@ class NoiseOptions:
 
 def check(opts: lib.PretrainOptions, noise: NoiseOptions) -> lib.DataInfo:
     """Validate every input before anything runs (data via :func:`xling.pretrain.check`)."""
-    tasks = getattr(opts, "tasks", None)
-    if tasks and any(t not in TASKS for t in tasks):
-        raise XlingError(f"--arch seq2seq trains {', '.join(TASKS)}, not {', '.join(t for t in tasks if t not in TASKS)}",
+    if opts.tasks and any(t not in TASKS for t in opts.tasks):
+        raise XlingError(f"--arch seq2seq trains {', '.join(TASKS)}, not "
+                         f"{', '.join(t for t in opts.tasks if t not in TASKS)}",
                          fix="use --tasks xdae with --arch seq2seq (mlm, tlm, ... train an encoder: --arch encoder)")
     if opts.tlm or opts.pairs or opts.tlm_ratio:
         raise XlingError("--tlm / --pairs / --tlm-ratio are encoder options; --arch seq2seq denoises monolingual data")
@@ -77,31 +77,16 @@ def check(opts: lib.PretrainOptions, noise: NoiseOptions) -> lib.DataInfo:
                          fix="with --arch seq2seq the language token and --mask/--poisson-lambda do that")
     noise.check()
     # the data checks are the encoder's; its objectives (--tasks) do not apply here
-    plain = replace(opts, **{k: None for k in ("tasks", "task_weights") if hasattr(opts, k)})
+    plain = replace(opts, tasks=None, task_weights=None)
     info = lib.check(plain, resume_check=False)
-    _check_resume(opts, info)
+    lib.check_resume(opts, vocab_rows(info), f"{info.dict_size} entries of dict.txt + 4 specials + "
+                     f"{len(info.langs)} language tokens + <mask>", PRESETS[opts.preset]["arch"])
     return info
 
 
 def vocab_rows(info: lib.DataInfo) -> int:
     """Embedding rows of the model: fairseq's 4 specials, dict.txt, one [lang] per language, <mask>."""
     return info.dict_size + 4 + len(info.langs) + 1
-
-
-def _check_resume(opts: lib.PretrainOptions, info: lib.DataInfo) -> None:
-    last = opts.checkpoint_dir / "checkpoint_last.pt"
-    if not last.exists():
-        return
-    rows, arch = lib.checkpoint_vocab(last)
-    if rows != vocab_rows(info):
-        raise XlingError(f"vocabulary mismatch: this run needs {vocab_rows(info)} symbols ({info.dict_size} "
-                         f"entries + 4 specials + {len(info.langs)} language tokens + <mask>) but the "
-                         f"checkpoint to resume has {rows}", file=last,
-                         fix="use the same data and languages as the checkpoint, or a new --out directory")
-    want = PRESETS[opts.preset]["arch"]
-    if arch not in ("?", want):
-        raise XlingError(f"the checkpoint to resume is a {arch} model, not --preset {opts.preset} ({want})",
-                         file=last, fix="use the same --preset, or a new --out directory")
 
 
 def build_command(opts: lib.PretrainOptions, info: lib.DataInfo, noise: NoiseOptions) -> list[str]:

@@ -238,7 +238,7 @@ def run_generation(spec, cfg, langs: list[str], seed: int, tmp: Path, on_step=No
     from xling.xglue import langid
     from xling.xglue.finetune import FinetuneConfig, set_seed, train
     from xling.xglue.metrics import METRICS
-    from xling.xglue.score import score_file
+    from xling.xglue.run import write_and_score
     from xling.xglue.tasks import read_generation
 
     cfg.gen.check()
@@ -268,16 +268,9 @@ def run_generation(spec, cfg, langs: list[str], seed: int, tmp: Path, on_step=No
             src, tgt = data[(lg, split)]
             ex = r.encode(_slice(src, cfg.max_eval_examples), _slice(tgt, cfg.max_eval_examples), lg)
             preds = r.predict(ex, lg)
-            pred_path = tmp / "seeds" / str(seed) / split / spec.pred_dir / f"{lg}.{spec.pred_ext}"
-            pred_path.parent.mkdir(parents=True, exist_ok=True)
-            pred_path.write_text("".join(p + "\n" for p in preds), encoding="utf-8")
-            gold_path = spec.path(cfg.data, lg, split, "tgt")
-            if cfg.max_eval_examples:  # score against the same slice of gold
-                gold_path = pred_path.with_suffix(".gold")
-                gold_path.write_text("".join(e[2] + "\n" for e in ex), encoding="utf-8")
-            scores.setdefault(split, {})[lg] = score_file(spec, gold_path, pred_path, lg)
+            scores.setdefault(split, {})[lg] = write_and_score(spec, cfg, tmp, seed, split, lg,
+                                                               "".join(p + "\n" for p in preds),
+                                                               lambda: "".join(e[2] + "\n" for e in ex))
             off.setdefault(split, {})[lg] = langid.off_target_rate(preds, lg, langs)
-            if cfg.max_eval_examples:
-                gold_path.unlink()
     return {"seed": seed, "scores": scores, "off_target": off,
             "metric_signature": f"{bleu.signature()}|{langid.signature()}", **hist}

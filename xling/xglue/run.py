@@ -127,19 +127,28 @@ def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_st
     scores: dict = {}
     for split in ("dev", "test"):
         for lg in langs:
-            gold_path = spec.path(cfg.data, lg, split)
-            ex = r.load(gold_path, cfg.max_eval_examples)
-            pred_path = tmp / "seeds" / str(seed) / split / spec.pred_dir / f"{lg}.{spec.pred_ext}"
-            pred_path.parent.mkdir(parents=True, exist_ok=True)
-            pred_path.write_text(r.format(r.predict(ex)), encoding="utf-8")
-            if cfg.max_eval_examples:  # score against the same slice of gold
-                gslice = pred_path.with_suffix(".gold")
-                gslice.write_text(r.gold_slice(ex), encoding="utf-8")
-                gold_path = gslice
-            scores.setdefault(split, {})[lg] = score_file(spec, gold_path, pred_path, lg)
-            if cfg.max_eval_examples:
-                gold_path.unlink()
+            ex = r.load(spec.path(cfg.data, lg, split), cfg.max_eval_examples)
+            scores.setdefault(split, {})[lg] = write_and_score(spec, cfg, tmp, seed, split, lg,
+                                                               r.format(r.predict(ex)), lambda: r.gold_slice(ex))
     return {"seed": seed, "scores": scores, **hist}
+
+
+def write_and_score(spec: TaskSpec, cfg: EvalConfig, tmp: Path, seed: int, split: str, lang: str, predictions: str,
+                    gold_slice) -> float:
+    """Write one language's prediction file under ``tmp/seeds/SEED/SPLIT/TASK/`` and score it against the
+    gold file, or with ``--max-eval-examples`` against ``gold_slice()``, the same slice of the gold in its
+    file format (written beside the prediction, then removed)."""
+    pred_path = tmp / "seeds" / str(seed) / split / spec.pred_dir / f"{lang}.{spec.pred_ext}"
+    pred_path.parent.mkdir(parents=True, exist_ok=True)
+    pred_path.write_text(predictions, encoding="utf-8")
+    if not cfg.max_eval_examples:
+        return score_file(spec, spec.path(cfg.data, lang, split), pred_path, lang)
+    gold_path = pred_path.with_suffix(".gold")
+    gold_path.write_text(gold_slice(), encoding="utf-8")
+    try:
+        return score_file(spec, gold_path, pred_path, lang)
+    finally:
+        gold_path.unlink()
 
 
 def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:

@@ -82,18 +82,22 @@ def read_generation_pred(pred_path: Path, n_gold: int) -> list[str]:
 
 def generation_gold(gold_path: Path) -> list[str]:
     """Gold targets as the official scorer reads them: the last tab-separated field of each line."""
-    from xling.xglue.tasks import read_text_lines
+    from xling.xglue.tasks import read_text_lines, target_text
 
-    return [ln.split("\t")[-1].strip() for ln in read_text_lines(gold_path)]
+    return [target_text(ln) for ln in read_text_lines(gold_path)]
 
 
 def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str, notes: dict | None = None) -> float:
     """One language's score (0-100). ``notes`` (optional) receives ``padded``: NER/POS words the
-    prediction left out, scored as ``O`` as the official scorer does."""
+    prediction left out, scored as ``O`` as the official scorer does; ``hypotheses``: the generated
+    texts read (generation tasks)."""
     metric = METRICS[spec.metric]
     if spec.family == "generate":
         gold = generation_gold(gold_path)
-        return metric().score(gold, read_generation_pred(pred_path, len(gold)))
+        hyps = read_generation_pred(pred_path, len(gold))
+        if notes is not None:
+            notes["hypotheses"] = hyps
+        return metric().score(gold, hyps)
     if spec.family == "tag":
         gold = [t for _w, t in read_conll(gold_path)]
         pred = read_tag_predictions(pred_path)
@@ -182,16 +186,13 @@ def score_dir(pred: Path, gold: Path, tasks: str | list[str], split: str) -> dic
         entry["langs"][lang] = score_file(spec, g, f, lang, notes)
         if notes.get("padded"):
             entry.setdefault("padded", {})[lang] = notes["padded"]
-    for spec, lang, g, f in jobs:
-        if spec.family == "generate":
+        if spec.family == "generate":  # off-target rate of the texts just scored, among the task's languages
             from xling.xglue import langid
 
             cands = sorted({j[1] for j in jobs if j[0] is spec})
-            pred_lines = read_generation_pred(f, len(generation_gold(g)))
-            entry = result[spec.name]
-            entry.setdefault("off_target", {})[lang] = langid.off_target_rate(pred_lines, lang, cands)
+            entry.setdefault("off_target", {})[lang] = langid.off_target_rate(notes["hypotheses"], lang, cands)
             entry["signature"] = f"{METRICS[spec.metric]().signature()}|{langid.signature()}"
-    specs = {s.name: s for s in get_tasks(tasks)}
+    specs = {spec.name: spec for spec, *_ in jobs}
     for name, v in result.items():
         v.update(task_average(specs[name], v["langs"]))
     return {"tasks": result, "split": split, **family_means({k: v["avg"] for k, v in result.items()},

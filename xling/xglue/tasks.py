@@ -174,6 +174,11 @@ def read_text_lines(path: Path) -> list[str]:
     return read_lines(path, "generation file", allow_empty=True)
 
 
+def target_text(line: str) -> str:
+    """The gold target of a generation line as the official scorer reads it: its last tab field, stripped."""
+    return line.split("\t")[-1].strip()
+
+
 def read_generation(spec: TaskSpec, data: Path, lang: str, split: str) -> tuple[list[str], list[str]]:
     """(sources, targets) of a generation task; targets are the last tab field of each gold line (as the
     official scorer reads them). Different line counts and empty source lines are errors."""
@@ -190,4 +195,4 @@ def read_generation(spec: TaskSpec, data: Path, lang: str, split: str) -> tuple[
         if not line.strip():
             raise XlingError("empty source line", file=src_path, line=i,
                              fix="every example needs source text (remove the pair from both files)")
-    return [s.strip() for s in src], [t.split("\t")[-1].strip() for t in tgt]
+    return [s.strip() for s in src], [target_text(t) for t in tgt]
