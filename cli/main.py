@@ -6,15 +6,7 @@ from typing import Optional
 import typer
 
 from xling import __version__
-
-app = typer.Typer(
-    name="xling",
-    help="Build and evaluate cross-lingual language models: vocabularies, corpora, alignment, "
-         "fairseq pretraining, XGLUE zero-shot evaluation, model import/export.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from xling.cli.app import app
 
 
 def _version(value: bool):
