@@ -1,4 +1,5 @@
-"""``xling pretrain`` and ``xling inspect``: thin flag mapping onto :mod:`xling.pretrain` / :mod:`xling.inspect`."""
+"""``xling pretrain`` and ``xling inspect``: thin flag mapping onto :mod:`xling.pretrain` and
+:mod:`xling.checkpoint_info`."""
 from __future__ import annotations
 
 import shlex
@@ -106,34 +107,17 @@ def pretrain(
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
         extra=list(extra or []), init=init)
-    arch = arch or ("seq2seq" if "xdae" in (opts.tasks or []) else "encoder")
-    from xling import pretrain_seq2seq as s2s
-
-    noise = s2s.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
+    noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
                              word_dropout=word_dropout, word_blank=word_blank)
-    if arch == "seq2seq":  # encoder-decoder denoising pretraining: xling.pretrain_seq2seq
-        info, cmd, _init = s2s.command_for(opts, noise)
-        presets, run = s2s.PRESETS, (lambda cb: s2s.pretrain(opts, noise, on_stats=cb))
-    elif arch == "encoder":
-        changed = [k for k, v in vars(noise).items() if v != getattr(s2s.NoiseOptions(), k)]
-        if changed:
-            flags = {"mask": "--mask-ratio", "permute_sentences": "--permute-ratio", "insert": "--insert-ratio",
-                     "rotate": "--rotate-ratio"}
-            raise XlingError("noise options (" + ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in changed)
-                             + ") apply to the encoder-decoder only", fix="add --arch seq2seq --tasks xdae, or "
-                             "drop them (encoder pretraining masks with --mask-span-p)")
-        info = lib.check(opts)
-        cmd = lib.build_command(opts, info)
-        presets, run = lib.PRESETS, (lambda cb: lib.pretrain(opts, on_stats=cb))
-    else:
-        raise XlingError(f"--arch must be encoder or seq2seq, not {arch!r}")
+    plan = lib.plan(opts, noise, arch)
+    cmd = plan.command
     if dry_run:
         for c in lib.rank_commands(opts, cmd, 29500):
             typer.echo(shlex.join(c))
         return
     err_console.print(f"[bold]fairseq:[/] {shlex.join(cmd)}", highlight=False, soft_wrap=True)
-    total = opts.max_updates or presets[preset]["max_updates"]
+    total = plan.max_updates
     with progress() as bar:
         task = bar.add_task("pretraining", total=total)
 
@@ -150,7 +134,7 @@ def pretrain(
                 err_console.print(f"valid loss {stats.get('valid_loss', float('nan')):.3f} at update "
                                   f"{int(stats.get('valid_num_updates', 0))}", highlight=False)
 
-        summary = run(on_stats)
+        summary = lib.run_plan(plan, on_stats)
     table = Table(title=f"pretrain → {out}" + (" (up to date)" if summary.get("skipped") else ""))
     for col in ("preset", "langs", "pairs", "tasks", "updates", "first loss", "last loss", "last task losses",
                 "valid loss"):
@@ -174,7 +158,7 @@ def inspect(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also save the report as JSON."),
 ):
     """Print a checkpoint's architecture, vocabulary, languages, updates and losses."""
-    from xling import inspect as lib
+    from xling import checkpoint_info as lib
     from xling.io import write_json_atomic
 
     report = lib.inspect_checkpoint(path)

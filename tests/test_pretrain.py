@@ -117,7 +117,7 @@ def test_mlm_tlm_run_logs_both_losses(data_dir, tmp_path):
         assert curve[-1][key] < curve[0][key] - 1.2, (key, curve[0][key], curve[-1][key])
     last_ck = out / "checkpoints" / "checkpoint_last.pt"
     stamp = last_ck.stat().st_mtime_ns
-    rep = json.loads(json.dumps(__import__("xling.inspect", fromlist=["x"]).inspect_checkpoint(out)))
+    rep = json.loads(json.dumps(__import__("xling.checkpoint_info", fromlist=["x"]).inspect_checkpoint(out)))
     assert rep["lang_embeddings"] and rep["pairs"] == ["en-de", "en-fr"] and rep["train_tlm_loss"] is not None
     # re-running a finished run skips it
     r = ok(*tiny(data_dir, out, "--tlm", "--lang-embeddings", "--max-updates", 200, "--log-interval", 20))
@@ -356,3 +356,25 @@ def test_multi_node_gpu_command(tmp_path):
     assert "--distributed-init-method tcp://10.0.0.1:12345" in text and "--ddp-backend pytorch_ddp" in text
     assert "--pairs en-fr --tlm-ratio 0.5" in text and "--max-update 1000" in text
     assert rank_commands(opts, cmd, 1) == [cmd]  # one launcher process per node
+
+
+def test_library_plan_picks_the_architecture_and_checks_noise(data_dir, tmp_path):
+    """`xling.pretrain.plan` is what the CLI calls: --tasks xdae picks the encoder-decoder, noise options on an
+    encoder are refused with the CLI's flag names, and the objectives are validated by the registry."""
+    from xling import pretrain as lib
+    from xling.errors import XlingError
+
+    out = tmp_path / "p"
+    p = lib.plan(lib.PretrainOptions(data=data_dir, out=out, preset="tiny", tasks=["xdae"]))
+    assert p.arch == "seq2seq" and "xling_dae" in p.command and p.max_updates == 300
+    p = lib.plan(lib.PretrainOptions(data=data_dir, out=out, preset="tiny", tasks=["mlm", "clwr"],
+                                     task_weights=[1, 0.5]))
+    assert p.arch == "encoder" and p.info.tasks == ["mlm", "clwr"] and p.info.task_weights == [1.0, 0.5]
+    with pytest.raises(XlingError, match="--mask-ratio, --word-blank"):
+        lib.plan(lib.PretrainOptions(data=data_dir, out=out, preset="tiny"),
+                 lib.NoiseOptions(mask=0.5, word_blank=0.1))
+    with pytest.raises(XlingError, match="--mask-ratio must be within"):
+        lib.plan(lib.PretrainOptions(data=data_dir, out=out, preset="tiny"), lib.NoiseOptions(mask=1.5), "seq2seq")
+    with pytest.raises(XlingError, match="--arch must be encoder or seq2seq"):
+        lib.plan(lib.PretrainOptions(data=data_dir, out=out, preset="tiny"), arch="decoder")
+    assert not out.exists()

@@ -173,7 +173,7 @@ def test_checkpoint_loads_as_the_same_encoder(mixed_run, data_dir, tmp_path):
     import torch
 
     import xling.xlmplug  # noqa: F401
-    from xling.inspect import inspect_checkpoint
+    from xling.checkpoint_info import inspect_checkpoint
     from xling.modeling import load_encoder
 
     out, _ = mixed_run

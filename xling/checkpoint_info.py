@@ -1,4 +1,4 @@
-"""``xling inspect``: what a fairseq checkpoint holds (architecture, vocabulary, languages, updates, losses).
+"""What a fairseq checkpoint holds (architecture, vocabulary, languages, updates, losses): `xling inspect`.
 
 Reads the checkpoint with torch's safe loader (:func:`xling.fairseq_compat.ensure_fairseq`); no model
 is built, so it works for any fairseq RoBERTa-style checkpoint, ours or XLM-R's.

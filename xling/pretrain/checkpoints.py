@@ -1,0 +1,79 @@
+"""Reading fairseq checkpoints (embedding rows, architecture, model options, updates made) and writing the
+run's model directory ``OUT/model/{model.pt,dict.txt,sentencepiece.bpe.model}``."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from xling.errors import XlingError
+from xling.io import atomic_dir
+from xling.pretrain.options import PretrainOptions
+
+
+def load_state(path: Path) -> dict:
+    """A fairseq checkpoint's state, read with torch's safe loader."""
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def model_options(state: dict):
+    """The model part of a checkpoint's config: ``cfg.model`` (a dict), else the legacy ``args`` Namespace."""
+    cfg = state.get("cfg") or {}
+    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
+    return state.get("args") if model_cfg is None else model_cfg
+
+
+def model_option(model_cfg, key: str):
+    """One option of :func:`model_options` (None when absent)."""
+    if isinstance(model_cfg, dict):
+        return model_cfg.get(key)
+    return getattr(model_cfg, key, None)
+
+
+def arch_of(state: dict) -> str:
+    """The checkpoint's architecture name, ``?`` when it does not say."""
+    model_cfg = model_options(state)
+    return str(model_option(model_cfg, "arch") or model_option(model_cfg, "_name") or "?")
+
+
+def embedding_rows(state: dict) -> int | None:
+    """Rows of the checkpoint's token embedding (its vocabulary size), None when it has none."""
+    emb = [v for k, v in state["model"].items() if k.endswith("embed_tokens.weight")]
+    return int(emb[0].shape[0]) if emb else None
+
+
+def checkpoint_vocab(path: Path) -> tuple[int, str]:
+    """Embedding rows and architecture of a fairseq checkpoint."""
+    state = load_state(path)
+    rows = embedding_rows(state)
+    if rows is None:
+        raise XlingError("checkpoint has no token embedding", file=path)
+    return rows, arch_of(state)
+
+
+def checkpoint_updates(path: Path) -> int:
+    """The number of updates a fairseq checkpoint was trained for."""
+    state = load_state(path)
+    hist = state.get("optimizer_history") or [{}]
+    return int(hist[-1].get("num_updates", 0))
+
+
+def write_model_dir(opts: PretrainOptions, info=None) -> Path:
+    """``OUT/model``: the best (else last) checkpoint without optimizer state, dict.txt, spm model."""
+    import torch
+
+    ck = opts.checkpoint_dir
+    src = ck / "checkpoint_best.pt" if (ck / "checkpoint_best.pt").exists() else ck / "checkpoint_last.pt"
+    state = load_state(src)
+    state.pop("last_optimizer_state", None)
+    dest = Path(opts.out) / "model"
+    with atomic_dir(dest) as tmp:
+        torch.save(state, tmp / "model.pt")
+        shutil.copyfile(Path(opts.data) / "dict.txt", tmp / "dict.txt")
+        if (Path(opts.data) / "spm.model").exists():
+            shutil.copyfile(Path(opts.data) / "spm.model", tmp / "sentencepiece.bpe.model")
+    return dest

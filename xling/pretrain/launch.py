@@ -1,0 +1,155 @@
+"""Running a fairseq training command: one process per rank (CPU DDP with gloo starts each rank itself;
+on GPUs fairseq's own launcher spawns them), following rank 0's JSON log for the progress and the loss
+curve, and the run's life cycle shared by both architectures (skip when finished, resume, merge the
+curves of earlier launches, write the model directory and ``OUT/pretrain.json``)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Callable, Optional
+
+from xling.errors import XlingError
+from xling.io import read_json, sha256_text, write_json_atomic
+from xling.pretrain.checkpoints import checkpoint_updates, write_model_dir
+from xling.pretrain.options import DataInfo, PretrainOptions
+
+StatsCallback = Callable[[str, dict], None]
+
+
+def rank_commands(opts: PretrainOptions, cmd: list[str], port: int) -> list[list[str]]:
+    """One command per process to start: CPU DDP starts each rank itself (gloo, no spawn)."""
+    if opts.cpu_procs <= 1 or opts.gpus:
+        return [cmd]
+    n_extra = len(opts.extra)
+    base, extra = (cmd[:-n_extra], cmd[-n_extra:]) if n_extra else (cmd, [])
+    return [base + ["--distributed-backend", "gloo", "--distributed-rank", str(r), "--device-id", "0",
+                    "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn"] + extra
+            for r in range(opts.cpu_procs)]
+
+
+LOG_RECORD = re.compile(r"\b(train_inner|train|valid)\b\W+(\{.*\})\s*$")
+
+
+def parse_log_line(line: str) -> Optional[tuple[str, dict]]:
+    """``(kind, stats)`` for a fairseq JSON log line (``train_inner``, ``train`` or ``valid``)."""
+    m = LOG_RECORD.search(line)
+    if not m:
+        return None
+    try:
+        raw = json.loads(m.group(2))
+    except json.JSONDecodeError:
+        return None
+    stats = {}
+    for k, v in raw.items():
+        if v is None:  # a meter with nothing logged in this interval (e.g. no TLM row in the batch)
+            continue
+        try:
+            stats[k] = float(v)
+        except (TypeError, ValueError):
+            stats[k] = v
+    return m.group(1), stats
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCallback] = None
+              ) -> tuple[list[dict], list[dict], dict]:
+    """Run the fairseq command (one process per rank), log to ``OUT/train.log`` and follow its JSON log;
+    return ``(curve, valid, last_train)``. A failed run raises :class:`XlingError` with the log's tail."""
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if opts.cpu_procs > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")  # ranks share the cores
+    env["PYTHONUNBUFFERED"] = "1"
+    commands = rank_commands(opts, cmd, free_port())
+    curve, valid, last_train = [], [], {}
+    procs, logs = [], []
+    try:
+        for r, c in enumerate(commands):
+            log = open(out / ("train.log" if r == 0 else f"train.rank{r}.log"), "a", encoding="utf-8")
+            logs.append(log)
+            procs.append(subprocess.Popen(c, stdout=subprocess.PIPE if r == 0 else log,
+                                          stderr=subprocess.STDOUT, text=True, env=env))
+        for line in procs[0].stdout:
+            logs[0].write(line)
+            logs[0].flush()  # so the log can be followed while training runs
+            rec = parse_log_line(line)
+            if rec is None:
+                continue
+            kind, stats = rec
+            if kind == "train_inner":
+                curve.append({k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
+                              or k.endswith(("_loss", "_acc"))})
+            elif kind == "valid":
+                valid.append(stats)
+            else:
+                last_train = stats
+            if on_stats:
+                on_stats(kind, stats)
+        codes = [p.wait() for p in procs]
+    except BaseException:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        raise
+    finally:
+        for log in logs:
+            log.close()
+    if any(codes):
+        tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
+                         + "\n    ".join(tail), file=out / "train.log",
+                         fix="read the log above; re-running resumes from checkpoint_last.pt")
+    return curve, valid, last_train
+
+
+def fingerprint(opts: PretrainOptions, cmd: list[str], info: DataInfo) -> str:
+    """Identity of a run: everything but where it stops (a longer --max-updates continues it)."""
+    i = cmd.index("--max-update")
+    argv = cmd[1:i] + cmd[i + 2:]
+    return sha256_text(json.dumps([argv, info.manifest, str(opts.init)], sort_keys=True, default=str))
+
+
+def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: int, fields: dict,
+          prepare: Optional[Callable[[], dict]] = None, on_stats: Optional[StatsCallback] = None) -> dict:
+    """Run (or resume, or skip when finished) the checked command ``cmd``; return the summary written to
+    ``OUT/pretrain.json``: the run's common keys plus the front's ``fields``. ``prepare()`` runs before
+    training (not when skipping) and returns more summary keys (e.g. what ``--init`` copied)."""
+    out = Path(opts.out)
+    summary_path = out / "pretrain.json"
+    fp = fingerprint(opts, cmd, info)
+    old = read_json(summary_path, "pretrain summary") if summary_path.exists() else None
+    if old and old.get("fingerprint") == fp and (out / "model" / "model.pt").exists() \
+            and old.get("num_updates", 0) >= max_updates:
+        old["skipped"] = True
+        return old
+    prepared = prepare() if prepare else {}
+    curve, valid, last_train = run_ranks(opts, cmd, on_stats)
+    last = opts.checkpoint_dir / "checkpoint_last.pt"
+    if not last.exists():
+        raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
+    num_updates = checkpoint_updates(last)
+    if old and old.get("fingerprint") == fp and curve:
+        first = curve[0]["num_updates"]
+        curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
+        valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
+    model_dir = write_model_dir(opts, info)
+    summary = {
+        "kind": "xling-pretrain", **fields, "fingerprint": fp, "preset": opts.preset, "langs": info.langs,
+        "pairs": info.pairs, "tlm_ratio": info.tlm_ratio, "alpha": opts.alpha, **prepared,
+        "num_updates": num_updates, "command": shlex.join(cmd), "curve": curve, "valid": valid,
+        "last_epoch": last_train, "model_dir": str(model_dir), "skipped": False,
+    }
+    write_json_atomic(summary_path, summary)
+    return summary

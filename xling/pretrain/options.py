@@ -1,0 +1,123 @@
+"""What a pretraining run is asked to do: :class:`PretrainOptions` (both architectures),
+:class:`NoiseOptions` (the encoder-decoder's denoising), the training presets of each architecture,
+and :class:`DataInfo` (what the checks found in the data directory)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from xling.errors import XlingError
+
+ARCHS = ("encoder", "seq2seq")
+
+# Model shape lives in the plugin's architectures; these are the training defaults per preset.
+PRESETS = {
+    "tiny": dict(arch="xling_xlm_tiny", tokens_per_sample=64, batch_size=16, lr=1e-3, warmup=20,
+                 max_updates=300, update_freq=1, log_interval=10, weight_decay=0.01),
+    "base": dict(arch="xling_xlm_base", tokens_per_sample=512, batch_size=32, lr=6e-4, warmup=10000,
+                 max_updates=125000, update_freq=8, log_interval=100, weight_decay=0.01),
+    "large": dict(arch="xling_xlm_large", tokens_per_sample=512, batch_size=16, lr=4e-4, warmup=10000,
+                  max_updates=125000, update_freq=16, log_interval=100, weight_decay=0.01),
+}
+SEQ2SEQ_PRESETS = {
+    "tiny": dict(arch="xling_dae_tiny", tokens_per_sample=64, batch_size=16, lr=1e-3, warmup=20,
+                 max_updates=300, update_freq=1, log_interval=10, weight_decay=0.01),
+    "base": dict(arch="xling_dae_base", tokens_per_sample=512, batch_size=16, lr=3e-4, warmup=10000,
+                 max_updates=250000, update_freq=8, log_interval=100, weight_decay=0.01),
+    "large": dict(arch="xling_dae_large", tokens_per_sample=512, batch_size=8, lr=3e-4, warmup=10000,
+                  max_updates=250000, update_freq=16, log_interval=100, weight_decay=0.01),
+}
+SEQ2SEQ_TASKS = ("xdae",)  # what the encoder-decoder trains (multilingual denoising)
+
+
+@dataclass
+class PretrainOptions:
+    data: Path
+    out: Path
+    preset: str = "base"
+    tlm: bool = False
+    tlm_ratio: Optional[float] = None  # default 0.5 with tlm
+    tasks: Optional[list[str]] = None  # objectives; None: mlm (+tlm with tlm)
+    task_weights: Optional[list[float]] = None  # one per task; None: all 1
+    langs: Optional[list[str]] = None
+    pairs: Optional[list[str]] = None
+    alpha: float = 0.3
+    max_updates: Optional[int] = None
+    total_updates: Optional[int] = None  # LR schedule length; default max_updates
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    log_interval: Optional[int] = None
+    seed: int = 1
+    lang_embeddings: bool = False
+    mask_span_p: float = 0.0
+    gpus: Optional[int] = None
+    cpu_procs: int = 1
+    nodes: int = 1
+    node_rank: int = 0
+    master: Optional[str] = None  # ADDR or ADDR:PORT
+    precision: Optional[str] = None  # "bf16" | "fp16"
+    extra: list[str] = field(default_factory=list)
+    init: Optional[Path] = None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.out) / "checkpoints"
+
+
+@dataclass
+class NoiseOptions:
+    """One rate per noise (0 switches it off); defaults follow mBART (span infilling 35 % of the words,
+    Poisson lambda 3.5, all sentences permuted)."""
+    mask: float = 0.35  # fraction of words in masked spans (text infilling: one <mask> per span)
+    poisson_lambda: float = 3.5  # mean span length
+    permute_sentences: float = 1.0  # fraction of sentences shuffled
+    insert: float = 0.0  # inserted <mask>/random tokens, as a fraction of the length
+    rotate: float = 0.0  # probability of rotating the document to start at a random token
+    word_shuffle: float = 0.0  # XLM: maximal displacement of a word (0/1: off)
+    word_dropout: float = 0.0  # XLM: probability of dropping a word
+    word_blank: float = 0.0  # XLM: probability of blanking a word
+    mask_random: float = 0.1  # share of masked spans/insertions that get a random token instead of <mask>
+
+    # the `xling pretrain` flag of each field whose flag is not its name in dashes
+    FLAGS = {"mask": "--mask-ratio", "permute_sentences": "--permute-ratio", "insert": "--insert-ratio",
+             "rotate": "--rotate-ratio"}
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        return cls.FLAGS.get(name, "--" + name.replace("_", "-"))
+
+    def changed(self) -> list[str]:
+        """The fields that differ from the defaults."""
+        default = NoiseOptions()
+        return [k for k, v in asdict(self).items() if v != getattr(default, k)]
+
+    def check(self) -> None:
+        for name, v in asdict(self).items():
+            if name == "poisson_lambda":
+                if v <= 0:
+                    raise XlingError(f"{self.flag(name)} must be positive, got {v}")
+            elif name == "word_shuffle":
+                if v < 0:
+                    raise XlingError(f"{self.flag(name)} must be >= 0 (a distance in words), got {v}")
+            elif not 0.0 <= v <= 1.0:
+                raise XlingError(f"{self.flag(name)} must be within [0, 1], got {v}")
+
+    def args(self) -> list[str]:
+        return ["--mask", str(self.mask), "--mask-length", "span-poisson", "--replace-length", "1",
+                "--poisson-lambda", str(self.poisson_lambda), "--mask-random", str(self.mask_random),
+                "--permute-sentences", str(self.permute_sentences), "--insert", str(self.insert),
+                "--rotate", str(self.rotate), "--word-shuffle", str(self.word_shuffle),
+                "--word-dropout", str(self.word_dropout), "--word-blank", str(self.word_blank)]
+
+
+@dataclass
+class DataInfo:
+    langs: list[str]
+    pairs: list[str]
+    tlm_ratio: float
+    validate: bool
+    dict_size: int
+    manifest: dict
+    tasks: list[str] = field(default_factory=list)  # Unicoder objectives (task xling_unicoder); empty: xling_xlm
+    task_weights: list[float] = field(default_factory=list)
