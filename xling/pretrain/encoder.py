@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Optional
 
 from xling.pretrain.checks import check_data, check_resume
-from xling.pretrain.command import launch_args, train_program, trainer_args, with_init_args
-from xling.pretrain.init import encoder_init_args, load_init, prepare_encoder_init
+from xling.pretrain.command import launch_args, train_program, trainer_args
+from xling.pretrain.init import add_init, encoder_init_args, prepare_encoder_init
 from xling.pretrain.launch import StatsCallback, train
 from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
 
@@ -62,11 +62,7 @@ def command_for(opts: PretrainOptions) -> tuple[DataInfo, list[str], Optional[di
     """Checked inputs, the fairseq command (with the ``--init`` model's shape), and the ``--init`` state
     (loaded, not yet written)."""
     info = check(opts)
-    cmd = build_command(opts, info)
-    init_state = None
-    if opts.init:
-        init_state, shape = load_init(opts, info)
-        cmd = with_init_args(cmd, encoder_init_args(shape))
+    cmd, init_state = add_init(opts, info, build_command(opts, info), encoder_init_args)
     return info, cmd, init_state
 
 

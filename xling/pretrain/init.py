@@ -5,13 +5,13 @@ data's vocabulary and reads its shape; the encoder's and the encoder-decoder's `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from xling.errors import XlingError
 from xling.io import atomic_path
 from xling.pretrain.checkpoints import embedding_rows, load_state, model_option, model_options
 from xling.pretrain.checks import dict_pieces
-from xling.pretrain.command import init_checkpoint, parse_train_args
+from xling.pretrain.command import init_checkpoint, parse_train_args, with_init_args
 from xling.pretrain.options import DataInfo, PretrainOptions
 
 INIT_SHAPE_KEYS = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads",
@@ -46,6 +46,16 @@ def load_init(opts: PretrainOptions, info: DataInfo) -> tuple[dict, dict]:
         raise XlingError(f"vocabulary mismatch: the --init model has {rows} embedding rows, its "
                          f"dict.txt gives {data_size + 5}", file=ck)
     return state, shape
+
+
+def add_init(opts: PretrainOptions, info: DataInfo, cmd: list[str], to_args: Callable[[dict], list[str]]
+             ) -> tuple[list[str], Optional[dict]]:
+    """With ``--init``: ``cmd`` with the model's shape as flags (``to_args(shape)``) and the model's state
+    (loaded and checked, not yet written); without: ``(cmd, None)``."""
+    if not opts.init:
+        return cmd, None
+    state, shape = load_init(opts, info)
+    return with_init_args(cmd, to_args(shape)), state
 
 
 def encoder_init_args(shape: dict) -> list[str]:

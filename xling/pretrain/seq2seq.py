@@ -14,8 +14,8 @@ from typing import Optional
 
 from xling.errors import XlingError
 from xling.pretrain.checks import check_data, check_resume
-from xling.pretrain.command import launch_args, train_program, trainer_args, with_init_args
-from xling.pretrain.init import load_init, prepare_seq2seq_init, seq2seq_init_args
+from xling.pretrain.command import launch_args, train_program, trainer_args
+from xling.pretrain.init import add_init, prepare_seq2seq_init, seq2seq_init_args
 from xling.pretrain.launch import StatsCallback, train
 from xling.pretrain.options import SEQ2SEQ_PRESETS, SEQ2SEQ_TASKS, DataInfo, NoiseOptions, PretrainOptions
 
@@ -60,11 +60,7 @@ def build_command(opts: PretrainOptions, info: DataInfo, noise: NoiseOptions) ->
 def command_for(opts: PretrainOptions, noise: NoiseOptions) -> tuple[DataInfo, list[str], Optional[dict]]:
     """Checked inputs, the fairseq command, and the --init state (loaded, not yet written)."""
     info = check(opts, noise)
-    cmd = build_command(opts, info, noise)
-    init_state = None
-    if opts.init:
-        init_state, shape = load_init(opts, info)
-        cmd = with_init_args(cmd, seq2seq_init_args(shape))
+    cmd, init_state = add_init(opts, info, build_command(opts, info, noise), seq2seq_init_args)
     return info, cmd, init_state
 
 
