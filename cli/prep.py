@@ -71,14 +71,24 @@ def prep_vocab(
     console.print(f"wrote {out}/spm.model, spm.vocab, dict.txt, stats.json")
 
 
+def _bytes_progress():
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=err_console,
+                    disable=not err_console.is_terminal)
+
+
 @guarded
 def prep_data(
-    vocab: Path = typer.Option(..., "--vocab", "-v", help="Directory written by `xling prep-vocab`."),
+    vocab: Optional[Path] = typer.Option(None, "--vocab", "-v", help="Directory written by `xling prep-vocab`."),
     out: Path = typer.Option(..., "--out", "-o", help="Output data directory."),
     mono: Optional[List[str]] = typer.Option(None, "--mono", help="LANG=PATH monolingual text (repeatable)."),
     para: Optional[List[str]] = typer.Option(
         None, "--para", help="SRC-TGT=SRC_PATH,TGT_PATH, or SRC-TGT=PATH of `src ||| tgt` lines (repeatable)."),
-    mono_from_para: bool = typer.Option(False, help="Also use each side of every pair as monolingual text."),
+    mono_from_para: bool = typer.Option(False, help="Also use each side of every pair as monolingual text; a "
+                                                    "language's valid split is then its pairs' valid sentences."),
     valid_size: int = typer.Option(1000, help="Valid sentences per corpus (at most 10% of it)."),
     min_len: int = typer.Option(1, help="Drop sentences with fewer pieces."),
     max_len: int = typer.Option(256, help="Drop sentences with more pieces."),
@@ -87,12 +97,31 @@ def prep_data(
     align: bool = typer.Option(False, help="Word-align every pair (needs the eflomal extra) and store "
                                            "the alignments beside the binarized data."),
     seed: int = typer.Option(1, help="Seed of the valid split."),
-    threads: int = typer.Option(2, help="Encoding threads."),
+    workers: int = typer.Option(0, help="Encoding processes (0: one per CPU core); the output is the same "
+                                        "for any number."),
+    threads: int = typer.Option(1, help="SentencePiece threads inside each worker."),
+    chunk_lines: int = typer.Option(20_000, help="Lines per chunk (memory and resume granularity)."),
+    shard_size: int = typer.Option(0, help="Write the train split as fairseq shards DATA/shard0.. of at most "
+                                           "this many sentences per corpus (one shard an epoch); 0: no shards."),
+    shard: Optional[str] = typer.Option(None, help="K/N: prepare part K of N of every corpus (one machine's "
+                                                   "share) into DATA/shardK; then run --merge once."),
+    merge: bool = typer.Option(False, "--merge", help="Combine the N parts written with --shard K/N into one "
+                                                      "dataset (writes DATA/manifest.json)."),
     force: bool = typer.Option(False, help="Rebuild even if --out holds data of another vocabulary."),
 ):
-    """Prepare fairseq binary datasets."""
-    from xling.corpus import DataConfig, ParaInput, parse_pair, prepare_data
+    """Prepare fairseq binary datasets (streaming: memory does not grow with the corpus)."""
+    from xling.corpus import DataConfig, ParaInput, parse_pair, parse_shard, prepare_data
 
+    if merge:
+        from xling.corpus.merge import merge_parts
+
+        m = merge_parts(out)
+        _data_table(m, out)
+        console.print(f"merged {m['shards']} parts; wrote {out}/manifest.json (fairseq data: "
+                      f"{out}/shard0:...:{out}/shard{m['shards'] - 1})")
+        return
+    if vocab is None:
+        raise XlingError("--vocab is required", fix="pass --vocab DIR written by `xling prep-vocab`")
     paras = []
     for x in para or []:
         key, paths = _split_assign(x, "--para")
@@ -105,13 +134,29 @@ def prep_data(
     cfg = DataConfig(vocab=str(vocab), out=str(out), mono=[_split_assign(x, "--mono") for x in mono or []],
                      para=paras, mono_from_para=mono_from_para, valid_size=valid_size, min_len=min_len,
                      max_len=max_len, max_ratio=max_ratio, dedup=dedup, seed=seed, num_threads=threads,
-                     force=force, align=align)
-    n_mono = len({lg for lg, _ in cfg.mono} | ({lg for p in paras for lg in (p.src, p.tgt)} if mono_from_para else set()))
-    with progress() as prog:
-        task = prog.add_task("prep-data", total=len(paras) + n_mono)
-        res = prepare_data(cfg, lambda section, key: prog.update(task, advance=1, description=f"{section} {key}"))
-    m = res.manifest
-    table = Table(title=f"prep-data → {out}")
+                     workers=workers, chunk_lines=chunk_lines, shard_size=shard_size,
+                     shard=parse_shard(shard) if shard else None, force=force, align=align)
+    with _bytes_progress() as prog:
+        tasks = {}
+
+        def step(section, key, done, total):
+            name = f"{section} {key}"
+            if name not in tasks:
+                tasks[name] = prog.add_task(name, total=total)
+            prog.update(tasks[name], completed=done)
+
+        res = prepare_data(cfg, step)
+    _data_table(res.manifest, out)
+    if res.resumed:
+        console.print(f"resumed from the last checkpoint: {', '.join(res.resumed)}")
+    if res.skipped and not res.done:
+        console.print("[green]up to date:[/] nothing changed since the last run")
+    where = "manifest.json" if not cfg.shard else f"parts/part{cfg.shard[0]}.json (run --merge when all parts are done)"
+    console.print(f"{len(res.done)} prepared, {len(res.skipped)} up to date; wrote {out}/{where}")
+
+
+def _data_table(m: dict, out: Path) -> None:
+    table = Table(title=f"prep-data → {out}" + (f" ({m['shards']} shards)" if m.get("shards") else ""))
     for col in ("corpus", "input", "empty", "dup", "short", "long", "ratio", "kept", "train", "valid", "tokens"):
         table.add_column(col, justify="left" if col == "corpus" else "right")
     for section in ("para", "mono"):
@@ -122,6 +167,3 @@ def prep_data(
                           str(e["sentences"]["train"]), str(e["sentences"]["valid"]),
                           str(e["tokens"]["train"] + e["tokens"]["valid"]))
     console.print(table)
-    if res.skipped and not res.done:
-        console.print("[green]up to date:[/] nothing changed since the last run")
-    console.print(f"{len(res.done)} prepared, {len(res.skipped)} up to date; wrote {out}/manifest.json")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import TATOEBA_LANGS, cli
-from xling.corpus import Encoder, clean_line
+from xling.corpus import TextEncoder, clean_line
 
 
 def _load(prefix):
@@ -37,7 +37,7 @@ def test_manifest_counts_add_up(data_all, tatoeba):
 
 
 def test_binarized_decodes_back_to_normalized_input(data_all, tatoeba):
-    enc = Encoder(data_all)
+    enc = TextEncoder(data_all)
     for key in ("zh-en", "ar-en", "th-en", "ru-en"):
         src = key.split("-")[0]
         raw = (tatoeba / f"tatoeba.{key}.{src}").read_text(encoding="utf-8").splitlines()

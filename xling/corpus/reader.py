@@ -1,0 +1,145 @@
+"""Inputs read in bounded memory: one validating pass (SHA-256, UTF-8, line count, `|||` format), then
+chunks of lines for the workers, resumable from a byte offset.
+
+Lines are what :func:`xling.io.read_lines` gives: split on ``\\n`` only, a trailing ``\\r`` dropped, a
+UTF-8 byte-order mark at the start of a file dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterator, Optional
+
+from xling.errors import XlingError
+from xling.io import check_file
+
+BLOCK = 1 << 23
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class InputFile:
+    path: str
+    sha256: str
+    lines: int
+    size: int
+    start: int  # byte offset of the first line (3 after a byte-order mark)
+
+
+def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
+    """Validate a text input in one pass of bounded memory; raise :class:`XlingError` on the first problem."""
+    p = check_file(path, what)
+    h = hashlib.sha256()
+    size = p.stat().st_size
+    n_lines, nonblank, offset, rest = 0, False, 0, b""
+    with open(p, "rb") as f:
+        while True:
+            b = f.read(BLOCK)
+            h.update(b)
+            data = rest + b
+            cut = len(data) if not b else data.rfind(b"\n") + 1
+            chunk, rest = data[:cut], data[cut:]
+            if chunk:
+                base = offset
+                try:
+                    text = chunk.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    line = n_lines + chunk.count(b"\n", 0, e.start) + 1
+                    raise XlingError(f"invalid UTF-8 (byte 0x{chunk[e.start]:02x} at offset {base + e.start})",
+                                     file=p, line=line,
+                                     fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
+                if base == 0 and text.startswith("\ufeff"):
+                    text = text[1:]
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                if not nonblank:
+                    nonblank = any(ln.strip() for ln in lines)
+                if bars:
+                    _check_bars(lines, p, n_lines)
+                n_lines += len(lines)
+                offset += len(chunk)
+            if not b:
+                break
+    if not nonblank:
+        raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
+    with open(p, "rb") as f:
+        start = 3 if f.read(3) == BOM else 0
+    return InputFile(str(path), h.hexdigest(), n_lines, size, start)
+
+
+def _check_bars(lines: list[str], path: Path, before: int) -> None:
+    for i, ln in enumerate(lines, before + 1):
+        c = ln.count("|||")
+        if c == 1:
+            continue
+        if c == 0:
+            raise XlingError("line is not `source ||| target`", file=path, line=i,
+                             fix="separate the two sides with ' ||| ', or pass two files as SRC_PATH,TGT_PATH")
+        raise XlingError("line holds more than one `|||`", file=path, line=i,
+                         fix="each line must be exactly `source ||| target`")
+
+
+@dataclass
+class Source:
+    """One input of a corpus: ``text`` (one file), ``pair`` (two line-aligned files), ``bars``
+    (one file of `src ||| tgt` lines, both sides) or ``side0`` / ``side1`` (one side of such a file)."""
+    kind: str
+    files: list[InputFile]
+    first: int = 0  # line range of this source to read (``--shard K/N`` reads one part)
+    last: Optional[int] = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_lines(self) -> int:
+        return (self.files[0].lines if self.last is None else self.last) - self.first
+
+    @property
+    def n_bytes(self) -> int:
+        total = sum(f.size for f in self.files)
+        return total * self.n_lines // max(self.files[0].lines, 1)
+
+
+def _seek_line(f, start: int, n: int) -> None:
+    """Position a binary file at the start of line ``n`` (counting from byte ``start``)."""
+    f.seek(start)
+    left = n
+    while left:
+        b = f.read(BLOCK)
+        if not b:
+            return
+        c = b.count(b"\n")
+        if c < left:
+            left -= c
+            continue
+        pos = -1
+        for _ in range(left):
+            pos = b.index(b"\n", pos + 1)
+        f.seek(f.tell() - len(b) + pos + 1)
+        return
+
+
+def iter_chunks(src: Source, chunk_lines: int, resume: Optional[dict] = None) -> Iterator[tuple[tuple, dict]]:
+    """Yield ``(payload, position)``: payload ``(kind, bytes, ...)`` of up to ``chunk_lines`` lines, and the
+    position after it (``{"line": .., "offsets": [..]}``, what :func:`iter_chunks` resumes from)."""
+    handles = [open(f.path, "rb") for f in src.files]
+    try:
+        if resume:
+            line = resume["line"]
+            for fh, off in zip(handles, resume["offsets"]):
+                fh.seek(off)
+        else:
+            line = src.first
+            for fh, f in zip(handles, src.files):
+                _seek_line(fh, f.start, src.first)
+        last = src.n_lines + src.first
+        while line < last:
+            n = min(chunk_lines, last - line)
+            parts = [b"".join(islice(fh, n)) for fh in handles]
+            line += n
+            yield (src.kind, *parts), {"line": line, "offsets": [fh.tell() for fh in handles]}
+    finally:
+        for fh in handles:
+            fh.close()
