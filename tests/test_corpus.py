@@ -194,3 +194,141 @@ def test_prep_data_align_stores_word_alignments(vocab_all, tatoeba, tmp_path):
                 diag += abs(i / ns - j / nt) < 0.25
         assert links > len(src)  # more than one link per pair on average
         assert diag / links > 0.7  # fr-en is mostly monotone
+
+
+# ---- streaming, workers, shards, resume (issue 15) ----------------------------------------------
+
+def _data_files(d):
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.suffix in (".bin", ".idx", ".txt", ".align") and p.name != "dict.txt"
+            and "parts" not in p.parts}
+
+
+def _mono_input(tatoeba, tmp_path):
+    f = tmp_path / "fr_mono.txt"  # duplicates, blank lines, CRLF and a byte-order mark
+    text = (tatoeba / "tatoeba.fr-en.fr").read_text(encoding="utf-8")
+    f.write_bytes(b"\xef\xbb\xbf" + (text + "\n  \n" + text[:20000]).replace("\n", "\r\n").encode("utf-8"))
+    return f
+
+
+def test_one_worker_equals_many_and_decodes_to_cleaned_text(vocab_all, tatoeba, tmp_path):
+    f = _mono_input(tatoeba, tmp_path)
+    args = ["--vocab", vocab_all, "--mono", f"fr={f}", "--para", f"de-en={tatoeba}/tatoeba.de-en.de,{tatoeba}/tatoeba.de-en.en",
+            "--valid-size", 50]
+    cli("prep-data", *args, "--out", tmp_path / "w1", "--workers", 1, "--chunk-lines", 5000)
+    cli("prep-data", *args, "--out", tmp_path / "w2", "--workers", 2, "--chunk-lines", 97)
+    one, two = _data_files(tmp_path / "w1"), _data_files(tmp_path / "w2")
+    assert one == two and len(one) == 18
+    enc = TextEncoder(tmp_path / "w1")
+    raw = f.read_text(encoding="utf-8-sig").replace("\r\n", "\n").splitlines()
+    cleaned = [c for c in map(clean_line, raw) if c]
+    ds, texts = _load(tmp_path / "w1" / "mono" / "train.fr"), (tmp_path / "w1" / "mono" / "train.fr.txt").read_text(
+        encoding="utf-8").splitlines()
+    valid = (tmp_path / "w1" / "mono" / "valid.fr.txt").read_text(encoding="utf-8").splitlines()
+    assert [enc.decode(ds[i].tolist()) for i in range(len(ds))] == texts
+    assert sorted(texts + valid) == sorted(set(cleaned))  # every distinct cleaned line once, nothing else
+    m = json.loads((tmp_path / "w1" / "manifest.json").read_text())
+    assert m["mono"]["fr"]["counts"]["duplicate"] == len(cleaned) - len(set(cleaned)) > 0
+
+
+def test_dedup_on_disk_buckets_equal_in_memory(tmp_path, monkeypatch):
+    from xling.corpus import dedup
+
+    h = np.random.default_rng(0).integers(0, 5000, size=40000).astype("<u8") * np.uint64(0x9E3779B97F4A7C15)
+    h.tofile(tmp_path / "h.u64")
+    repeats = dedup.first_occurrences(tmp_path / "h.u64", tmp_path / "mem.u8")
+    monkeypatch.setattr(dedup, "IN_MEMORY", 1000)
+    assert dedup.first_occurrences(tmp_path / "h.u64", tmp_path / "disk.u8") == repeats == 40000 - len(set(h.tolist()))
+    assert (tmp_path / "mem.u8").read_bytes() == (tmp_path / "disk.u8").read_bytes()
+    assert not (tmp_path / "disk.u8.buckets").exists()
+
+
+def test_shard_size_writes_fairseq_shards(vocab_all, tatoeba, tmp_path):
+    from xling.corpus import fairseq_data_arg
+
+    args = ["--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+            "--mono", f"sw={tatoeba}/tatoeba.sw-en.sw", "--valid-size", 40]
+    cli("prep-data", *args, "--out", tmp_path / "flat")
+    res = cli("prep-data", *args, "--out", tmp_path / "sh", "--shard-size", 300)
+    assert "(4 shards)" in res.output
+    m = json.loads((tmp_path / "sh" / "manifest.json").read_text())
+    assert m["shards"] == 4 and fairseq_data_arg(tmp_path / "sh") == ":".join(str(tmp_path / "sh" / f"shard{k}")
+                                                                               for k in range(4))
+    flat = tmp_path / "flat"
+    for name in ("mono/train.sw", "para/train.fr-en.fr", "para/train.fr-en.en"):
+        parts = [tmp_path / "sh" / f"shard{k}" / name for k in range(4)]
+        assert b"".join(p.with_name(p.name + ".txt").read_bytes() for p in parts) == \
+            (flat / f"{name}.txt").read_bytes()
+        assert b"".join(p.with_name(p.name + ".bin").read_bytes() for p in parts) == (flat / f"{name}.bin").read_bytes()
+        sizes = [len(_load(p)) for p in parts]
+        assert max(sizes) - min(sizes) <= 1 and max(sizes) <= 300  # each shard holds an equal part
+    for k in range(4):
+        d = tmp_path / "sh" / f"shard{k}"
+        assert (d / "dict.txt").exists() and json.loads((d / "manifest.json").read_text())["shards"] == 4
+        assert (d / "mono" / "valid.sw.txt").read_bytes() == (flat / "mono" / "valid.sw.txt").read_bytes()
+    assert cli("prep-data", *args, "--out", tmp_path / "sh", "--shard-size", 300).output.count("up to date") >= 1
+
+
+def test_shard_parts_merge(vocab_all, tatoeba, tmp_path):
+    d = tmp_path / "d"
+    args = ["--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+            "--mono-from-para", "--valid-size", 30, "--out", d]
+    cli("prep-data", *args, "--shard", "0/2")
+    res = cli("prep-data", "--out", d, "--merge", ok=None)
+    assert res.exit_code == 2 and "1 of 2 are missing" in res.output
+    cli("prep-data", *args, "--shard", "1/2")
+    cli("prep-data", "--out", d, "--merge")
+    m = json.loads((d / "manifest.json").read_text())
+    e = m["para"]["fr-en"]
+    assert m["shards"] == 2 and e["counts"]["input"] == 1000 and e["sentences"]["valid"] == 30
+    assert e["sentences"]["train"] + e["sentences"]["valid"] == e["counts"]["kept"] == sum(e["shards"]) + 30
+    for k in range(2):
+        assert len(_load(d / f"shard{k}" / "para" / "valid.fr-en.en")) == 30
+        assert len(_load(d / f"shard{k}" / "para" / "train.fr-en.en")) == e["shards"][k]
+    # the mono valid split of each part came from the pair's valid split of that part
+    assert (d / "shard1" / "mono" / "valid.en.txt").read_bytes() == (d / "para" / "valid.fr-en.en.txt").read_bytes()
+
+
+def test_mono_from_para_valid_comes_from_pair_valid(vocab_all, tatoeba, tmp_path):
+    d = tmp_path / "d"
+    cli("prep-data", "--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+        "--para", f"de-en={tatoeba}/tatoeba.de-en.de,{tatoeba}/tatoeba.de-en.en", "--mono-from-para",
+        "--valid-size", 60, "--out", d)
+
+    def lines(name):
+        return (d / name).read_text(encoding="utf-8").splitlines()
+
+    pair_valid = set(lines("para/valid.fr-en.en.txt")) | set(lines("para/valid.de-en.en.txt"))
+    assert set(lines("mono/valid.en.txt")) == pair_valid
+    assert not pair_valid & set(lines("mono/train.en.txt"))
+    assert set(lines("mono/valid.fr.txt")) == set(lines("para/valid.fr-en.fr.txt"))
+
+
+def test_interrupted_run_resumes(vocab_all, tatoeba, tmp_path, monkeypatch):
+    from xling.corpus import DataConfig, prepare_data, stream
+
+    monkeypatch.setattr(stream, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every chunk
+
+    f = _mono_input(tatoeba, tmp_path)
+    cfg = dict(vocab=str(vocab_all), mono=[("fr", str(f))], valid_size=50, workers=1, chunk_lines=100)
+    prepare_data(DataConfig(out=str(tmp_path / "ref"), **cfg))
+    out = tmp_path / "d"
+    (out / "mono" / ".fr.k2j4x_9q").mkdir(parents=True)  # what a killed older run leaves behind
+    (out / ".work-mono-de").mkdir()
+    calls = []
+
+    def stop(section, key, done, total):
+        calls.append(done)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data(DataConfig(out=str(out), **cfg), stop)
+    state = json.loads((out / ".work-mono-fr" / "state.json").read_text())
+    assert 0 < state["counts"]["input"] < 1200 and not (out / "mono" / "train.fr.bin").exists()
+    with open(out / ".work-mono-fr" / "side0.bin", "ab") as fh:
+        fh.write(b"\0" * 13)  # a half-written chunk past the checkpoint is cut off
+    res = prepare_data(DataConfig(out=str(out), **cfg))
+    assert res.resumed == ["mono:fr"] and res.done == ["mono:fr"]
+    assert _data_files(out) == _data_files(tmp_path / "ref")
+    assert not [p.name for p in out.rglob(".*")]

@@ -89,49 +89,57 @@ def sampling_probs(counts: dict[str, int], alpha: float) -> dict[str, float]:
     return {k: (v ** alpha / z if v > 0 else 0.0) for k, v in p.items()}
 
 
-def _scan(path: Path, lang: str) -> tuple[int, str]:
-    """Count non-blank lines, validating UTF-8 line by line; return (count, sha256)."""
-    import hashlib
-
-    check_file(path, f"--input {lang}")
-    h = hashlib.sha256()
-    n = 0
+def _blocks(path: Path, block: int = 1 << 23):
+    """Yield ``(first line number, decoded lines)`` of a UTF-8 file, split on ``\\n``, in blocks of bytes."""
+    rest, line0 = b"", 1
     with open(path, "rb") as f:
-        for i, raw in enumerate(f, 1):
-            h.update(raw)
-            try:
-                s = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise XlingError(f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})",
-                                 file=path, line=i,
-                                 fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
-            if s.strip():
-                n += 1
-    if n == 0:
-        raise XlingError("input holds only blank lines", file=path, fix="pass a file with text in it")
-    return n, h.hexdigest()
+        while True:
+            b = f.read(block)
+            data = rest + b
+            cut = len(data) if not b else data.rfind(b"\n") + 1
+            chunk, rest = data[:cut], data[cut:]
+            if chunk:
+                try:
+                    text = chunk.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    start = chunk.rfind(b"\n", 0, e.start) + 1
+                    raise XlingError(f"invalid UTF-8 (byte 0x{chunk[e.start]:02x} at column {e.start - start + 1})",
+                                     file=path, line=line0 + chunk.count(b"\n", 0, e.start),
+                                     fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                yield line0, lines
+                line0 += len(lines)
+            if not b:
+                return
 
 
 def _iter_sentences(path: Path):
-    with open(path, "r", encoding="utf-8") as f:
-        for line in f:
-            s = line.strip()
-            if s:
-                yield s
+    """Blocks of the file's non-blank lines, stripped."""
+    for _, lines in _blocks(path):
+        yield [s for s in (ln.strip() for ln in lines) if s]
 
 
-def _plan(n: int, want: int, heldout: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Return (multiplicity per sentence for training, held-out mask)."""
-    held = np.zeros(n, dtype=bool)
-    if heldout:
-        held[rng.choice(n, size=heldout, replace=False)] = True
-    pool = np.flatnonzero(~held)
-    mult = np.zeros(n, dtype=np.int64)
-    full, rest = divmod(want, len(pool))
-    mult[pool] += full
-    if rest:
-        mult[rng.choice(pool, size=rest, replace=False)] += 1
-    return mult, held
+def _scan(path: Path, lang: str) -> tuple[int, str]:
+    """Count non-blank lines, validating UTF-8, in one pass of bounded memory; return (count, sha256)."""
+    check_file(path, f"--input {lang}")
+    n = sum(len(block) for block in _iter_sentences(path))
+    if n == 0:
+        raise XlingError("input holds only blank lines", file=path, fix="pass a file with text in it")
+    return n, sha256_file(path)
+
+
+def _plan(n: int, want: int, heldout: int, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray]:
+    """Sorted held-out sentence indices, copies every training sentence gets, sorted indices of the
+    sentences that get one more copy. Memory grows with the sample, not with ``n`` (the draws are those
+    of ``rng.choice`` over the ``n - heldout`` training sentences)."""
+    held = np.sort(rng.choice(n, size=heldout, replace=False)) if heldout else np.zeros(0, np.int64)
+    full, rest = divmod(want, n - len(held))
+    extra = np.sort(rng.choice(n - len(held), size=rest, replace=False)) if rest else np.zeros(0, np.int64)
+    # pool index -> sentence index: skip the held-out sentences before it
+    extra = extra + np.searchsorted(held - np.arange(len(held)), extra, side="right")
+    return held, full, extra
 
 
 _TOO_BIG = re.compile(r"Vocabulary size (?:is )?too high \((\d+)\)\. Please set it to a value <= (\d+)")
@@ -249,19 +257,21 @@ def sample_corpus(cfg: VocabConfig, sample_file: Path, progress: Optional[Callab
     n_lines = 0
     with open(sample_file, "w", encoding="utf-8") as out:
         for lang, path in cfg.inputs:
-            mult, held = _plan(counts[lang], want[lang], heldout[lang], rng)
-            held_sents = []
-            for i, s in enumerate(_iter_sentences(Path(path))):
-                if held[i]:
-                    held_sents.append(s)
-                    continue
-                k = int(mult[i])
-                if k:
-                    out.write((s + "\n") * k)
-            n_lines += int(mult.sum())
+            held, full, extra = _plan(counts[lang], want[lang], heldout[lang], rng)
+            held_sents, i0 = [], 0
+            for block in _iter_sentences(Path(path)):
+                idx = np.arange(i0, i0 + len(block))
+                i0 += len(block)
+                is_held = np.isin(idx, held)
+                copies = np.where(is_held, 0, full + np.isin(idx, extra))
+                held_sents += [block[i] for i in np.flatnonzero(is_held)]
+                out.writelines((block[i] + "\n") * int(k) for i, k in zip(np.flatnonzero(copies), copies[copies > 0]))
+            sampled = full * (counts[lang] - len(held)) + len(extra)
+            n_lines += sampled
             langs[lang] = {"path": str(path), "sha256": hashes[lang], "sentences": counts[lang],
-                           "p": counts[lang] / total, "q": probs[lang], "sampled": int(mult.sum()),
-                           "unique_sampled": int((mult > 0).sum()), "heldout": int(held.sum()),
+                           "p": counts[lang] / total, "q": probs[lang], "sampled": int(sampled),
+                           "unique_sampled": int(counts[lang] - len(held) if full else len(extra)),
+                           "heldout": int(len(held)),
                            "_heldout_sents": held_sents}
             if progress:
                 progress("sample", lang)
