@@ -115,7 +115,7 @@ def clwr_from_translation(out: Path, data: Path) -> dict:
             sub = batch["clwr"]
             rolled = {**sub, "y": {k: v.roll(1, dims=0) for k, v in sub["y"].items()}}
             for name, b in (("own_translation", sub), ("other_sentence", rolled)):
-                loss, n, _ = crit.heads["clwr"](model, b)
+                loss, n, _ = crit.heads["clwr"].loss(model, b)
                 totals[name][0] += float(loss)
                 totals[name][1] += n
     return {k: round(v[0] / max(v[1], 1) / math.log(2), 3) for k, v in totals.items()}

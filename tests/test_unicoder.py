@@ -3,6 +3,7 @@ pairs (CPU, tiny preset), their mixture, the checkpoint's encoder, `xling inspec
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -25,18 +26,23 @@ def first_last(curve, key):
     return curve[0][key], float(np.mean([c[key] for c in curve[-3:]]))
 
 
-def task_of(data_dir, **cfg):
+def unicoder_setup(data_dir, *flags, **cfg):
+    """``(task, cfg)`` of task xling_unicoder on ``data_dir`` (tiny model); ``flags`` are bare switches."""
     import xling.xlmplug  # noqa: F401
     from fairseq import tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.options import get_training_parser, parse_args_and_arch
 
     argv = [str(data_dir), "--task", "xling_unicoder", "--arch", "xling_xlm_tiny", "--criterion", "xling_unicoder",
-            "--tokens-per-sample", "64", "--cpu", "--langs", "de,en,fr", "--pairs", "en-fr,en-de"]
+            "--tokens-per-sample", "64", "--cpu", "--langs", "de,en,fr", "--pairs", "en-fr,en-de", *flags]
     for k, v in cfg.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
-    args = parse_args_and_arch(get_training_parser(), argv)
-    return tasks.setup_task(convert_namespace_to_omegaconf(args).task)
+    conf = convert_namespace_to_omegaconf(parse_args_and_arch(get_training_parser(), argv))
+    return tasks.setup_task(conf.task), conf
+
+
+def task_of(data_dir, **cfg):
+    return unicoder_setup(data_dir, **cfg)[0]
 
 
 # (task, updates, margin in bits between the first logged loss and the mean of the last three);
@@ -255,3 +261,97 @@ def test_bad_inputs_exit_2_before_training(data_dir, tmp_path):
     r = cli(*tiny(no_align, out, "--tasks", "mlm,cs-mlm"), ok=None)
     assert r.exit_code == 2 and "cs-mlm needs word alignments" in r.output and "--align" in r.output
     assert not out.exists()
+
+
+def test_objective_registry_names_builder_head_and_loss():
+    import torch.nn as nn
+    from fairseq.criterions import CRITERION_REGISTRY, FairseqCriterion
+
+    import xling.xlmplug  # noqa: F401
+    from xling.xlmplug.objectives import MASKED_OBJECTIVES, OBJECTIVES, PARALLEL_OBJECTIVES, parse_objectives
+
+    assert list(OBJECTIVES) == ["mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco"]
+    assert PARALLEL_OBJECTIVES == ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+    assert MASKED_OBJECTIVES == ("mlm", "tlm", "clmlm", "cs-mlm")
+    heads = {}
+    for name, o in OBJECTIVES.items():
+        assert callable(o.data_builder()), name
+        head = o.head_class()
+        assert (head is None) == o.masked, name  # masked LMs use the model's own LM head
+        if head is not None:
+            assert issubclass(head, nn.Module) and not issubclass(head, FairseqCriterion), name
+            heads[name] = head.__name__
+    assert heads == {"clwr": "ClwrHead", "clpc": "ClpcHead", "xlco": "XlcoHead"}
+    assert [n for n, o in OBJECTIVES.items() if o.loss_kind.accuracy] == ["clpc", "xlco"]
+    assert OBJECTIVES["cs-mlm"].log_key == "cs_mlm"
+    # heads are not criteria: only the weighted sum is a usable --criterion
+    assert "xling_unicoder" in CRITERION_REGISTRY
+    assert not {"xling_clwr", "xling_clpc", "xling_xlco"} & set(CRITERION_REGISTRY)
+    assert parse_objectives("mlm, clwr", "1,0.5") == (["mlm", "clwr"], [1.0, 0.5])
+    assert parse_objectives(["xlco"]) == (["xlco"], [1.0])
+    for names, weights, message in [("mlm,foo", None, "unknown objective(s) foo"), ("", None, "(none given)"),
+                                    ("clwr,clwr", None, "listed twice"), ("mlm,tlm", "1", "1 weight(s) given"),
+                                    ("mlm,tlm", "0,0", "not all 0"), ("mlm,tlm", "1,-1", "non-negative")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_objectives(names, weights)
+
+
+def test_criterion_sums_every_objective_scored_by_its_head(data_dir):
+    """One batch of every objective: the loss is the weighted sum of per-unit means, the heads get
+    gradients, the model's state dict is the plain encoder's."""
+    import torch
+
+    weights = [1, 1, 1, 0.5, 1, 1, 0]
+    task, conf = unicoder_setup(data_dir, objectives="mlm,tlm,clwr,clpc,clmlm,cs-mlm,xlco",
+                       objective_weights=",".join(map(str, weights)))
+    torch.manual_seed(1)
+    model = task.build_model(conf.model)
+    crit = task.build_criterion(conf.criterion)
+    assert sorted(crit.heads) == ["clpc", "clwr", "xlco"]
+    task.load_dataset("valid")
+    batch = next(task.get_batch_iterator(task.dataset("valid"), max_sentences=8, seed=1).next_epoch_itr(shuffle=False))
+    loss, sample_size, log = crit(model, batch)
+    assert sample_size == 1 and torch.isfinite(loss)
+    keys = ["mlm", "tlm", "clwr", "clpc", "clmlm", "cs_mlm", "xlco"]
+    expect = sum(w * float(log[f"{k}_loss"]) / float(log[f"{k}_n"]) for w, k in zip(weights, keys))
+    assert float(loss.detach()) == pytest.approx(expect, rel=1e-5)
+    assert float(log["xlco_loss"]) > 0 and "xlco_correct" in log and "clpc_correct" in log  # weight 0: still logged
+    assert 0 <= float(log["clpc_correct"]) <= float(log["clpc_n"])
+    loss.backward()
+    assert crit.heads["clwr"].clwr_bilinear.grad.abs().sum() > 0
+    assert crit.heads["clpc"].clpc_head[0].weight.grad.abs().sum() > 0
+    assert crit.heads["xlco"].xlco_proj.weight.grad is None  # weight 0: not in the graph of the total
+    assert not any(k.startswith("heads") or "clwr" in k for k in model.state_dict())
+    assert sorted(crit.state_dict()) == sorted([
+        "heads.clwr.clwr_bilinear", "heads.clpc.clpc_head.0.weight", "heads.clpc.clpc_head.0.bias",
+        "heads.clpc.clpc_head.3.weight", "heads.clpc.clpc_head.3.bias", "heads.xlco.xlco_proj.weight",
+        "heads.xlco.xlco_proj.bias", "heads.xlco.xlco_queue", "heads.xlco.xlco_queue_filled"])
+
+
+def test_positions_and_lang_ids_are_forward_arguments(data_dir):
+    """The encoder reads positions and language ids from its forward() arguments, call by call."""
+    import torch
+
+    task, conf = unicoder_setup(data_dir, "--lang-embeddings", objectives="tlm")
+    torch.manual_seed(0)
+    model = task.build_model(conf.model).eval()
+    task.load_dataset("valid")
+    batch = next(task.get_batch_iterator(task.dataset("valid"), max_sentences=4, seed=1).next_epoch_itr(shuffle=False))
+    net = batch["tlm"]["net_input"]
+    tokens, pos, lang = net["src_tokens"], net["positions"], net["lang_ids"]
+    real = tokens.ne(task.source_dictionary.pad())
+    assert (pos[real] == 0).sum() == 2 * len(tokens)  # positions restart at the second side of each pair
+
+    def feats(**kw):
+        with torch.no_grad():
+            return model(tokens, features_only=True, **kw)[0][real]
+
+    plain = feats()
+    counting = (torch.cumsum(real.long(), 1) - 1).clamp(min=0)  # 0, 1, 2, ... over the real tokens
+    assert torch.allclose(feats(positions=counting), plain, atol=1e-6)  # fairseq's default positions
+    restarted = feats(positions=pos)
+    assert (restarted - plain).abs().max() > 1e-3
+    with_langs = feats(positions=pos, lang_ids=lang)
+    assert (with_langs - restarted).abs().max() > 1e-3
+    assert torch.equal(feats(), plain)  # nothing carried over from the previous calls
+    assert torch.equal(model(**net, features_only=True)[0][real], with_langs)  # the batch's net_input

@@ -11,7 +11,8 @@ the same components twice (once as ``xlmplug``, once as ``xling.xlmplug``) would
 
 Registered names: task ``xling_xlm``, criterion ``xling_mlm_tlm``, model ``xling_xlm`` with
 architectures ``xling_xlm_tiny``, ``xling_xlm_base``, ``xling_xlm_large``; Unicoder objectives: task
-``xling_unicoder``, criteria ``xling_unicoder`` (weighted sum), ``xling_clwr``, ``xling_clpc``, ``xling_xlco``.
+``xling_unicoder`` and criterion ``xling_unicoder`` (weighted sum), over the objective registry
+:mod:`xling.xlmplug.objectives` and the heads of :mod:`xling.xlmplug.heads` (plain modules, not criteria).
 """
 import importlib
 import sys

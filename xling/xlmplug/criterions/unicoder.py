@@ -1,17 +1,18 @@
 """Criterion ``xling_unicoder``: the weighted sum of the objectives of task ``xling_unicoder``, every update.
 
-An update's batch holds one sub-batch per objective (see :mod:`xling.xlmplug.unicoder.multi`); this
-criterion runs each objective's own criterion on its sub-batch, turns its loss into a mean (per masked
-token for the masked-LM family mlm / tlm / clmlm / cs-mlm, per recovered token for clwr, per pair for
-clpc and xlco) and returns ``Σ_k w_k · mean_k`` with ``sample_size`` 1 (so data-parallel workers average).
-Summing weighted losses in one update (rather than sampling one objective per update) keeps fairseq's
-trainer, gradient accumulation and checkpointing as they are: one sample, one criterion call, one
-backward. Every objective is logged on its own: ``{mlm,tlm,clwr,clpc,clmlm,cs_mlm,xlco}_loss`` (bits
-for the token losses, like fairseq's ``loss``), ``clpc_acc`` and ``xlco_acc`` (%).
+An update's batch holds one sub-batch per objective (see :mod:`xling.xlmplug.unicoder.multi`). The
+registry (:mod:`xling.xlmplug.objectives`) says how each is scored: the masked-LM family (mlm / tlm /
+clmlm / cs-mlm) by :class:`MlmTlmLoss` through the model's own LM head, the others by their head
+(:mod:`xling.xlmplug.heads`). Each loss is turned into a mean over its unit (masked token, recovered
+token, pair) and the criterion returns ``Σ_k w_k · mean_k`` with ``sample_size`` 1 (so data-parallel
+workers average). Summing weighted losses in one update (rather than sampling one objective per update)
+keeps fairseq's trainer, gradient accumulation and checkpointing as they are: one sample, one criterion
+call, one backward. Every objective is logged on its own: ``{mlm,tlm,clwr,clpc,clmlm,cs_mlm,xlco}_loss``
+(bits per unit, like fairseq's ``loss``), and ``{clpc,xlco}_acc`` (%) for the losses that count right answers.
 
-The heads (clwr's bilinear matrix, clpc's classifier, xlco's projection) are parameters of this
-criterion: fairseq's trainer optimises and checkpoints criterion parameters (``state["criterion"]``),
-and the model's state dict, the encoder, stays exactly the one ``xling_mlm_tlm`` trains.
+The heads are submodules of this criterion (``heads.{objective}.…``): fairseq's trainer optimises and
+checkpoints criterion parameters (``state["criterion"]``), and the model's state dict, the encoder, stays
+exactly the one ``xling_mlm_tlm`` trains.
 """
 import math
 from dataclasses import dataclass
@@ -21,47 +22,53 @@ import torch.nn as nn
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from xling.xlmplug.criterions.clpc import ClpcConfig, ClpcLoss
-from xling.xlmplug.criterions.clwr import ClwrConfig, ClwrLoss
 from xling.xlmplug.criterions.mlm_tlm import MlmTlmLoss, MlmTlmLossConfig
-from xling.xlmplug.criterions.xlco import XlcoConfig, XlcoLoss
-
-MASKED = ("mlm", "tlm", "clmlm", "cs-mlm")
-ACCURACY = ("clpc", "xlco")
-
-
-def log_key(objective: str) -> str:
-    return objective.replace("-", "_")
+from xling.xlmplug.heads.clpc import ClpcConfig
+from xling.xlmplug.heads.clwr import ClwrConfig
+from xling.xlmplug.heads.xlco import XlcoConfig
+from xling.xlmplug.objectives import OBJECTIVES
 
 
 @dataclass
 class UnicoderLossConfig(MlmTlmLossConfig, ClwrConfig, ClpcConfig, XlcoConfig):
-    """The options of every objective's criterion (masked LM, clwr, clpc, xlco)."""
+    """The options of the masked-LM loss and of every head (clwr, clpc, xlco)."""
+
+
+def model_dim(task) -> int:
+    dim = getattr(task, "model_dim", None)
+    if not dim:
+        raise ValueError("the task must build the model before this criterion (it needs the model width)")
+    return int(dim)
 
 
 @register_criterion("xling_unicoder", dataclass=UnicoderLossConfig)
 class UnicoderLoss(FairseqCriterion):
     def __init__(self, cfg: UnicoderLossConfig, task):
         super().__init__(task)
-        self.objectives = list(task.objectives)
-        self.weights = dict(zip(self.objectives, task.objective_weights))
-        kinds = {"clwr": ClwrLoss, "clpc": ClpcLoss, "xlco": XlcoLoss}
-        self.heads = nn.ModuleDict({name: kinds[name](cfg, task) for name in self.objectives if name in kinds})
+        self.objectives = [OBJECTIVES[name] for name in task.objectives]
+        self.weights = dict(zip(task.objectives, task.objective_weights))
+        heads = {o.name: o.head_class() for o in self.objectives if o.head}
+        dim = model_dim(task) if heads else 0
+        self.heads = nn.ModuleDict({name: cls.build(cfg, dim, task.source_dictionary) for name, cls in heads.items()})
         self.masked = MlmTlmLoss(cfg, task)
+
+    def score(self, objective, model, sub):
+        """``(summed loss, count, stats)`` of one objective's sub-batch."""
+        if objective.head:
+            return self.heads[objective.name].loss(model, sub)
+        loss, n, _log = self.masked(model, sub)
+        return loss, n, {}
 
     def forward(self, model, sample, reduce=True):
         total, log = 0.0, {"ntokens": sample["ntokens"], "nsentences": sample["nsentences"], "sample_size": 1,
                            "nbatches": 1}
-        for name in self.objectives:
-            sub = sample[name]
-            key = log_key(name)
-            if name in MASKED:
-                loss, n, _ = self.masked(model, sub)
-                log[f"{key}_loss"], log[f"{key}_n"] = loss.detach(), n.detach()
-            else:
-                loss, n, sub_log = self.heads[name](model, sub)
-                log.update(sub_log)
-            w = self.weights[name]
+        for objective in self.objectives:
+            loss, n, stats = self.score(objective, model, sample[objective.name])
+            key = objective.log_key
+            log[f"{key}_loss"], log[f"{key}_n"] = loss.detach(), n.detach() if torch.is_tensor(n) else n
+            if "correct" in stats:
+                log[f"{key}_correct"] = stats["correct"]
+            w = self.weights[objective.name]
             if w:
                 total = total + w * loss / max(float(n), 1.0)
         if not torch.is_tensor(total):

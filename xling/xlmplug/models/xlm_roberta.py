@@ -10,6 +10,7 @@ extra options come from a :class:`FairseqDataclass` turned into arguments in ``a
 
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fairseq.dataclass import FairseqDataclass
@@ -21,16 +22,18 @@ from fairseq.utils import safe_getattr
 
 
 class XlmSentenceEncoder(TransformerEncoder):
-    """Transformer encoder whose embedding layer also takes positions and language ids."""
+    """Transformer encoder whose embedding layer also takes positions and language ids.
+
+    ``forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings, positions=None, lang_ids=None)``
+    returns fairseq's encoder-output dict; the layers are fairseq's, called as fairseq's encoder calls them.
+    """
 
     def __init__(self, args, dictionary, embed_tokens, num_langs: int = 0):
         super().__init__(args, dictionary, embed_tokens)
         dim = embed_tokens.embedding_dim
         self.embed_langs = nn.Embedding(num_langs, dim) if num_langs > 0 else None
-        self._extra = (None, None)  # (positions, lang_ids) of the current forward call
 
-    def forward_embedding(self, src_tokens, token_embedding=None):
-        positions, lang_ids = self._extra
+    def forward_embedding(self, src_tokens, token_embedding=None, positions=None, lang_ids=None):
         if token_embedding is None:
             token_embedding = self.embed_tokens(src_tokens)
         x = embed = self.embed_scale * token_embedding
@@ -49,6 +52,27 @@ class XlmSentenceEncoder(TransformerEncoder):
         if self.quant_noise is not None:
             x = self.quant_noise(x)
         return x, embed
+
+    def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
+                positions=None, lang_ids=None):
+        padding = src_tokens.eq(self.padding_idx)
+        has_pads = bool(padding.any())
+        x, embed = self.forward_embedding(src_tokens, token_embeddings, positions, lang_ids)
+        if has_pads:
+            x = x * (1 - padding.unsqueeze(-1).type_as(x))
+        x = x.transpose(0, 1)  # B x T x C -> T x B x C
+        states, fc_results = ([x] if return_all_hiddens else []), []
+        for layer in self.layers:
+            out = layer(x, encoder_padding_mask=padding if has_pads else None)
+            x, fc = out if isinstance(out, tuple) and len(out) == 2 else (out, None)
+            if return_all_hiddens:
+                states.append(x)
+                fc_results.append(fc)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        lengths = src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).reshape(-1, 1).contiguous()
+        return {"encoder_out": [x], "encoder_padding_mask": [padding], "encoder_embedding": [embed],
+                "encoder_states": states, "fc_results": fc_results, "src_tokens": [], "src_lengths": [lengths]}
 
 
 class XlmEncoder(RobertaEncoder):
@@ -74,11 +98,11 @@ class XlmEncoder(RobertaEncoder):
 
     def extract_features(self, src_tokens, return_all_hiddens=False, positions=None, lang_ids=None,
                          **kwargs):
-        self.sentence_encoder._extra = (positions, lang_ids)
-        try:
-            return super().extract_features(src_tokens, return_all_hiddens=return_all_hiddens, **kwargs)
-        finally:
-            self.sentence_encoder._extra = (None, None)
+        out = self.sentence_encoder(src_tokens, return_all_hiddens=return_all_hiddens,
+                                    token_embeddings=kwargs.get("token_embeddings"), positions=positions,
+                                    lang_ids=lang_ids)
+        features = out["encoder_out"][0].transpose(0, 1)  # T x B x C -> B x T x C
+        return features, {"inner_states": out["encoder_states"] if return_all_hiddens else None}
 
 
 @dataclass
@@ -89,6 +113,13 @@ class XlmModelConfig(FairseqDataclass):
 
 @register_model("xling_xlm")
 class XlmModel(RobertaModel):
+    def forward(self, src_tokens, features_only=False, return_all_hiddens=False, classification_head_name=None,
+                positions=None, lang_ids=None, **kwargs):
+        """RoBERTa's forward, plus ``positions`` (B×T, 0-based; default 0, 1, 2, ...) and ``lang_ids``
+        (B×T language indices, used by models built with ``--lang-embeddings``)."""
+        return super().forward(src_tokens, features_only, return_all_hiddens, classification_head_name,
+                               positions=positions, lang_ids=lang_ids, **kwargs)
+
     @staticmethod
     def add_args(parser):
         RobertaModel.add_args(parser)

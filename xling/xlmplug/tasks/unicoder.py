@@ -7,27 +7,24 @@ code-switch MLM) and ``xlco`` (InfoXLM cross-lingual contrast). Every training e
 example per objective, so each update's batch holds a sub-batch of ``--batch-size`` examples for every
 objective and criterion ``xling_unicoder`` sums their weighted losses. Data: the ``xling prep-data``
 layout; cs-mlm also reads ``DATA/para/{split}.{pair}.align`` (``prep-data --align``), the ``.txt`` lines
-and ``DATA/spm.model``. The model is task ``xling_xlm``'s, unchanged.
+and ``DATA/spm.model``. The model is task ``xling_xlm``'s, unchanged. Each objective's examples come
+from its data builder in the registry (:mod:`xling.xlmplug.objectives`), called once per pair (or per
+language for mlm); this task mixes, repeats and masks them the same way for every objective.
 """
 import logging
-import os
 from dataclasses import dataclass, field
 
 from fairseq.data import ConcatDataset, ResamplingDataset
+from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 
 from xling.xlmplug.data import MaskedExamples, sampling_probs
-from xling.xlmplug.tasks.xlm_pretrain import XlmPretrainConfig, XlmPretrainTask, _split
-from xling.xlmplug.unicoder.codeswitch import CodeSwitchSegments
-from xling.xlmplug.unicoder.documents import CrossLingualDocuments
+from xling.xlmplug.objectives import OBJECTIVES, needing_pairs, parse_objectives
+from xling.xlmplug.tasks.xlm_pretrain import XlmPretrainConfig, XlmPretrainTask
 from xling.xlmplug.unicoder.multi import MultiObjectiveDataset, Repeat, Repeatable
-from xling.xlmplug.unicoder.pairs import NEGATIVES, PairClassification, SeparatePairs
+from xling.xlmplug.unicoder.pairs import NEGATIVES
 
 logger = logging.getLogger(__name__)
-
-OBJECTIVES = ("mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
-PARALLEL = ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
-MASKED = ("mlm", "tlm", "clmlm", "cs-mlm")
 
 
 @dataclass
@@ -36,7 +33,7 @@ class UnicoderPretrainConfig(XlmPretrainConfig):
         "help": "comma-separated objectives: " + ", ".join(OBJECTIVES)})
     objective_weights: str = field(default="", metadata={
         "help": "comma-separated loss weights, one per objective (empty: all 1)"})
-    clpc_negatives: str = field(default="random", metadata={
+    clpc_negatives: ChoiceEnum(NEGATIVES) = field(default="random", metadata={
         "help": "clpc negatives from the same pair corpus: random, length (closest length of --clpc-pool "
                 "candidates) or pieces (most pieces shared with the true translation)"})
     clpc_pool: int = field(default=8, metadata={"help": "clpc: candidates drawn per hard negative"})
@@ -46,20 +43,6 @@ class UnicoderPretrainConfig(XlmPretrainConfig):
         "help": "cs-mlm: probability that an aligned word is replaced by its aligned words of the other language"})
 
 
-def parse_objectives(names: str, weights: str):
-    objectives = _split(names)
-    unknown = [o for o in objectives if o not in OBJECTIVES]
-    if unknown or not objectives:
-        raise ValueError(f"unknown objective(s) {unknown or names!r}; known: {', '.join(OBJECTIVES)}")
-    if len(set(objectives)) != len(objectives):
-        raise ValueError(f"objective listed twice: {names}")
-    w = [float(x) for x in _split(weights)] if weights else [1.0] * len(objectives)
-    if len(w) != len(objectives) or any(x < 0 for x in w) or not any(w):
-        raise ValueError(f"--objective-weights needs {len(objectives)} non-negative numbers, not all 0; "
-                         f"got {weights!r}")
-    return objectives, w
-
-
 @register_task("xling_unicoder", dataclass=UnicoderPretrainConfig)
 class UnicoderPretrainTask(XlmPretrainTask):
     cfg: UnicoderPretrainConfig
@@ -67,9 +50,7 @@ class UnicoderPretrainTask(XlmPretrainTask):
     def __init__(self, cfg: UnicoderPretrainConfig, dictionary=None):
         super().__init__(cfg, dictionary)
         self.objectives, self.objective_weights = parse_objectives(cfg.objectives, cfg.objective_weights)
-        if cfg.clpc_negatives not in NEGATIVES:
-            raise ValueError(f"--clpc-negatives must be one of {', '.join(NEGATIVES)}")
-        need = [o for o in self.objectives if o in PARALLEL]
+        need = needing_pairs(self.objectives)
         if need and not self.pairs:
             raise ValueError(f"objective(s) {', '.join(need)} need parallel pairs (--pairs)")
         self.model_dim = None
@@ -80,12 +61,6 @@ class UnicoderPretrainTask(XlmPretrainTask):
         return model
 
     # ---- data ---------------------------------------------------------------------------------
-    def _sides(self, root, split, pair):
-        src, tgt = pair.split("-")
-        return (self._load(os.path.join(root, "para", f"{split}.{pair}.{src}")),
-                self._load(os.path.join(root, "para", f"{split}.{pair}.{tgt}")),
-                self.lang_index[src], self.lang_index[tgt])
-
     def _mix(self, parts, train, epoch):
         """One dataset over the parts; in training, parts resampled with ``alpha`` smoothing."""
         if len(parts) == 1:
@@ -105,62 +80,24 @@ class UnicoderPretrainTask(XlmPretrainTask):
                               random_token_prob=c.random_token_prob, span_p=c.mask_span_p, max_span=c.max_span_len,
                               shuffle=False, resampled=train)
 
-    def _codeswitch(self, root, split, pair, seed):
-        import sentencepiece as spm
-
-        from xling.align.pharaoh import read_pharaoh
-
-        a, b, la, lb = self._sides(root, split, pair)
-        src, tgt = pair.split("-")
-
-        def lines(lang):
-            with open(os.path.join(root, "para", f"{split}.{pair}.{lang}.txt"), encoding="utf-8") as f:
-                return f.read().split("\n")[: len(a)]
-
-        links = [sure for sure, _possible in read_pharaoh(os.path.join(root, "para", f"{split}.{pair}.align"))]
-        sp = spm.SentencePieceProcessor(model_file=os.path.join(root, "spm.model"))
-        d = self.source_dictionary
-        ds = CodeSwitchSegments(a, b, lines(src), lines(tgt), links, sp, la, lb, d.bos(), d.eos(),
-                                self.cfg.tokens_per_sample, seed, ratio=self.cfg.cs_ratio)
-        if ds.skipped:
-            logger.warning("cs-mlm %s %s: %d of %d lines left unswitched (pieces differ from the binarized ids)",
-                           split, pair, ds.skipped, len(ds))
-        return ds
-
     def leaves(self, name, root, split, k):
-        """The unmixed example datasets of objective ``name``: one per language (mlm) or per pair."""
-        d, c = self.source_dictionary, self.cfg
-        seed = c.seed + 1000 * k
-        if name == "mlm":
-            return [self._mono(root, split, lang) for lang in self.langs]
-        out = []
-        for pair in self.pairs:
-            if name == "tlm":
-                out.append(self._pair(root, split, pair))
-            elif name == "cs-mlm":
-                out.append(self._codeswitch(root, split, pair, seed))
-            else:
-                a, b, la, lb = self._sides(root, split, pair)
-                if name in ("clwr", "xlco"):
-                    clwr = name == "clwr"
-                    out.append(SeparatePairs(a, b, la, lb, d.bos(), d.eos(), d.pad(), seed, c.tokens_per_sample,
-                                             swap=clwr, mask_idx=self.mask_idx if clwr else None,
-                                             mask_prob=c.clwr_mask_prob))
-                elif name == "clpc":
-                    out.append(PairClassification(a, b, la, lb, d.bos(), d.eos(), d.pad(), seed,
-                                                  c.tokens_per_sample, negatives=c.clpc_negatives, pool=c.clpc_pool))
-                else:  # clmlm
-                    out.append(CrossLingualDocuments(a, b, la, lb, d.bos(), d.eos(), c.tokens_per_sample, seed))
-        return out
+        """The unmixed example datasets of objective ``name``: its data builder's, one per pair (parallel
+        objectives) or per language."""
+        objective = OBJECTIVES[name]
+        build = objective.data_builder()
+        units = self.pairs if objective.parallel else self.langs
+        return [build(self, root, split, unit, self.cfg.seed + 1000 * k) for unit in units]
 
     def objective_dataset(self, name, leaves, k, train, epoch, reps=1):
-        """Objective ``name``'s examples: leaves listed ``reps`` times, mixed, masked for the MLM family."""
-        if name == "mlm":
-            parts = self._resample(leaves, [], epoch) if train else leaves
+        """Objective ``name``'s examples: leaves listed ``reps`` times, mixed, masked for the MLM family.
+        Monolingual leaves are resampled per language as task ``xling_xlm`` does, then repeated."""
+        objective = OBJECTIVES[name]
+        if not objective.parallel:
+            parts = self.resample(leaves, [], epoch) if train else leaves
             return self._masked(ConcatDataset([Repeat(p, reps) for p in parts]), k, train)
         parts = [leaf.with_reps(reps) if isinstance(leaf, Repeatable) else Repeat(leaf, reps) for leaf in leaves]
         mixed = self._mix(parts, train, epoch)
-        return self._masked(mixed, k, train) if name in MASKED else mixed
+        return self._masked(mixed, k, train) if objective.masked else mixed
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         root = self._root(epoch)

@@ -71,7 +71,8 @@ class XlmPretrainTask(MaskedLMTask):
             raise FileNotFoundError(f"dataset not found: {prefix}.bin/.idx")
         return ds
 
-    def _mono(self, root, split, lang):
+    def mono_segments(self, root, split, lang):
+        """MLM examples of a language's monolingual text (one sentence or block each)."""
         ds = self._load(os.path.join(root, "mono", f"{split}.{lang}"))
         d = self.source_dictionary
         if self.cfg.sample_break_mode == "eos":
@@ -84,23 +85,27 @@ class XlmPretrainTask(MaskedLMTask):
         return MonoSegments(PrependTokenDataset(blocks, d.bos()), self.lang_index[lang], d.eos(),
                             self.cfg.tokens_per_sample)
 
-    def _pair(self, root, split, pair):
+    def pair_sides(self, root, split, pair):
+        """``(src side, tgt side, src language id, tgt language id)`` of a pair's binarized split."""
         src, tgt = pair.split("-")
+        return (self._load(os.path.join(root, "para", f"{split}.{pair}.{src}")),
+                self._load(os.path.join(root, "para", f"{split}.{pair}.{tgt}")),
+                self.lang_index[src], self.lang_index[tgt])
+
+    def pair_segments(self, root, split, pair):
+        """TLM examples of a pair: both sides packed in one segment."""
         d = self.source_dictionary
-        a = self._load(os.path.join(root, "para", f"{split}.{pair}.{src}"))
-        b = self._load(os.path.join(root, "para", f"{split}.{pair}.{tgt}"))
-        return PairSegments(a, b, self.lang_index[src], self.lang_index[tgt], d.bos(), d.eos(),
-                            self.cfg.tokens_per_sample)
+        return PairSegments(*self.pair_sides(root, split, pair), d.bos(), d.eos(), self.cfg.tokens_per_sample)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         root = self._root(epoch)
         r = self.cfg.tlm_ratio
-        mono = [self._mono(root, split, lang) for lang in self.langs] if r < 1 else []
-        para = [self._pair(root, split, pair) for pair in self.pairs] if r > 0 else []
+        mono = [self.mono_segments(root, split, lang) for lang in self.langs] if r < 1 else []
+        para = [self.pair_segments(root, split, pair) for pair in self.pairs] if r > 0 else []
         train = split == getattr(self.cfg, "train_subset", "train")
         parts = mono + para
         if train:
-            parts = self._resample(mono, para, epoch)
+            parts = self.resample(mono, para, epoch)
         self.datasets[split] = MaskedExamples(
             ConcatDataset(parts), self.source_dictionary, self.mask_idx, self.cfg.seed,
             mask_prob=self.cfg.mask_prob, leave_unmasked_prob=self.cfg.leave_unmasked_prob,
@@ -109,7 +114,7 @@ class XlmPretrainTask(MaskedLMTask):
         logger.info("%s: %d examples (%d MLM parts, %d TLM parts)", split, len(self.datasets[split]),
                     len(mono), len(para))
 
-    def epoch_plan(self, mono_sizes, para_sizes) :
+    def epoch_plan(self, mono_sizes, para_sizes):
         """Examples drawn per language and per pair in one training epoch."""
         r = self.cfg.tlm_ratio
         n_mono = int(sum(mono_sizes))
@@ -121,7 +126,8 @@ class XlmPretrainTask(MaskedLMTask):
         para_n = [int(round(n_para * q)) for q in sampling_probs(para_sizes, self.cfg.alpha)] if para_sizes else []
         return mono_n, para_n
 
-    def _resample(self, mono, para, epoch):
+    def resample(self, mono, para, epoch):
+        """The languages' and pairs' datasets resampled to :meth:`epoch_plan`'s sizes."""
         mono_n, para_n = self.epoch_plan([len(d) for d in mono], [len(d) for d in para])
         out = []
         for ds, n in zip(mono + para, mono_n + para_n):

@@ -1,21 +1,18 @@
-"""Criterion ``xling_xlco``: cross-lingual contrast (InfoXLM, Chi et al. 2021): InfoNCE between the two
-sides of translation pairs.
+"""Head of ``xlco``: cross-lingual contrast (InfoXLM, Chi et al. 2021), InfoNCE between the two sides of
+translation pairs.
 
 Each side is encoded apart, pooled (``<s>`` state, or the mean over real tokens), projected by a linear
 head and L2-normalised; for every X the other Ys of the batch are the negatives, and symmetrically
 (loss averaged over both directions). With ``--xlco-queue-size K`` the last K projected keys of each
 side (detached, from earlier updates) are extra negatives: a memory queue, without InfoXLM's
-momentum encoder copy. Logs ``xlco_loss`` and ``xlco_acc`` (in-batch top-1 retrieval, in %).
+momentum encoder copy. Its accuracy is the in-batch top-1 retrieval of the translation.
 """
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-
-from xling.xlmplug.criterions.clwr import model_dim
 
 POOLING = ChoiceEnum(["cls", "mean"])
 
@@ -29,32 +26,36 @@ class XlcoConfig(FairseqDataclass):
         "help": "xlco: keep this many past keys per side as extra negatives (0: in-batch negatives only)"})
 
 
-@register_criterion("xling_xlco", dataclass=XlcoConfig)
-class XlcoLoss(FairseqCriterion):
-    """``forward(model, sample)`` on a pair batch ``{"x": net_input, "y": net_input}``: the InfoNCE loss
-    summed over the batch (mean of both directions), the batch size, and ``xlco_loss`` / ``xlco_n`` /
-    ``xlco_correct`` for the logs."""
+class XlcoHead(nn.Module):
+    """``forward(features, padding)``: pooled, projected, L2-normalised sentence vectors (B×C, float32)."""
 
-    def __init__(self, cfg: XlcoConfig, task):
-        super().__init__(task)
-        dim = model_dim(task)
-        self.xlco_proj = nn.Linear(dim, dim)
-        self.temperature = float(getattr(cfg, "xlco_temperature", 0.1))
-        self.pool = str(getattr(cfg, "xlco_pool", "cls"))
-        self.queue_size = int(getattr(cfg, "xlco_queue_size", 0))
-        self.register_buffer("xlco_queue", torch.zeros(2, self.queue_size, dim))
+    def __init__(self, dim: int, pad: int, temperature: float = 0.1, pool: str = "cls", queue_size: int = 0):
+        super().__init__()
+        self.xlco_proj = nn.Linear(dim, dim)  # names kept: checkpoints' criterion keys
+        self.pad, self.temperature, self.pool, self.queue_size = pad, temperature, pool, queue_size
+        self.register_buffer("xlco_queue", torch.zeros(2, queue_size, dim))
         self.register_buffer("xlco_queue_filled", torch.zeros((), dtype=torch.long))
 
-    def embed(self, model, net_input):
-        h = model(**net_input, features_only=True)[0]
+    @classmethod
+    def build(cls, cfg, dim: int, dictionary):
+        return cls(dim, dictionary.pad(), float(getattr(cfg, "xlco_temperature", 0.1)),
+                   str(getattr(cfg, "xlco_pool", "cls")), int(getattr(cfg, "xlco_queue_size", 0)))
+
+    def forward(self, h, padding):
         if self.pool == "mean":
-            real = net_input["src_tokens"].ne(self.padding_idx).unsqueeze(-1).to(h.dtype)
+            real = (~padding).unsqueeze(-1).to(h.dtype)
             v = (h * real).sum(1) / real.sum(1).clamp(min=1)
         else:
             v = h[:, 0, :]
         return F.normalize(self.xlco_proj(v).float(), dim=-1)
 
-    def forward(self, model, sample, reduce=True):
+    def embed(self, model, net_input):
+        h = model(**net_input, features_only=True)[0]
+        return self(h, net_input["src_tokens"].eq(self.pad))
+
+    def loss(self, model, sample):
+        """On a pair batch ``{"x": net_input, "y": net_input}``: the InfoNCE loss summed over the batch
+        (mean of both directions), the batch size, and the in-batch retrievals right (mean of both)."""
         qx, qy = self.embed(model, sample["x"]), self.embed(model, sample["y"])
         n = qx.size(0)
         label = torch.arange(n, device=qx.device)
@@ -69,8 +70,7 @@ class XlcoLoss(FairseqCriterion):
             correct += int(logits[:, :n].argmax(-1).eq(label).sum())
         if self.queue_size and self.training:
             self._enqueue(qx.detach(), qy.detach())
-        loss = (losses[0] + losses[1]) / 2
-        return loss, n, {"xlco_loss": loss.detach(), "xlco_n": n, "xlco_correct": correct / 2}
+        return (losses[0] + losses[1]) / 2, n, {"correct": correct / 2}
 
     @torch.no_grad()
     def _enqueue(self, qx, qy):
