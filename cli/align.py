@@ -1,4 +1,4 @@
-"""``xling align`` (word alignment with eflomal) and ``xling align score`` (P/R/AER)."""
+"""``xling align`` (word alignment with eflomal) and ``xling align score`` (P/R/AER): flags onto xling.align."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +6,13 @@ from typing import Optional
 
 import typer
 
-from xling.cli._common import console, guarded, progress
+from xling.cli._common import console, err_console, guarded, progress
 
 align_app = typer.Typer(help="Word-align parallel text (eflomal, symmetrized), or score alignments.",
                         invoke_without_command=True, no_args_is_help=False)
+
+_PHASES = {"reading": "reading + numbering text (bytes)", "sampling": "eflomal sampling (iterations, both directions)",
+           "writing": "symmetrizing + writing (pairs)"}
 
 
 @align_app.callback()
@@ -18,52 +21,63 @@ def align(ctx: typer.Context,
           src: Optional[Path] = typer.Option(None, "--src", help="Source text, one sentence a line."),
           tgt: Optional[Path] = typer.Option(None, "--tgt", help="Target text, line-aligned with --src."),
           input: Optional[Path] = typer.Option(None, "--input", help="One `source ||| target` pair a line "
-                                               "(fast_align format), instead of --src/--tgt."),
-          out: Optional[Path] = typer.Option(None, "--out", help="Pharaoh output (`i-j`, 0-indexed), one "
-                                             "line per input line."),
+                                               "(fast_align format: already tokenized), instead of --src/--tgt."),
+          out: Optional[Path] = typer.Option(None, "--out", help="Pharaoh output (`i-j`, 0-indexed), one line per "
+                                             "input line; OUT.json records the run."),
           sym: str = typer.Option("grow-diag-final-and", "--sym", help="Symmetrization: intersect, union, "
                                   "grow-diag, grow-diag-final, grow-diag-final-and."),
-          tokenizer: str = typer.Option("unicode", "--tokenizer", help="`unicode` (punctuation split off, "
-                                        "CJK one character a word) or `whitespace` (pre-tokenized text)."),
+          tokenizer: str = typer.Option("auto", "--tokenizer", help="`auto`: whitespace for --input, unicode for "
+                                        "--src/--tgt; `unicode` (punctuation split off, CJK one character a word; "
+                                        "with --input, links still index the input's own tokens); `whitespace`."),
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
           model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
-          length: float = typer.Option(1.0, "--length", help="Relative number of sampling iterations."),
-          n_samplers: Optional[int] = typer.Option(None, "--n-samplers", help="Independent eflomal "
-                                                   "samplers (default: one per usable core, at most 3)."),
+          fast: bool = typer.Option(False, "--fast", help="Preset: fewest sampling iterations (see PRESETS)."),
+          accurate: bool = typer.Option(False, "--accurate", help="Preset: eflomal's own schedule, 3 samplers."),
+          length: Optional[float] = typer.Option(None, "--length", help="Sampling iterations relative to eflomal's "
+                                                 "5000/sqrt(pairs) (overrides the preset)."),
+          n_samplers: Optional[int] = typer.Option(None, "--n-samplers", help="Independent samplers per direction "
+                                                   "(overrides the preset)."),
           priors: Optional[Path] = typer.Option(None, "--priors", help="eflomal priors file to reuse "
-                                                "(written by `eflomal-makepriors`)."),
+                                                "(written by --save-priors or `eflomal-makepriors`)."),
           save_priors: Optional[Path] = typer.Option(None, "--save-priors", help="Also write eflomal priors "
                                                      "learnt from this run, for --priors on later runs."),
-          force: bool = typer.Option(False, "--force", help="Re-run even if --out is up to date."),
+          force: bool = typer.Option(False, "--force", help="Re-run even if --out is up to date; replace a --out "
+                                     "that xling did not write."),
           ):
     """Align sentence pairs with eflomal in both directions and symmetrize them."""
     if ctx.invoked_subcommand is not None:
         return
-    from xling.align.engine import read_parallel, align_lines
-    from xling.align.pharaoh import write_pharaoh
+    from rich.table import Table
+
+    from xling.align import align_cached
     from xling.errors import XlingError
-    from xling.io import read_json, sha256_file, sha256_text, write_json_atomic
 
     if out is None:
         raise XlingError("missing --out", fix="give --out FILE for the Pharaoh alignments")
-    s_lines, t_lines = read_parallel(src, tgt, input)
-    opts = dict(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, length=length,
-                n_samplers=n_samplers, priors=str(priors) if priors else None)
-    files = [p for p in (src, tgt, input, priors) if p is not None]
-    fp = sha256_text(repr(sorted(opts.items())) + "".join(sha256_file(p) for p in files))
-    meta = out.with_name(out.name + ".json")
-    if not force and out.exists() and meta.exists() and read_json(meta).get("fingerprint") == fp:
+    if fast and accurate:
+        raise XlingError("--fast and --accurate exclude each other", fix="give one of them")
+    preset = "fast" if fast else "accurate" if accurate else "default"
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def report(phase: str, done: float, total: float):
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(_PHASES[phase], total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        rec = align_cached(out, src=src, tgt=tgt, input=input, force=force, progress=report, save_priors=save_priors,
+                           sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
+                           length=length, n_samplers=n_samplers, priors=priors)
+    if rec["skipped"]:
         console.print(f"{out} is up to date (use --force to redo)")
         return
-    with progress() as bar:
-        task = bar.add_task("aligning", total=len(s_lines))
-        al = align_lines(s_lines, t_lines, progress=lambda n: bar.advance(task, n), save_priors=save_priors,
-                         **opts)
-        bar.update(task, completed=len(s_lines))
-    write_pharaoh(out, al)
-    n_links = sum(len(a) for a in al)
-    write_json_atomic(meta, {"fingerprint": fp, "pairs": len(al), "links": n_links, "options": opts})
-    console.print(f"aligned {len(al)} pairs, {n_links} links -> {out}")
+    t = Table(title=f"xling align -> {out}")
+    for c in ("pairs", "links", "read+number s", "eflomal s", "symmetrize+write s"):
+        t.add_column(c, justify="right")
+    t.add_row(str(rec["pairs"]), str(rec["links"]), f"{rec['read_tokenize_number_s']:.1f}", f"{rec['eflomal_s']:.1f}",
+              f"{rec['links_symmetrize_write_s']:.1f}")
+    console.print(t)
+    console.print(f"aligned {rec['pairs']} pairs, {rec['links']} links -> {out}")
 
 
 @align_app.command("score")
@@ -78,15 +92,20 @@ def score(pred: Path = typer.Option(..., "--pred", help="Predicted Pharaoh align
     """Precision, recall and alignment error rate (Och & Ney) with sure and possible links."""
     from rich.table import Table
 
-    from xling.align.engine import read_parallel
+    from xling.align.cache import check_output
     from xling.align.score import score_files
+    from xling.align.source import read_parallel
     from xling.io import write_json_atomic
 
+    if json_out is not None:
+        check_output(json_out, "--json")
     lengths = None
     if text is not None:
         s, t = read_parallel(input=text)
         lengths = [(len(a.split()), len(b.split())) for a, b in zip(s, t)]
     res = score_files(pred, gold, gold_one_indexed=gold_one_indexed, lengths=lengths)
+    for w in res["warnings"]:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
     table = Table(title=f"alignment scores ({res['pairs']} pairs)")
     for k in ("precision", "recall", "f1", "aer"):
         table.add_column(k.upper() if k == "aer" else k, justify="right")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from xling.align import eflomal_available
 from xling.align.symmetrize import symmetrize
 from xling.align.tokenize import tokenize
 from xling.cli.main import app
@@ -17,7 +18,7 @@ GOLD = DATA / "alignment-gold"
 TATO = DATA / "tatoeba"
 runner = CliRunner()
 need_data = pytest.mark.skipif(not GOLD.is_dir() or not TATO.is_dir(), reason="shared data absent")
-need_eflomal = pytest.mark.skipif(shutil.which("eflomal-align") is None, reason="eflomal not installed")
+need_eflomal = pytest.mark.skipif(not eflomal_available(), reason="eflomal not installed")
 
 
 def _run(*args):

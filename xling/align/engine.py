@@ -1,159 +1,218 @@
-"""Run eflomal as a separate process and symmetrize its two directions in our code.
+"""The alignment pipeline: one streaming pass to tokenize and number the text for eflomal, eflomal's
+sampler (a separate program), then links read, symmetrized and written in bounded chunks.
 
-eflomal is GPLv3, so xling never imports it: we call its ``eflomal-align`` executable (installed by
-``pip install eflomal`` / the ``xling[align]`` extra) on temporary files. Written by hand: the
-plumbing (tokenize, drop empty pairs, re-insert them so line numbers correspond, symmetrize).
+Memory is bounded by the vocabulary and the chunk size, not by the corpus: the text is never held
+whole (besides two small integer arrays of sentence lengths). eflomal itself holds the numbered
+corpus and one alignment per sampler and direction in memory (linear in tokens x samplers).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
+import time
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
-from xling.align.pharaoh import write_pharaoh
-from xling.align.symmetrize import HEURISTICS, symmetrize
+import numpy as np
+
+from xling.align import eflomal
+from xling.align.links import Alignments, format_pharaoh, parse_links, read_link_lines
+from xling.align.options import resolve
+from xling.align.symmetrize import symmetrize_batch
 from xling.align.tokenize import tokenize
 from xling.errors import XlingError
-from xling.io import atomic_path, read_lines
+from xling.io import atomic_path
 
-EXE = "eflomal-align"
+MAX_CELLS = 1 << 24  # symmetrization grid cells per chunk (bool arrays): ~50 MB at most
+MAX_CHUNK = 100_000
 
-
-def default_samplers() -> int:
-    """One eflomal sampler per usable core, at most 3 (eflomal's own default): samplers run in
-    parallel threads, so wall time stays that of one sampler while extra cores buy accuracy."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(3, cores))
+Progress = Callable[[str, float, float], None]  # (phase, completed, total); phases: reading, sampling, writing
 
 
-def find_eflomal() -> str:
-    exe = shutil.which(EXE)
-    if exe is None:
-        raise XlingError(f"the `{EXE}` executable (eflomal) is not installed",
-                         fix="pip install --no-deps --no-build-isolation eflomal==2.0.0 "
-                             "(or pip install 'xling[align]')")
-    return exe
+def _owned(line: str, tokenizer: str, lowercase: bool) -> tuple[list[str], list[int]]:
+    """Finer words of each whitespace token of ``line`` and, for each, the index of its whitespace token."""
+    words, owners = [], []
+    for k, w in enumerate(line.split()):
+        sub = tokenize(w, tokenizer, lowercase)
+        words += sub
+        owners += [k] * len(sub)
+    return words, owners
 
 
-def _read_links(path: Path, n: int) -> list[list[tuple[int, int]]]:
-    out = []
-    for text in path.read_text(encoding="utf-8").split("\n")[:n]:
-        nums = list(map(int, text.replace("-", " ").split()))
-        out.append(list(zip(nums[0::2], nums[1::2])))
-    out += [[] for _ in range(n - len(out))]
-    return out
+@dataclass
+class _Encoded:
+    ns: np.ndarray
+    nt: np.ndarray
+    n_pairs: int
+    tokens: int
+    mapped: bool
 
 
-def align_tokenized(src_toks: list[list[str]], tgt_toks: list[list[str]], *, sym: str = "grow-diag-final-and",
-                    model: int = 3, length: float = 1.0, n_samplers: int | None = None,
-                    priors: str | Path | None = None, save_priors: str | Path | None = None,
-                    seed_progress=None) -> list[list[tuple[int, int]]]:
-    """Align pre-tokenized sentence pairs; an empty side gives an empty alignment."""
-    if len(src_toks) != len(tgt_toks):
-        raise XlingError(f"source has {len(src_toks)} sentences but target has {len(tgt_toks)}",
-                         fix="give line-aligned files with the same number of lines")
-    if sym not in HEURISTICS:
-        raise XlingError(f"unknown symmetrization heuristic {sym!r}", fix=f"use one of {', '.join(HEURISTICS)}")
-    if model not in (1, 2, 3):
-        raise XlingError(f"unknown eflomal model {model}", fix="use 1 (IBM1), 2 (+HMM) or 3 (+fertility)")
-    keep = [k for k, (s, t) in enumerate(zip(src_toks, tgt_toks)) if s and t]
-    result: list[list[tuple[int, int]]] = [[] for _ in src_toks]
-    if not keep:
-        return result
-    exe = find_eflomal()
-    with tempfile.TemporaryDirectory(prefix="xling-align-") as d:
-        d = Path(d)
-        (d / "src").write_text("".join(" ".join(src_toks[k]) + "\n" for k in keep), encoding="utf-8")
-        (d / "tgt").write_text("".join(" ".join(tgt_toks[k]) + "\n" for k in keep), encoding="utf-8")
-        cmd = [exe, "-s", str(d / "src"), "-t", str(d / "tgt"), "-f", str(d / "fwd"), "-r", str(d / "rev"),
-               "-m", str(model), "-l", str(length), "--overwrite"]
-        cmd += ["--n-samplers", str(n_samplers or default_samplers())]
-        if priors:
-            pp = Path(priors)
-            if not pp.is_file():
-                raise XlingError("priors file does not exist", file=pp,
-                                 fix="write one with `eflomal-makepriors` or drop --priors")
-            cmd += ["-p", str(pp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise XlingError("eflomal failed: " + " | ".join(tail), fix="check the input text and options")
-        if save_priors:
-            mk = shutil.which("eflomal-makepriors")
-            if mk is None:
-                raise XlingError("the `eflomal-makepriors` executable is missing", fix="reinstall eflomal")
-            with atomic_path(save_priors) as tmp:
-                proc = subprocess.run([mk, "-s", str(d / "src"), "-t", str(d / "tgt"), "-f", str(d / "fwd"),
-                                       "-r", str(d / "rev"), "-p", str(tmp)], capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise XlingError("eflomal-makepriors failed: " + proc.stderr.strip()[-300:])
-        fwd = _read_links(d / "fwd", len(keep))
-        rev = _read_links(d / "rev", len(keep))
-    for n, k in enumerate(keep):
-        ns, nt = len(src_toks[k]), len(tgt_toks[k])
-        links = symmetrize(fwd[n], rev[n], sym)
-        result[k] = [(i, j) for i, j in links if i < ns and j < nt]
-        if seed_progress is not None:
-            seed_progress(1)
-    return result
+class Aligner:
+    """eflomal in both directions + symmetrization. Options as ``xling align``; see :mod:`xling.align.options`."""
+
+    def __init__(self, *, sym: str = "grow-diag-final-and", tokenizer: str = "auto", lowercase: bool = True,
+                 model: int = 3, preset: str = "default", length: float | None = None,
+                 n_samplers: int | None = None, priors: str | Path | None = None):
+        self.opts = resolve(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
+                            length=length, n_samplers=n_samplers, priors=priors)
+        self.timings: dict[str, float] = {}
+
+    def _tokenizer(self, pretokenized: bool) -> str:
+        tok = self.opts["tokenizer"]
+        return ("whitespace" if pretokenized else "unicode") if tok == "auto" else tok
+
+    # -- pass 1: tokenize and number -------------------------------------------------------------
+    def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> tuple:
+        tok, low = self._tokenizer(pretokenized), self.opts["lowercase"]
+        mapped = pretokenized and tok != "whitespace"  # indices must stay those of the input's tokens
+        src, tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
+        ns, nt = array("H"), array("H")
+        own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
+        text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
+            if save_text else None
+        for pairs, done in blocks:
+            for s, t in pairs:
+                if mapped:
+                    (ws, os_), (wt, ot) = _owned(s, tok, low), _owned(t, tok, low)
+                elif tok == "whitespace":
+                    ws, wt = (s.lower() if low else s).split(), (t.lower() if low else t).split()
+                else:
+                    ws, wt = tokenize(s, tok, low), tokenize(t, tok, low)
+                if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
+                    ws = wt = None
+                    ns.append(0)
+                    nt.append(0)
+                else:
+                    ns.append(len(ws))
+                    nt.append(len(wt))
+                    if own is not None:
+                        own[0].write(np.asarray(os_, np.uint16).tobytes())
+                        own[1].write(np.asarray(ot, np.uint16).tobytes())
+                src.add(ws)
+                tgt.add(wt)
+                if text is not None:
+                    text[0].write(" ".join(ws or ()) + "\n")
+                    text[1].write(" ".join(wt or ()) + "\n")
+            if progress is not None:
+                progress("reading", done, total_bytes)
+        for f in (own or []) + (text or []):
+            f.close()
+        src.close()
+        tgt.close()
+        enc = _Encoded(np.frombuffer(ns, np.uint16).astype(np.int64), np.frombuffer(nt, np.uint16).astype(np.int64),
+                       src.n, src.tokens + tgt.tokens, mapped)
+        return enc, src, tgt
+
+    # -- pass 2: read links, symmetrize, write ---------------------------------------------------
+    def _chunks(self, enc: _Encoded) -> Iterator[tuple[int, int]]:
+        cells = np.cumsum(enc.ns * enc.nt)
+        start = 0
+        while start < enc.n_pairs:
+            base = cells[start - 1] if start else 0
+            end = int(np.searchsorted(cells, base + MAX_CELLS, side="right"))
+            end = min(max(end, start + 1), start + MAX_CHUNK, enc.n_pairs)
+            yield start, end
+            start = end
+
+    def _decode(self, enc: _Encoded, d: Path, progress) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        own = [open(d / "own.src", "rb"), open(d / "own.tgt", "rb")] if enc.mapped else None
+        with open(d / "fwd", "rb") as ff, open(d / "rev", "rb") as rf:
+            for a, b in self._chunks(enc):
+                n = b - a
+                try:
+                    fwd = parse_links(read_link_lines(ff, n), n)
+                    rev = parse_links(read_link_lines(rf, n), n)
+                except ValueError as e:
+                    raise XlingError(f"eflomal's output is incomplete ({e})", fix="re-run; report it if it recurs")
+                ns, nt = enc.ns[a:b], enc.nt[a:b]
+                sid, i, j = symmetrize_batch(ns, nt, fwd, rev, self.opts["sym"])
+                if own is not None:
+                    i = np.fromfile(own[0], np.uint16, int(ns.sum())).astype(np.int64)[
+                        np.concatenate(([0], np.cumsum(ns)[:-1]))[sid] + i]
+                    j = np.fromfile(own[1], np.uint16, int(nt.sum())).astype(np.int64)[
+                        np.concatenate(([0], np.cumsum(nt)[:-1]))[sid] + j]
+                    key = np.sort((sid << 42) | (i << 21) | j)
+                    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+                    sid, i, j = key >> 42, (key >> 21) & 0x1FFFFF, key & 0x1FFFFF
+                yield n, sid, i, j
+                if progress is not None:
+                    progress("writing", b, enc.n_pairs)
+        for f in own or []:
+            f.close()
+
+    def _run(self, blocks, pretokenized: bool, progress, total_bytes, save_priors) -> Iterator:
+        o = self.opts
+        with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
+            d = Path(tmp)
+            t0 = time.perf_counter()
+            enc, src, tgt = self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes)
+            t1 = time.perf_counter()
+            if enc.tokens == 0:
+                (d / "fwd").write_bytes(b"\n" * enc.n_pairs)
+                (d / "rev").write_bytes(b"\n" * enc.n_pairs)
+            else:
+                priors = None
+                if o["priors"] is not None:
+                    priors = d / "priors.num"
+                    eflomal.write_numbered_priors(Path(o["priors"]), src, tgt, priors, o["lowercase"])
+                eflomal.run_sampler(d / "src.num", d / "tgt.num", d / "fwd", d / "rev", n_sentences=enc.n_pairs,
+                                    tokens=enc.tokens, model=o["model"], length=o["length"],
+                                    n_samplers=o["n_samplers"], priors=priors, progress=progress)
+            t2 = time.perf_counter()
+            yield from self._decode(enc, d, progress)
+            t3 = time.perf_counter()
+            if save_priors is not None:
+                with atomic_path(save_priors) as out:
+                    eflomal.make_priors(d / "src.txt", d / "tgt.txt", d / "fwd", d / "rev", out)
+            self.timings = {"read_tokenize_number_s": t1 - t0, "eflomal_s": t2 - t1,
+                            "links_symmetrize_write_s": t3 - t2, "pairs": enc.n_pairs, "tokens": enc.tokens}
+
+    def align_to_file(self, source, out: str | Path, *, progress: Progress | None = None,
+                      save_priors: str | Path | None = None) -> dict:
+        """Align a :class:`~xling.align.source.ParallelSource` and write Pharaoh links to ``out`` atomically."""
+        n_pairs = n_links = 0
+        with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            for n, sid, i, j in self._run(source.blocks(), source.pretokenized, progress, source.total_bytes,
+                                          save_priors):
+                f.write(format_pharaoh(n, sid, i, j))
+                n_pairs += n
+                n_links += len(sid)
+        return {"pairs": n_pairs, "links": n_links, **self.timings}
+
+    def align_pairs(self, src_lines: Iterable[str], tgt_lines: Iterable[str], *, pretokenized: bool = False,
+                    progress: Progress | None = None, save_priors: str | Path | None = None) -> Alignments:
+        """Align in-memory sentence pairs; returns an :class:`Alignments` (list-like, compact)."""
+        src_lines, tgt_lines = list(src_lines), list(tgt_lines)
+        if len(src_lines) != len(tgt_lines):
+            raise XlingError(f"source has {len(src_lines)} lines but target has {len(tgt_lines)}",
+                             fix="give line-aligned text with the same number of lines on both sides")
+        blocks = ([list(zip(src_lines[k:k + 65536], tgt_lines[k:k + 65536])), k + 65536]
+                  for k in range(0, len(src_lines), 65536))
+        parts = list(self._run(blocks, pretokenized, progress, len(src_lines), save_priors))
+        return Alignments.concat(parts)
 
 
 def align_lines(src_lines: list[str], tgt_lines: list[str], *, sym: str = "grow-diag-final-and",
-                tokenizer: str = "unicode", lowercase: bool = True, model: int = 3, length: float = 1.0,
+                tokenizer: str = "unicode", lowercase: bool = True, model: int = 3, length: float | None = None,
                 n_samplers: int | None = None, priors: str | Path | None = None,
-                save_priors: str | Path | None = None, progress=None) -> list[list[tuple[int, int]]]:
+                save_priors: str | Path | None = None, progress: Progress | None = None,
+                preset: str = "default") -> Alignments:
     """Word-align raw sentence pairs; links index the words of :func:`xling.align.tokenize.tokenize`.
 
-    One eflomal run per call; cost grows about linearly with the text (1000 tatoeba pairs: ~1-2 s on
-    one core). ``progress`` is an optional callable advanced by one per pair.
+    Returns a list-like :class:`Alignments` (``al[k]`` is ``[(i, j), ...]``; ``al.take(idx)`` selects
+    pairs and :func:`xling.align.pharaoh.write_pharaoh` writes it without per-link Python objects).
     """
-    if len(src_lines) != len(tgt_lines):
-        raise XlingError(f"source has {len(src_lines)} lines but target has {len(tgt_lines)}",
-                         fix="give line-aligned text with the same number of lines on both sides")
-    src = [tokenize(s, tokenizer, lowercase) for s in src_lines]
-    tgt = [tokenize(t, tokenizer, lowercase) for t in tgt_lines]
-    return align_tokenized(src, tgt, sym=sym, model=model, length=length, n_samplers=n_samplers,
-                           priors=priors, save_priors=save_priors, seed_progress=progress)
+    al = Aligner(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset, length=length,
+                 n_samplers=n_samplers, priors=priors)
+    return al.align_pairs(src_lines, tgt_lines, progress=progress, save_priors=save_priors)
 
 
-def read_parallel(src: str | Path | None = None, tgt: str | Path | None = None,
-                  input: str | Path | None = None) -> tuple[list[str], list[str]]:
-    """Read either two line-aligned files or one ``src ||| tgt`` file, checking everything first."""
-    if input is not None:
-        if src is not None or tgt is not None:
-            raise XlingError("give either --input or --src/--tgt, not both")
-        lines = read_lines(input, "input file")
-        s_out, t_out = [], []
-        for n, line in enumerate(lines, 1):
-            if line.strip() == "":
-                s_out.append("")
-                t_out.append("")
-                continue
-            parts = line.split(" ||| ") if " ||| " in line else line.split("|||")
-            if len(parts) != 2:
-                raise XlingError(f"malformed line: expected `source ||| target`, found {len(parts) - 1} "
-                                 "`|||` separators", file=input, line=n,
-                                 fix="write exactly one ` ||| ` between source and target on every line")
-            s_out.append(parts[0].strip())
-            t_out.append(parts[1].strip())
-        return s_out, t_out
-    if src is None or tgt is None:
-        raise XlingError("missing input", fix="give --src F --tgt F, or --input F with `src ||| tgt` lines")
-    s_lines = read_lines(src, "source file")
-    t_lines = read_lines(tgt, "target file")
-    if len(s_lines) != len(t_lines):
-        raise XlingError(f"source has {len(s_lines)} lines but target {tgt} has {len(t_lines)} lines",
-                         file=src, fix="the two files must be line-aligned translations")
-    return s_lines, t_lines
+def align_files(out: str | Path, *, src=None, tgt=None, input=None, progress: Progress | None = None,
+                save_priors=None, **opts) -> dict:
+    """Align files (``--src/--tgt`` or one ``src ||| tgt`` file) into Pharaoh ``out``; returns run stats."""
+    from xling.align.source import ParallelSource
 
-
-def align_files(out: str | Path, *, src=None, tgt=None, input=None, **kw) -> int:
-    """Align files and write Pharaoh links to ``out`` atomically; return the number of pairs."""
-    s, t = read_parallel(src, tgt, input)
-    write_pharaoh(out, align_lines(s, t, **kw))
-    return len(s)
+    return Aligner(**opts).align_to_file(ParallelSource(src, tgt, input), out, progress=progress,
+                                         save_priors=save_priors)

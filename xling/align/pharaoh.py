@@ -12,9 +12,16 @@ def format_links(links) -> str:
 
 
 def write_pharaoh(path: str | Path, alignments) -> None:
-    """Write one line per sentence pair atomically (temp file, then rename)."""
+    """Write one line per sentence pair atomically (temp file, then rename).
+
+    ``alignments``: an :class:`~xling.align.links.Alignments` (fast path) or any iterable of link lists."""
+    from xling.align.links import Alignments
+
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
+            if isinstance(alignments, Alignments):
+                f.write(alignments.pharaoh_text())
+                return
             for links in alignments:
                 f.write(format_links(links) + "\n")
 

@@ -51,4 +51,15 @@ def score_files(pred: str | Path, gold: str | Path, *, gold_one_indexed: bool = 
             raise XlingError(f"text has {len(lengths)} pairs but gold has {len(g)} lines", file=gold)
         _check_range(g, lengths, gold, "gold")
         _check_range(p, lengths, pred, "predicted")
-    return score_alignments([s for s, _ in p], g)
+    res = score_alignments([s for s, _ in p], g)
+    res["warnings"] = []
+    if not gold_one_indexed and looks_one_indexed(g):
+        res["warnings"].append(f"gold indices look 1-based: no link of {gold} uses index 0 (source or target); "
+                               "if the file counts from 1, add --gold-one-indexed")
+    return res
+
+
+def looks_one_indexed(al, min_links: int = 10) -> bool:
+    """True when a file with enough links never uses index 0 on either side (0-based gold nearly always does)."""
+    links = [x for sure, possible in al for x in possible | sure]
+    return len(links) >= min_links and min(i for i, _ in links) >= 1 and min(j for _, j in links) >= 1

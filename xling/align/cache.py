@@ -1,0 +1,71 @@
+"""``xling align``'s run record: skip a finished run, refuse to replace files xling did not write.
+
+Beside ``OUT`` we write ``OUT.json`` (``kind: xling-align``): the fingerprint of the inputs and options,
+pairs, links and the time of each phase. A re-run with the same fingerprint is skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from xling.align.engine import Aligner, Progress
+from xling.align.source import ParallelSource
+from xling.errors import XlingError
+from xling.io import sha256_file, sha256_text, write_json_atomic
+
+KIND = "xling-align"
+
+
+def check_output(path: str | Path, what: str) -> Path:
+    """An output file path we can write: not a directory, in a writable (or creatable) folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise XlingError(f"{what} is a directory", file=p, fix=f"give a file name for {what}, e.g. {p / 'out'}")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise XlingError(f"cannot write {what}: folder {parent} is not writable", file=p,
+                         fix="choose a folder you can write to")
+    if len(p.name.encode()) > 250:
+        raise XlingError(f"{what} file name is too long", file=p, fix="use a shorter name")
+    return p
+
+
+def _record(meta: Path) -> dict | None:
+    try:
+        rec = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(rec, dict) and (rec.get("kind") == KIND or {"fingerprint", "pairs", "links"} <= rec.keys())
+    return rec if ours else None  # (records before `kind` existed have the other three keys)
+
+
+def align_cached(out: str | Path, *, src=None, tgt=None, input=None, force: bool = False,
+                 progress: Progress | None = None, save_priors: str | Path | None = None, **opts) -> dict:
+    """Align into ``out`` unless it is up to date; returns the run record (``"skipped": True`` if reused)."""
+    out = check_output(out, "--out")
+    meta = out.with_name(out.name + ".json")
+    if save_priors is not None:
+        check_output(save_priors, "--save-priors")
+    aligner = Aligner(**opts)
+    source = ParallelSource(src, tgt, input)
+    o = dict(aligner.opts)
+    files = [f for f in (*source.files, o["priors"]) if f is not None]
+    fp = sha256_text(json.dumps(o, sort_keys=True) + "".join(sha256_file(f) for f in files))
+    rec = _record(meta)
+    if out.exists() and not force:
+        if rec is None:
+            raise XlingError("--out exists and was not written by `xling align`", file=out,
+                             fix="choose another --out, or add --force to replace it")
+        if rec.get("fingerprint") == fp:
+            return {**rec, "skipped": True}
+    try:
+        stats = aligner.align_to_file(source, out, progress=progress, save_priors=save_priors)
+        rec = {"kind": KIND, "fingerprint": fp, "options": o, **stats}
+        write_json_atomic(meta, rec)
+    except OSError as e:
+        raise XlingError(f"cannot write the alignments: {e.strerror or e}", file=e.filename or out,
+                         fix="check free space and permissions of the output folder") from None
+    return {**rec, "skipped": False}

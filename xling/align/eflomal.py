@@ -1,0 +1,238 @@
+"""Run eflomal's sampler (GPLv3) as a separate program on files we write in its numeric format.
+
+xling never imports eflomal. ``pip install eflomal`` ships the compiled sampler as
+``eflomal/bin/eflomal`` inside the package (its ``eflomal-align`` script is a Python wrapper that
+re-reads the text, numbers the words and calls that program). We write the numbered text ourselves
+while we tokenize (one pass, no text copies), call the program directly and follow its stage messages
+on stderr to move a progress bar while it samples. Written by hand: the file writer (header
+``N_SENTENCES VOCAB_SIZE``, then ``LENGTH id id ...`` per sentence, ``0`` for an empty one), the
+priors translation to word numbers and the progress estimate.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+from xling.errors import XlingError
+
+MAX_LEN = 0x400  # eflomal's MAX_SENT_LEN: longer sentences are written as empty (no links), as eflomal-align does
+_HEADER_WIDTH = 48
+_INSTALL_FIX = (f"{sys.executable} -m pip install --no-deps --no-build-isolation eflomal==2.0.0 "
+                "(needs numpy and cython; or pip install 'xling[align]')")
+
+
+def _beside_python(name: str) -> str | None:
+    exe = Path(sys.executable).parent / name
+    return str(exe) if exe.is_file() and os.access(exe, os.X_OK) else shutil.which(name)
+
+
+def find_eflomal() -> str:
+    """Path of eflomal's sampler program in this Python's eflomal package (located, not imported)."""
+    spec = find_spec("eflomal")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        exe = Path(loc) / "bin" / "eflomal"
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return str(exe)
+    raise XlingError(f"eflomal is not installed for this Python ({sys.executable})", fix=_INSTALL_FIX)
+
+
+def eflomal_available() -> bool:
+    try:
+        find_eflomal()
+        return True
+    except XlingError:
+        return False
+
+
+def find_makepriors() -> str:
+    exe = _beside_python("eflomal-makepriors")
+    if exe is None:
+        raise XlingError("the `eflomal-makepriors` program is missing (needed by --save-priors)", fix=_INSTALL_FIX)
+    return exe
+
+
+def iterations(n_sentences: int, length: float, model: int) -> tuple[int, int, int]:
+    """eflomal's own schedule: ``length * 5000 / sqrt(n)`` fertility iterations (at least 2), a quarter of
+    that for IBM1 and HMM, so the total sampling work grows as ``sqrt(n)`` sentence-iterations per pair."""
+    it = max(2, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
+    q = max(1, it // 4)
+    return {1: (it, 0, 0), 2: (max(2, q), it, 0), 3: (max(2, q), q, it)}[model]
+
+
+class NumberedText:
+    """Writes one side of the corpus in eflomal's numeric format, numbering words as they come."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.vocab: dict[str, str] = {}
+        self.n = 0
+        self.tokens = 0
+        self._f = open(path, "w", encoding="ascii")
+        self._f.write(" " * _HEADER_WIDTH + "\n")  # patched in close(): fscanf skips the padding
+        self._buf: list[str] = []
+
+    def add(self, words: list[str] | None) -> None:
+        """Append one sentence; ``None`` (or no words) writes an empty sentence, which gets no links."""
+        self.n += 1
+        if not words:
+            self._buf.append("0\n")
+            return
+        vocab = self.vocab
+        ids = list(map(vocab.get, words))
+        if None in ids:
+            for k, w in enumerate(words):
+                if ids[k] is None:
+                    ids[k] = vocab.get(w) or vocab.setdefault(w, str(len(vocab)))
+        self.tokens += len(ids)
+        self._buf.append(f"{len(ids)} {' '.join(ids)}\n")
+        if len(self._buf) >= 8192:
+            self.flush()
+
+    def flush(self) -> None:
+        self._f.write("".join(self._buf))
+        self._buf.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._f.seek(0)
+        self._f.write(f"{self.n} {len(self.vocab)}".ljust(_HEADER_WIDTH))
+        self._f.close()
+
+
+def write_numbered_priors(priors: Path, src: NumberedText, tgt: NumberedText, out: Path, lowercase: bool) -> None:
+    """Translate a text priors file (``LEX``/``HMMF``/``HMMR``/``FERF``/``FERR`` lines, as written by
+    ``eflomal-makepriors``) to the sampler's numbered format over this run's vocabularies."""
+    def num(vocab, w):
+        if w == "<NULL>":
+            return 0
+        k = vocab.get(w.lower() if lowercase else w)
+        return None if k is None else int(k) + 1
+
+    lex: dict = {}
+    jumps: dict = {"HMMF": {}, "HMMR": {}}
+    fert: dict = {"FERF": {}, "FERR": {}}
+    with open(priors, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            p = line.rstrip("\n").split("\t")
+            try:
+                alpha = float(p[-1])
+                if p[0] == "LEX" and len(p) == 4:
+                    e, t = num(src.vocab, p[1]), num(tgt.vocab, p[2])
+                    if e is not None and t is not None:
+                        lex[(e, t)] = lex.get((e, t), 0.0) + alpha
+                elif p[0] in jumps and len(p) == 3:
+                    jumps[p[0]][int(p[1])] = alpha
+                elif p[0] in fert and len(p) == 4:
+                    w = num(src.vocab if p[0] == "FERF" else tgt.vocab, p[1])
+                    if w is not None:
+                        key = (w, int(p[2]))
+                        fert[p[0]][key] = fert[p[0]].get(key, 0.0) + alpha
+                else:
+                    raise ValueError
+            except (ValueError, IndexError):
+                raise XlingError("malformed eflomal priors line", file=priors, line=n,
+                                 fix="pass a file written by `xling align --save-priors` or eflomal-makepriors") from None
+    with open(out, "w", encoding="ascii") as f:
+        f.write(f"{len(src.vocab) + 1} {len(tgt.vocab) + 1} {len(lex)} {len(jumps['HMMF'])} {len(jumps['HMMR'])} "
+                f"{len(fert['FERF'])} {len(fert['FERR'])}\n")
+        f.writelines(f"{e} {t} {a:g}\n" for (e, t), a in sorted(lex.items()))
+        for k in ("HMMF", "HMMR"):
+            f.writelines(f"{j} {a:g}\n" for j, a in sorted(jumps[k].items()))
+        for k in ("FERF", "FERR"):
+            f.writelines(f"{w} {x} {a:g}\n" for (w, x), a in sorted(fert[k].items()))
+
+
+_STAGE = re.compile(r"Aligning with model (\d) \((\d+) iterations\)")
+
+
+class _SamplerProgress:
+    """Turns eflomal's stage lines into a moving count of sampling iterations (both directions).
+
+    eflomal prints only when a model's iterations start and end, so inside a stage the count moves with
+    time at the rate of the stages finished so far (the first stage guesses from the corpus size) and
+    stops one short of the stage's end until eflomal says it is done."""
+
+    def __init__(self, iters: tuple[int, int, int], tokens: int, callback):
+        self.total = 2 * (sum(iters) + 1)  # + the final argmax pass, per direction
+        self.callback = callback
+        self.done = 0.0
+        self.running: list[tuple[float, int]] = []  # (start time, iterations) of stages under way
+        self.rate = 6e-7 * max(tokens, 1)  # seconds per iteration: a first guess, replaced by measurement
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            m = _STAGE.search(text)
+            if m:
+                self.running.append((time.monotonic(), int(m.group(2))))
+            elif text.startswith("Done:") and self.running:
+                start, n = self.running.pop(0)
+                self.rate = max(1e-6, (time.monotonic() - start) / n)
+                self.done += n
+            elif text.startswith("Final argmax"):
+                self.done += 1
+
+    def estimate(self) -> float:
+        with self.lock:
+            now = time.monotonic()
+            moving = sum(min(n - 1, (now - s) / self.rate) for s, n in self.running)
+            return min(self.total - 1, self.done + max(0.0, moving))
+
+    def tick(self) -> None:
+        if self.callback is not None:
+            self.callback("sampling", self.estimate(), self.total)
+
+
+def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
+                length: float, n_samplers: int, priors: Path | None = None, progress=None) -> None:
+    """Run both directions of eflomal (in parallel threads of one process) and wait for the links."""
+    it = iterations(n_sentences, length, model)
+    cmd = [find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt), "-f", str(fwd), "-r", str(rev),
+           "-n", str(n_samplers), "-N", "0.2", "-1", str(it[0])]
+    if model >= 2:
+        cmd += ["-2", str(it[1])]
+    if model >= 3:
+        cmd += ["-3", str(it[2])]
+    if priors is not None:
+        cmd += ["-p", str(priors)]
+    track = _SamplerProgress(it, tokens, progress)
+    tail: list[str] = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+
+    def follow():
+        for text in proc.stderr:
+            track.line(text)
+            tail.append(text.strip())
+            del tail[:-5]
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    try:
+        while proc.poll() is None:
+            track.tick()
+            time.sleep(0.25)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join()
+    if proc.returncode != 0:
+        raise XlingError(f"eflomal failed (exit {proc.returncode}): " + " | ".join(tail[-3:]),
+                         fix="check the input text and options; report it if the input is valid")
+    if progress is not None:
+        progress("sampling", track.total, track.total)
+
+
+def make_priors(src_text: Path, tgt_text: Path, fwd: Path, rev: Path, out: Path) -> None:
+    proc = subprocess.run([find_makepriors(), "-s", str(src_text), "-t", str(tgt_text), "-f", str(fwd),
+                           "-r", str(rev), "-p", str(out)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise XlingError("eflomal-makepriors failed: " + proc.stderr.strip()[-300:], fix=_INSTALL_FIX)

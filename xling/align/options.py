@@ -1,0 +1,47 @@
+"""Alignment options, their checks and the speed/accuracy presets (chosen by measurement).
+
+Presets set eflomal's sampling length (``--length``, relative to eflomal's ``5000 / sqrt(pairs)``
+fertility iterations) and samplers per direction; explicit ``length`` / ``n_samplers`` override them.
+Both directions always run in parallel threads, so one sampler per direction already uses two cores.
+Measured on 100k pairs (tatoeba x20 + en-fr/zh-en gold, 2 shared cores; benchmarks/align.py):
+see the table in that script's docstring.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from xling.align.symmetrize import check_heuristic
+from xling.align.tokenize import TOKENIZERS
+from xling.errors import XlingError
+
+PRESETS = {
+    "fast": {"length": 0.3, "n_samplers": 1},
+    "default": {"length": 0.5, "n_samplers": 1},
+    "accurate": {"length": 1.0, "n_samplers": 3},
+}
+
+
+def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: str, length: float | None,
+            n_samplers: int | None, priors: str | Path | None) -> dict:
+    """Check every option once and return them with the preset applied."""
+    check_heuristic(sym)
+    if tokenizer not in ("auto",) + TOKENIZERS:
+        raise XlingError(f"unknown tokenizer {tokenizer!r}", fix=f"use one of auto, {', '.join(TOKENIZERS)}")
+    if model not in (1, 2, 3):
+        raise XlingError(f"unknown eflomal model {model}", fix="use 1 (IBM1), 2 (+HMM) or 3 (+fertility)")
+    if preset not in PRESETS:
+        raise XlingError(f"unknown preset {preset!r}", fix=f"use one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    length = p["length"] if length is None else length
+    n_samplers = p["n_samplers"] if n_samplers is None else n_samplers
+    if not length > 0:
+        raise XlingError(f"--length must be > 0, got {length}", fix="e.g. --length 0.5 (half eflomal's iterations)")
+    if n_samplers < 1:
+        raise XlingError(f"--n-samplers must be >= 1, got {n_samplers}", fix="use 1 (fast) to 3 (eflomal's default)")
+    if priors is not None:
+        pp = Path(priors)
+        if not pp.is_file():
+            raise XlingError("priors file does not exist", file=pp,
+                             fix="write one with `xling align --save-priors` (or eflomal-makepriors) or drop --priors")
+    return {"sym": sym, "tokenizer": tokenizer, "lowercase": lowercase, "model": model, "preset": preset,
+            "length": float(length), "n_samplers": int(n_samplers), "priors": str(priors) if priors else None}
