@@ -46,6 +46,11 @@ def _register():
 
     from xling.cli import evaluate as evaluate_cli
 
+    from xling.cli import retrieval as retrieval_cli
+
+    evaluate_cli.eval_app.command("retrieval", help="Cross-lingual sentence retrieval without fine-tuning: "
+                                  "Tatoeba top-1 accuracy, BUCC-style mining F1; any layer, mean/cls "
+                                  "pooling, cosine or margin.")(retrieval_cli.retrieval)
     app.add_typer(evaluate_cli.eval_app, name="eval")
 
     from xling.cli import align as align_cli
