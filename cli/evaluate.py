@@ -6,7 +6,6 @@ from typing import Optional
 
 import typer
 
-from xling import __version__
 from xling.cli._common import console, guarded, progress
 
 eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
@@ -51,7 +50,7 @@ def xglue(
     """Fine-tune on the train language, predict every language, print and save the results table."""
     from xling.xglue.finetune import FinetuneConfig
     from xling.xglue.generate import GenerateConfig
-    from xling.xglue.report import rich_table
+    from xling.xglue.report import rich_table, signature_lines
     from xling.xglue.run import EvalConfig, evaluate
 
     cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=_csv(zero_shot), train_lang=train_lang,
@@ -69,10 +68,8 @@ def xglue(
         console.print(f"[dim]up to date: {out / 'results.json'}[/]")
     console.print(rich_table(result, "dev"))
     console.print(rich_table(result, "test"))
-    console.print(f"signature: {result['signature']}", soft_wrap=True, highlight=False)
-    for name, t in result["tasks"].items():
-        if t.get("signature"):  # generation: sacrebleu's signature and the language identifier
-            console.print(f"{name} signature: xling:{__version__}|{t['signature']}", soft_wrap=True, highlight=False)
+    for line in signature_lines(result):
+        console.print(line, soft_wrap=True, highlight=False)
     console.print(f"results: {out / 'results.json'}, {out / 'results.md'}")
 
 
@@ -86,34 +83,13 @@ def score(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores here."),
 ):
     """Score prediction files exactly as the official XGLUE scorer does."""
-    from rich.table import Table
-
     from xling.io import write_json_atomic
+    from xling.xglue.report import score_notes, score_table
     from xling.xglue.score import score_dir
 
     res = score_dir(pred, gold, tasks, split)
-    tab = Table(title=f"XGLUE scores ({split})")
-    for c in ("task", "metric", "languages", "avg"):
-        tab.add_column(c)
-    for name, t in res["tasks"].items():
-        tab.add_row(name, t["metric"], " ".join(f"{k}={v:.2f}" for k, v in t["langs"].items()),
-                    f"{t['avg']:.2f}" + ("" if t.get("official_avg", True) else "*"))
-        if "off_target" in t:
-            tab.add_row("", "off-target %", " ".join(f"{k}={'-' if v is None else f'{v:.1f}'}"
-                                                     for k, v in t["off_target"].items()), "")
-    tab.caption = " · ".join(f"{k.title()}: {res[k]:.2f}" for k in ("understanding", "generation")
-                             if res.get(k) is not None)
-    console.print(tab)
-    for name, t in res["tasks"].items():
-        if not t.get("official_avg", True):
-            console.print(f"* {name}: no prediction for {' '.join(t['missing'])}; the official average is over "
-                          f"all of the task's languages, this one over {' '.join(t['avg_langs'])}", highlight=False)
-        if t.get("padded"):
-            console.print(f"{name}: words without a predicted tag scored as O, as the official scorer does: "
-                          + " ".join(f"{k}={v}" for k, v in t["padded"].items()), highlight=False)
-    for name, t in res["tasks"].items():
-        if t.get("signature"):
-            console.print(f"{name} signature: xling:{__version__}|{t['signature']}", soft_wrap=True,
-                          highlight=False)
+    console.print(score_table(res))
+    for line in score_notes(res):
+        console.print(line, soft_wrap=True, highlight=False)
     if json_out:
         write_json_atomic(json_out, res)

@@ -221,7 +221,7 @@ def dae_run(data_dir, tmp_path_factory):
 
 
 def test_denoising_pretraining_loss_falls(dae_run, data_dir):
-    from xling.inspect import inspect_checkpoint
+    from xling.checkpoint_info import inspect_checkpoint
 
     out, output = dae_run
     s = json.loads((out / "pretrain.json").read_text())
@@ -234,7 +234,7 @@ def test_denoising_pretraining_loss_falls(dae_run, data_dir):
     assert s["valid"] and s["valid"][-1]["valid_loss"] < first - 1.5
     assert "--task xling_dae" in s["command"] and "--permute-sentences 1.0" in s["command"]
     assert sorted(p.name for p in (out / "model").iterdir()) == ["dict.txt", "model.pt", "sentencepiece.bpe.model"]
-    from xling.xglue.generate import load_seq2seq
+    from xling.modeling import load_seq2seq
 
     m = load_seq2seq(out / "model")
     n_dict = sum(1 for _ in open(data_dir / "dict.txt", encoding="utf-8"))
@@ -289,11 +289,16 @@ def test_pretrain_seq2seq_bad_options(data_dir, tmp_path):
 # ---------------------------------------------------------------- fine-tuning and generation
 
 def test_forced_language_token_starts_every_decoding(dae_run):
-    from xling.xglue.generate import GenerateConfig, GenRunner, load_seq2seq
+    from xling.modeling import load_seq2seq
+    from xling.xglue.generate import GenerateConfig, GenerationRunner
+    from xling.xglue.run import EvalConfig
+    from xling.xglue.tasks import TASKS
 
     m = load_seq2seq(dae_run[0] / "model")
-    r = GenRunner(m, GenerateConfig(beam=3, max_target_len=8))
-    ex = r.encode(["Der Hund läuft nach Hause.", "Wo ist die Katze?"], ["x", "y"], "de")
+    cfg = EvalConfig(model=dae_run[0] / "model", data=Path("."), gen=GenerateConfig(beam=3, max_target_len=8))
+    r = GenerationRunner(TASKS["qg"], m, cfg)
+    src = ["Der Hund läuft nach Hause.", "Wo ist die Katze?"]
+    ex = r.encode(src, ["x", "y"], "de")
     assert ex[0][0][-2:] == [m.dictionary.eos(), m.lang_index("de")]  # source closes with </s> [de]
     firsts, forward = [], m.model.decoder.forward
 
@@ -305,7 +310,7 @@ def test_forced_language_token_starts_every_decoding(dae_run):
     try:
         for lang in ("de", "es"):
             firsts.clear()
-            out = r.predict(ex, lang)
+            out = r.predict(r.module, r.encode(src, ["x", "y"], lang))
             assert len(out) == 2 and all(isinstance(o, str) and "\n" not in o for o in out)
             assert len(firsts) > 1 and all(t == m.lang_index(lang) for step in firsts for t in step)
     finally:

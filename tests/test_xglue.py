@@ -89,7 +89,7 @@ def test_load_encoder_plain_roberta(tiny_model):
 
 def _majority_pos(split_lang):
     from xling.xglue.metrics import METRICS
-    from xling.xglue.tasks import read_conll
+    from xling.xglue.readers import read_conll
 
     gold = [t for _w, t in read_conll(POS / f"{split_lang}.test")][:200]
     return METRICS["seqeval_precision"]().score(gold, [["NOUN"] * len(s) for s in gold])
@@ -288,9 +288,9 @@ def test_qa_windows_round_trip(tiny_model):
     from xling.xglue.tasks import TASKS
 
     mlqa = shared_path("xglue-real", "MLQA")
-    r = QaRunner(load_encoder(tiny_model), TASKS["mlqa"])
+    r = QaRunner(TASKS["mlqa"], load_encoder(tiny_model))
     for lang in ("en", "de", "zh"):
-        loaded = r.load(mlqa / f"MLQA_V1/dev/dev-context-{lang}-question-{lang}.json", 60)
+        loaded = r.load(mlqa.parent, lang, "dev", 60)
         by_q: dict = {}
         for f in loaded["feats"]:
             assert len(f["ids"]) <= r.enc.max_positions
@@ -316,7 +316,7 @@ def test_eval_xglue_mlqa_runs_and_rescores(tiny_model, tmp_path):
     r = json.loads((out / "results.json").read_text())
     test = r["tasks"]["mlqa"]["splits"]["test"]["langs"]
     pred = json.loads((out / "MLQA" / "zh.prediction").read_text())
-    from xling.xglue.score import read_squad
+    from xling.xglue.readers import read_squad
 
     gold = read_squad(SHARED / "xglue-real/MLQA/MLQA_V1/test/test-context-zh-question-zh.json")
     assert set(pred) == {q["id"] for q in gold}
@@ -332,7 +332,7 @@ def test_eval_xglue_mlqa_runs_and_rescores(tiny_model, tmp_path):
 def _first_sentence_f1(lang: str, split: str, n: int) -> float:
     from xling.xglue.metrics.mlqa_f1 import MlqaF1
     from xling.xglue.qa import first_sentence
-    from xling.xglue.score import read_squad
+    from xling.xglue.readers import read_squad
     from xling.xglue.tasks import TASKS
 
     qs = read_squad(TASKS["mlqa"].path(SHARED / "xglue-real", lang, split))[:n]

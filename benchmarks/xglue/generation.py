@@ -32,7 +32,7 @@ def xling(*args):
 
 def first_words_floor(spec, data: Path, lang: str, n: int = 8) -> float:
     from xling.xglue.metrics.bleu import Bleu
-    from xling.xglue.tasks import read_generation
+    from xling.xglue.readers import read_generation
 
     src, tgt = read_generation(spec, data, lang, "test")
     return Bleu().score(tgt, [" ".join(s.split()[:n]) for s in src])
@@ -96,9 +96,9 @@ def main():
     caps = ["--max-eval-examples", a.max_eval_examples] if a.max_eval_examples else []
     results = {}
     for name in ("qg", "ntg"):
-        from xling.xglue.generate import model_langs
+        from xling.modeling import seq2seq_langs
 
-        known = model_langs(model)
+        known = seq2seq_langs(model)
         zs = [lg for lg in langs[name] if lg != "en" and lg in known]
         if len(zs) < len(langs[name]) - 1:  # a language the model has no token for: left out, said so
             print(f"note: {name}: the model has no language token for "

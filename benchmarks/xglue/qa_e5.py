@@ -32,7 +32,7 @@ def xling(*args):
 def baseline(data: Path, lang: str, split: str, n: int | None) -> float:
     from xling.xglue.metrics.mlqa_f1 import MlqaF1
     from xling.xglue.qa import first_sentence
-    from xling.xglue.score import read_squad
+    from xling.xglue.readers import read_squad
     from xling.xglue.tasks import TASKS
 
     qs = read_squad(TASKS["mlqa"].path(data, lang, split))[:n]

@@ -1,11 +1,13 @@
-"""A lean PyTorch fine-tuning loop around the fairseq encoder, shared by every task family.
+"""The one fine-tuning loop, shared by every task family (each a :class:`xling.xglue.runner.Runner`).
 
 Why not fairseq's trainer: each XGLUE family needs its own head and input format (word-level tags,
 sentence pairs, query groups, QA windows), and fairseq would need a registered task + dataset +
 criterion per format; the eval suite fine-tunes small heads for a few epochs, where fairseq's
 distributed machinery buys nothing and its per-format registration costs a lot of code. The loop is
 plain AdamW with linear warm-up/decay, gradient clipping, and model selection on the train
-language's dev set only (zero-shot rule): the best state is kept in memory.
+language's dev set only (zero-shot rule): the best state is kept in memory. It is the one place that
+decides where and how the runner's network trains (device, precision, data parallelism): runners only
+form batches (``collate``) and compute ``loss(model, batch)`` / predictions with the model given.
 
 ``freeze_embeddings`` keeps the token embedding table fixed: with XLM-R's 250k-piece vocabulary it
 holds most of a small model's parameters (e5-small: 96M of 118M), so freezing it removes most of the
@@ -55,20 +57,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(module, examples: list, loss_fn: Callable, dev_score: Callable[[], float], cfg: FinetuneConfig,
+def train(runner, items: list, dev_score: Callable[[object], float], cfg: FinetuneConfig,
           on_step: Callable[[], None] | None = None) -> dict:
-    """Train ``module`` on ``examples`` (batches formed here); return the dev history. ``module`` ends
-    with the weights of its best dev epoch."""
+    """Train ``runner.module`` on ``items`` (``runner.train_items(...)``; batches formed here with
+    ``runner.collate``, loss from ``runner.loss``); after each epoch ``dev_score(model)`` selects. Return
+    the dev history; the module ends with the weights of its best dev epoch, in eval mode."""
     import torch
 
     set_seed(cfg.seed)
+    module = runner.module
     if cfg.freeze_embeddings:
         for name, sub in module.named_modules():
             if name.endswith("embed_tokens"):
                 sub.weight.requires_grad_(False)
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(1, cfg.epochs * ((len(examples) + cfg.batch_size - 1) // cfg.batch_size))
+    steps = max(1, cfg.epochs * ((len(items) + cfg.batch_size - 1) // cfg.batch_size))
     warm = max(1, int(cfg.warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
@@ -76,11 +80,11 @@ def train(module, examples: list, loss_fn: Callable, dev_score: Callable[[], flo
     best, best_state, history = -1.0, None, []
     for _epoch in range(cfg.epochs):
         module.train()
-        order = list(range(len(examples)))
+        order = list(range(len(items)))
         rng.shuffle(order)
         for i in range(0, len(order), cfg.batch_size):
-            batch = [examples[j] for j in order[i:i + cfg.batch_size]]
-            loss = loss_fn(batch)
+            batch = runner.collate([items[j] for j in order[i:i + cfg.batch_size]])
+            loss = runner.loss(module, batch)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.clip)
@@ -90,7 +94,7 @@ def train(module, examples: list, loss_fn: Callable, dev_score: Callable[[], flo
                 on_step()
         module.eval()
         with torch.no_grad():
-            score = float(dev_score())
+            score = float(dev_score(module))
         history.append(score)
         if score > best:
             best, best_state = score, copy.deepcopy(module.state_dict())

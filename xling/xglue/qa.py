@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 from xling.xglue.metrics.mlqa_f1 import MlqaF1
-from xling.xglue.score import read_squad
+from xling.xglue.readers import read_squad
+from xling.xglue.runner import Runner
 from xling.xglue.tasks import TaskSpec
-
 
 _SENTENCE_END = re.compile(r"[.!?\u0964\u061f](?:\s|$)|[\u3002\uff01\uff1f]")
 
@@ -23,16 +23,18 @@ def first_sentence(context: str) -> str:
     return context[: m.end()].strip() if m else context.strip()
 
 
-class QaRunner:
+class QaRunner(Runner):
+    """Loaded: ``{"questions": [...], "feats": [one dict a window]}``; training batches windows."""
+
     max_query = 48
     max_answer = 30
 
-    def __init__(self, encoder, spec: TaskSpec, lang: str = "en"):
-        import torch
+    def __init__(self, spec: TaskSpec, encoder, cfg=None):
+        from xling.xglue.heads import PositionHead
 
-        self.enc, self.spec, self.lang = encoder, spec, lang
-        self.head = torch.nn.Linear(encoder.embed_dim, 2)
-        self.module = torch.nn.ModuleDict({"encoder": encoder.model, "head": self.head})
+        super().__init__(spec)
+        self.enc = encoder
+        self.module = PositionHead(encoder.model, encoder.embed_dim, 2)
 
     def _context(self, context: str):
         """Piece ids and the (start, end) character span of every piece."""
@@ -56,10 +58,10 @@ class QaRunner:
         starts = list(range(0, max(1, n - room + stride), stride)) or [0]
         return [(s, min(n, s + room)) for s in starts if s < max(n, 1)], room
 
-    def load(self, path: Path, max_examples: int | None = None, train: bool = False):
-        qs = read_squad(path)
-        if max_examples:
-            qs = qs[:max_examples]
+    def load(self, data: Path, lang: str, split: str, limit: int | None = None, train: bool = False):
+        qs = read_squad(self.spec.path(data, lang, split))
+        if limit:
+            qs = qs[:limit]
         d = self.enc.dictionary
         feats = []
         for q in qs:
@@ -82,34 +84,32 @@ class QaRunner:
                               "context": q["context"], "target": target})
         return {"questions": qs, "feats": feats}
 
-    def examples(self, loaded):
+    def train_items(self, loaded) -> list:
         return loaded["feats"]
 
-    def _logits(self, batch):
-        x = self.enc.features(self.enc.collate([f["ids"] for f in batch]))
-        return self.head(x)
-
-    def loss(self, batch):
+    def collate(self, items: list) -> dict:
         import torch
 
-        lg = self._logits(batch)
-        mask = self.enc.collate([f["ids"] for f in batch]).eq(self.enc.dictionary.pad())
-        lg = lg.masked_fill(mask.unsqueeze(-1), -1e4)
-        st = torch.tensor([f["target"][0] for f in batch])
-        en = torch.tensor([f["target"][1] for f in batch])
-        ce = torch.nn.functional.cross_entropy
-        return (ce(lg[..., 0], st) + ce(lg[..., 1], en)) / 2
+        tokens = self.enc.collate([f["ids"] for f in items])
+        return {"net_input": {"src_tokens": tokens}, "pad_mask": tokens.eq(self.enc.dictionary.pad()),
+                "start": torch.tensor([f["target"][0] for f in items]),
+                "end": torch.tensor([f["target"][1] for f in items])}
 
-    def predict(self, loaded, batch_size: int = 32) -> dict:
+    def loss(self, model, batch: dict):
+        import torch
+
+        lg = model(**batch["net_input"]).masked_fill(batch["pad_mask"].unsqueeze(-1), -1e4)
+        ce = torch.nn.functional.cross_entropy
+        return (ce(lg[..., 0], batch["start"]) + ce(lg[..., 1], batch["end"])) / 2
+
+    def predict(self, model, loaded) -> dict:
         import torch
 
         best: dict = {}
-        feats = loaded["feats"]
         with torch.no_grad():
-            for i in range(0, len(feats), batch_size):
-                batch = feats[i:i + batch_size]
-                lg = self._logits(batch)
-                for j, f in enumerate(batch):
+            for items, batch in self.batches(loaded["feats"]):
+                lg = model(**batch["net_input"])
+                for j, f in enumerate(items):
                     n = len(f["ids"]) - 1 - f["off"]
                     s = lg[j, f["off"]: f["off"] + n, 0]
                     e = lg[j, f["off"]: f["off"] + n, 1]
@@ -125,16 +125,14 @@ class QaRunner:
                                 best[f["qid"]] = (sc, f["context"][c0:c1])
         return {q["id"]: best.get(q["id"], (0, ""))[1] for q in loaded["questions"]}
 
-    def score(self, loaded, pred, lang):
+    def score(self, loaded, predictions, lang: str) -> float:
         gold = {q["id"]: [a["text"] for a in q["answers"]] or [""] for q in loaded["questions"]}
-        return MlqaF1(lang).score(gold, pred)
+        return MlqaF1(lang).score(gold, predictions)
 
-    @staticmethod
-    def format(pred) -> str:
-        return json.dumps(pred, ensure_ascii=False, indent=0) + "\n"
+    def format(self, predictions) -> str:
+        return json.dumps(predictions, ensure_ascii=False, indent=0) + "\n"
 
-    @staticmethod
-    def gold_slice(loaded) -> str:
+    def gold_slice(self, loaded) -> str:
         paras = [{"context": q["context"], "qas": [{"id": q["id"], "question": q["question"],
                                                      "answers": q["answers"]}]} for q in loaded["questions"]]
         return json.dumps({"data": [{"title": "slice", "paragraphs": paras}]}, ensure_ascii=False)

@@ -9,23 +9,25 @@ from xling.xglue.classify import Classifier
 
 
 class Ranker(Classifier):
-    def __init__(self, encoder, spec):
-        super().__init__(encoder, spec, n_out=1)
+    n_out = 1
 
-    def loss(self, batch):
+    def target(self, items: list):
         import torch
 
-        target = torch.tensor([float(b[1]) for b in batch])
-        return torch.nn.functional.mse_loss(self._logits(batch)[:, 0], target)
+        return torch.tensor([float(e[1]) for e in items])
 
-    def predict(self, examples) -> list[float]:
-        return [float(v) for v in self._outputs(examples)[:, 0]]
+    def loss(self, model, batch: dict):
+        import torch
 
-    def score(self, examples, pred, lang):
+        return torch.nn.functional.mse_loss(model(**batch["net_input"])[:, 0], batch["target"])
+
+    def predict(self, model, loaded) -> list[float]:
+        return [float(v) for v in self.outputs(model, loaded)[:, 0]]
+
+    def score(self, loaded, predictions, lang: str) -> float:
         from xling.xglue.metrics import METRICS
 
-        return METRICS[self.spec.metric]().score([(e[0][0], e[1]) for e in examples], pred)
+        return METRICS[self.spec.metric]().score([(e[0][0], e[1]) for e in loaded], predictions)
 
-    @staticmethod
-    def format(preds) -> str:
-        return "".join(f"{p:.6f}\n" for p in preds)
+    def format(self, predictions) -> str:
+        return "".join(f"{p:.6f}\n" for p in predictions)

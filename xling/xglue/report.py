@@ -98,6 +98,51 @@ def rich_table(result: dict, split: str = "test"):
     return tab
 
 
+def signature_lines(result: dict) -> list[str]:
+    """The run's signature, then each task's metric signature (generation: sacrebleu's and the language
+    identifier's), each prefixed with xling's version."""
+    from xling import __version__
+
+    return [f"signature: {result['signature']}"] + [
+        f"{name} signature: xling:{__version__}|{t['signature']}" for name, t in result["tasks"].items()
+        if t.get("signature")]
+
+
+def score_table(res: dict):
+    """The rich table of :func:`xling.xglue.score.score_dir`'s result (``*``: not the official average)."""
+    from rich.table import Table
+
+    tab = Table(title=f"XGLUE scores ({res['split']})")
+    for c in ("task", "metric", "languages", "avg"):
+        tab.add_column(c)
+    for name, t in res["tasks"].items():
+        tab.add_row(name, t["metric"], " ".join(f"{k}={v:.2f}" for k, v in t["langs"].items()),
+                    f"{t['avg']:.2f}" + ("" if t.get("official_avg", True) else "*"))
+        if "off_target" in t:
+            tab.add_row("", "off-target %", " ".join(f"{k}={'-' if v is None else f'{v:.1f}'}"
+                                                     for k, v in t["off_target"].items()), "")
+    tab.caption = " · ".join(f"{k.title()}: {res[k]:.2f}" for k in ("understanding", "generation")
+                             if res.get(k) is not None)
+    return tab
+
+
+def score_notes(res: dict) -> list[str]:
+    """Lines printed under the score table: partial averages, words scored as ``O``, metric signatures."""
+    from xling import __version__
+
+    lines = []
+    for name, t in res["tasks"].items():
+        if not t.get("official_avg", True):
+            lines.append(f"* {name}: no prediction for {' '.join(t['missing'])}; the official average is over "
+                         f"all of the task's languages, this one over {' '.join(t['avg_langs'])}")
+        if t.get("padded"):
+            lines.append(f"{name}: words without a predicted tag scored as O, as the official scorer does: "
+                         + " ".join(f"{k}={v}" for k, v in t["padded"].items()))
+    lines += [f"{name} signature: xling:{__version__}|{t['signature']}" for name, t in res["tasks"].items()
+              if t.get("signature")]
+    return lines
+
+
 def bar_charts(result: dict, out: Path, split: str = "test") -> list[str]:
     try:
         import logging

@@ -1,6 +1,9 @@
 """Orchestrate zero-shot XGLUE: fine-tune on the train language per task and seed, select on the
 train language's dev set, predict dev/test for every language, score with the official metrics.
 
+Every task family is a :class:`xling.xglue.runner.Runner` (see :data:`RUNNERS`); this module alone drives
+them: fine-tuning (:func:`xling.xglue.finetune.train`), prediction files and scoring (:func:`write_and_score`).
+
 Output (written atomically as one directory; a finished run with the same signature is skipped):
 ``OUT/TASK/lang.prediction`` (test, best seed: the submission; ``TASK`` is the release's folder name,
 ``POS``, ``MLQA``, as the official scorer reads it), ``OUT/seeds/S/{dev,test}/TASK/...``,
@@ -16,12 +19,17 @@ from pathlib import Path
 from xling import __version__
 from xling.errors import XlingError
 from xling.io import atomic_dir, sha256_text
+from xling.xglue.classify import Classifier
 from xling.xglue.finetune import FinetuneConfig, set_seed, train
-from xling.xglue.generate import GenerateConfig
+from xling.xglue.generate import GenerateConfig, GenerationRunner
+from xling.xglue.qa import QaRunner
+from xling.xglue.rank import Ranker
 from xling.xglue.score import score_file
+from xling.xglue.tag import Tagger
 from xling.xglue.tasks import TaskSpec, get_tasks
 
-RUNNERS = {"tag", "qa", "classify", "rank", "generate"}  # families with a runner; others are declared for scoring only
+# the runner of each task family (a TaskSpec's ``family``); torch is imported only when one is built
+RUNNERS = {"tag": Tagger, "classify": Classifier, "rank": Ranker, "qa": QaRunner, "generate": GenerationRunner}
 
 
 @dataclass
@@ -66,10 +74,8 @@ def signature(cfg: EvalConfig, specs, langs, model_hash: str, task_langs: dict |
 
 def _prepare(cfg: EvalConfig):
     specs = get_tasks(cfg.tasks)
-    for spec in specs:
-        if spec.family not in RUNNERS:
-            raise XlingError(f"task {spec.name} ({spec.family}) has no fine-tuning runner yet",
-                             fix="use `xling eval score` on predictions made elsewhere, or another understanding task")
+    if any(s.family == "generate" for s in specs):
+        cfg.gen.check()
     langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
     # A language a task does not have at all (no dev or test file, as MLQA has no fr) is left out of that
     # task only. One that no requested task has stays in all of them, so that the missing files are listed
@@ -89,48 +95,41 @@ def _has_any(spec: TaskSpec, data: Path, lang: str) -> bool:
     return any(spec.path(data, lang, sp, sd).exists() for sp in ("dev", "test") for sd in (spec.sides or ["tgt"]))
 
 
-def _runner(spec: TaskSpec, encoder):
-    if spec.family == "qa":
-        from xling.xglue.qa import QaRunner
+def load_model(spec: TaskSpec, cfg: EvalConfig):
+    """The model a task's runner fine-tunes, freshly loaded from ``cfg.model``."""
+    from xling.modeling import load_encoder, load_seq2seq
 
-        return QaRunner(encoder, spec)
-    if spec.family == "classify":
-        from xling.xglue.classify import Classifier
-
-        return Classifier(encoder, spec)
-    if spec.family == "rank":
-        from xling.xglue.rank import Ranker
-
-        return Ranker(encoder, spec)
-    from xling.xglue.tag import Tagger
-
-    return Tagger(encoder, spec)
+    return (load_seq2seq if RUNNERS[spec.family].model_kind == "seq2seq" else load_encoder)(cfg.model)
 
 
-def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None, encoder=None) -> dict:
-    """Fine-tune one seed and predict every language; ``encoder``: a freshly loaded one to use (saves a load)."""
-    if spec.family == "generate":
-        from xling.xglue.generate import run_generation
-
-        return run_generation(spec, cfg, langs, seed, tmp, on_step)
-    from xling.modeling import load_encoder
-
+def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None, model=None) -> dict:
+    """Fine-tune one seed on the train language, select on its dev set, predict, write and score dev and
+    test of every language in ``langs``. ``model``: a freshly loaded one to use (saves a load)."""
     set_seed(seed)
-    enc = encoder if encoder is not None else load_encoder(cfg.model)
-    if cfg.ft.max_length:
-        enc.max_positions = min(enc.max_positions, cfg.ft.max_length)
-    r = _runner(spec, enc)
-    tr = r.examples(r.load(spec.path(cfg.data, cfg.train_lang, "train"), cfg.max_train_examples, train=True))
-    dev = r.load(spec.path(cfg.data, cfg.train_lang, "dev"), cfg.max_eval_examples)
+    if model is None:
+        model = load_model(spec, cfg)
+    if cfg.ft.max_length and hasattr(model, "max_positions"):  # encoders: inputs capped at --max-length
+        model.max_positions = min(model.max_positions, cfg.ft.max_length)
+    r = RUNNERS[spec.family](spec, model, cfg)  # its head is initialised from the seed
+    r.check_inputs(cfg.data, langs)
+    items = r.train_items(r.load(cfg.data, cfg.train_lang, "train", cfg.max_train_examples, train=True))
+    dev = r.load(cfg.data, cfg.train_lang, "dev", cfg.max_eval_examples)
     ft = FinetuneConfig(**{**cfg.ft.as_dict(), "seed": seed})
-    hist = train(r.module, tr, r.loss, lambda: r.score(dev, r.predict(dev), cfg.train_lang), ft, on_step)
+    hist = train(r, items, lambda m: r.dev_score(m, dev, cfg.train_lang), ft, on_step)
     scores: dict = {}
+    extra: dict = {}
     for split in ("dev", "test"):
         for lg in langs:
-            ex = r.load(spec.path(cfg.data, lg, split), cfg.max_eval_examples)
-            scores.setdefault(split, {})[lg] = write_and_score(spec, cfg, tmp, seed, split, lg,
-                                                               r.format(r.predict(ex)), lambda: r.gold_slice(ex))
-    return {"seed": seed, "scores": scores, **hist}
+            ex = r.load(cfg.data, lg, split, cfg.max_eval_examples)
+            pred = r.predict(r.module, ex)
+            scores.setdefault(split, {})[lg] = write_and_score(spec, cfg, tmp, seed, split, lg, r.format(pred),
+                                                               lambda: r.gold_slice(ex))
+            for name, value in r.extra_scores(ex, pred, lg, langs).items():
+                extra.setdefault(name, {}).setdefault(split, {})[lg] = value
+    out = {"seed": seed, "scores": scores, **extra, **hist}
+    if r.signature() is not None:
+        out["metric_signature"] = r.signature()
+    return out
 
 
 def write_and_score(spec: TaskSpec, cfg: EvalConfig, tmp: Path, seed: int, split: str, lang: str, predictions: str,
@@ -153,17 +152,17 @@ def write_and_score(spec: TaskSpec, cfg: EvalConfig, tmp: Path, seed: int, split
 
 def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
     specs, langs, task_langs = _prepare(cfg)
-    from xling.modeling import load_encoder
+    from xling.modeling import check_seq2seq, load_encoder
 
     fresh: list = []
-    if all(s.family == "generate" for s in specs):
-        from xling.xglue.generate import check_model
-
-        model_hash = check_model(cfg.model, sorted({lg for tl in task_langs.values() for lg in tl}))  # a seq2seq model dir with a token for every language
+    kinds = {RUNNERS[s.family].model_kind for s in specs}
+    if kinds == {"seq2seq"}:
+        # a seq2seq model dir with a token for every language
+        model_hash = check_seq2seq(cfg.model, sorted({lg for tl in task_langs.values() for lg in tl}))
     else:
         fresh = [load_encoder(cfg.model)]  # checks the model once; the first fine-tune then uses it
         model_hash = fresh[0].fingerprint()
-        if any(s.family == "generate" for s in specs):
+        if len(kinds) > 1:
             raise XlingError("generation tasks (qg, ntg) need an encoder-decoder model, understanding tasks "
                              "an encoder: evaluate them in two runs", fix="--tasks qg,ntg with a model from "
                              "`xling pretrain --arch seq2seq`, the others with an encoder model")
@@ -183,8 +182,9 @@ def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
     with atomic_dir(out) as tmp:
         runs = {}
         for spec in specs:
+            reuse = RUNNERS[spec.family].model_kind == "encoder"
             runs[spec.name] = [run_task(spec, cfg, task_langs[spec.name], s, tmp, on_step,
-                                        encoder=fresh.pop() if spec.family != "generate" and fresh else None)
+                                        model=fresh.pop() if reuse and fresh else None)
                                for s in range(1, cfg.seeds + 1)]
             best = max(runs[spec.name], key=lambda r: r["best_dev"])
             src = tmp / "seeds" / str(best["seed"]) / "test" / spec.pred_dir

@@ -22,69 +22,14 @@ scorer silently counts them wrong.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xling.errors import XlingError
 from xling.xglue.metrics import METRICS
 from xling.xglue.metrics.mlqa_f1 import MlqaF1
-from xling.xglue.tasks import TaskSpec, file_lines, get_tasks, read_conll, read_tag_predictions
-
-
-def read_tsv_gold(spec: TaskSpec, path: Path) -> list[list[str]]:
-    """Gold rows (tab-separated fields) of a one-example-a-line task as the official scorer reads them:
-    every line, except that a header task (PAWS-X) drops its first line and blank lines."""
-    lines = file_lines(path)
-    if spec.header:
-        lines = [ln for ln in lines[1:] if ln.strip()]
-    return [ln.rstrip("\n").split("\t") for ln in lines]
-
-
-def read_squad(path: Path) -> list[dict]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-        out = []
-        for art in data:
-            for para in art["paragraphs"]:
-                for qa in para["qas"]:
-                    out.append({"id": qa["id"], "question": qa["question"], "context": para["context"],
-                                "answers": qa.get("answers", [])})
-    except (ValueError, KeyError, TypeError) as e:
-        raise XlingError(f"not SQuAD v1.1 JSON ({type(e).__name__}: {e})", file=path,
-                         fix='{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question", '
-                             '"answers": [{"text", "answer_start"}]}]}]}]}') from None
-    return out
-
-
-def read_qa_predictions(path: Path) -> dict:
-    """An MLQA prediction file: one JSON object mapping question ids to answer strings."""
-    try:
-        pred = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise XlingError(f"prediction is not JSON: {e}", file=path) from None
-    if not isinstance(pred, dict) or not all(isinstance(v, str) for v in pred.values()):
-        raise XlingError("MLQA predictions must be one JSON object of question id -> answer text", file=path,
-                         fix='{"qas_id1": "answer text 1", "qas_id2": "answer text 2"}')
-    return pred
-
-
-def read_generation_pred(pred_path: Path, n_gold: int) -> list[str]:
-    """One hypothesis a line (empty lines are empty hypotheses); the count must equal the gold's."""
-    from xling.xglue.tasks import read_text_lines
-
-    pred = read_text_lines(pred_path)
-    if len(pred) != n_gold:
-        raise XlingError(f"prediction has {len(pred)} lines, gold has {n_gold}", file=pred_path,
-                         fix="one generated text a line, in the order of the gold file (the official "
-                             "scorer would silently truncate to the shorter file)")
-    return [p.strip() for p in pred]
-
-
-def generation_gold(gold_path: Path) -> list[str]:
-    """Gold targets as the official scorer reads them: the last tab-separated field of each line."""
-    from xling.xglue.tasks import read_text_lines, target_text
-
-    return [target_text(ln) for ln in read_text_lines(gold_path)]
+from xling.xglue.readers import (file_lines, generation_gold, read_conll, read_generation_pred, read_qa_predictions,
+                                 read_squad, read_tag_predictions, read_tsv_gold)
+from xling.xglue.tasks import TaskSpec, get_tasks
 
 
 def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str, notes: dict | None = None) -> float:

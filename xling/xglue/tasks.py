@@ -1,7 +1,8 @@
 """Declarative specs of the XGLUE understanding tasks in the official release layout.
 
-Each task is one ``TaskSpec``: its family (the runner that fine-tunes and predicts), file paths per
-(language, split), label set, metric and languages. Generation tasks (QG, NTG) are the
+Each task is one ``TaskSpec``: its family (the runner that fine-tunes and predicts, see
+:mod:`xling.xglue.runner`), file paths per (language, split), file format (read by
+:mod:`xling.xglue.readers`), label set, metric and languages. Generation tasks (QG, NTG) are the
 ``family`` "generate": a source and a target file per (language, split), ``{side}`` in the path
 template being ``src`` or ``tgt``; the target file is the gold file that scoring reads.
 """
@@ -31,6 +32,7 @@ class TaskSpec(BaseModel):
     fmt: Literal["conll", "tsv", "squad", "lines"]
     labels: Optional[list[str]] = None
     header: bool = False
+    id_column: bool = False  # TSV: the first column is an id, not text (PAWS-X)
     pred_ext: str = "prediction"
     sides: list[str] = []  # generation: ["src", "tgt"], the {side} of the path templates
 
@@ -88,7 +90,7 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in [
              labels=["contradiction", "entailment", "neutral"]),
     TaskSpec(name="pawsx", family="classify", metric="accuracy", langs=["de", "en", "es", "fr"],
              train_file="PAWSX/{lang}/train.tsv", eval_file="PAWSX/{lang}/{split}_2k.tsv", fmt="tsv",
-             labels=["0", "1"], header=True),
+             labels=["0", "1"], header=True, id_column=True),
     TaskSpec(name="qadsm", family="classify", metric="accuracy", langs=["de", "en", "fr"],
              train_file="QADSM/xglue.qadsm.{lang}.train", eval_file="QADSM/xglue.qadsm.{lang}.{split}",
              fmt="tsv", labels=["Bad", "Good"]),
@@ -114,85 +116,3 @@ def get_tasks(names: str | list[str]) -> list[TaskSpec]:
     if bad:
         raise XlingError(f"unknown task(s): {', '.join(bad)}", fix="choose from " + ",".join(TASKS))
     return [TASKS[n] for n in names]
-
-
-def file_lines(path: Path) -> list[str]:
-    """The lines of a text file as the official scorer iterates them (``for line in open(f)``: split at
-    newlines only, universal newlines, each line keeping its ``\\n``)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.readlines()
-    except UnicodeDecodeError as e:
-        raise XlingError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=path) from None
-
-
-def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences of ``word TAG`` lines separated by blank lines; the tag is the last field, as the
-    official scorer reads gold files. ``-DOCSTART-`` lines (CoNLL NER) end a sentence and are skipped."""
-    sents, words, tags = [], [], []
-    for i, line in enumerate(file_lines(path), 1):
-        parts = line.split()
-        if not parts or line.startswith("-DOCSTART-"):
-            if words:
-                sents.append((words, tags))
-            words, tags = [], []
-            continue
-        if len(parts) < 2:
-            raise XlingError("expected `word TAG`", file=path, line=i)
-        words.append(parts[0])
-        tags.append(parts[-1])
-    if words:
-        sents.append((words, tags))
-    return sents
-
-
-def read_tag_predictions(path: Path) -> list[list[str]]:
-    """A NER/POS prediction file as the official scorer reads it: each non-blank line, stripped, is one
-    word's tag (the whole line, not its last field); a blank line ends a sentence. A blank line that
-    ends no sentence (at the start, or a second one in a row) is an error here: the official scorer
-    would read it as an empty tag and shift every tag after it."""
-    sents, cur = [], []
-    for i, line in enumerate(file_lines(path), 1):
-        tag = line.strip()
-        if tag:
-            cur.append(tag)
-        elif cur:
-            sents.append(cur)
-            cur = []
-        else:
-            raise XlingError("blank line that ends no sentence", file=path, line=i,
-                             fix="one tag a line, exactly one blank line after each sentence")
-    if cur:
-        sents.append(cur)
-    return sents
-
-
-def read_text_lines(path: Path) -> list[str]:
-    """Lines of a one-example-a-line file (``\n`` separated, a final newline optional, ``\r`` dropped)."""
-    from xling.io import read_lines
-
-    return read_lines(path, "generation file", allow_empty=True)
-
-
-def target_text(line: str) -> str:
-    """The gold target of a generation line as the official scorer reads it: its last tab field, stripped."""
-    return line.split("\t")[-1].strip()
-
-
-def read_generation(spec: TaskSpec, data: Path, lang: str, split: str) -> tuple[list[str], list[str]]:
-    """(sources, targets) of a generation task; targets are the last tab field of each gold line (as the
-    official scorer reads them). Different line counts and empty source lines are errors."""
-    src_path, tgt_path = spec.path(data, lang, split, "src"), spec.path(data, lang, split, "tgt")
-    for p in (src_path, tgt_path):
-        if not p.is_file():
-            raise XlingError(f"task {spec.name}: missing {p.name}", file=p,
-                             fix=f"expected the official layout {spec.eval_file}")
-    src, tgt = read_text_lines(src_path), read_text_lines(tgt_path)
-    if len(src) != len(tgt):
-        raise XlingError(f"{src_path.name} has {len(src)} lines but {tgt_path.name} has {len(tgt)}",
-                         file=tgt_path, fix="line i of the source file pairs with line i of the target file")
-    for i, line in enumerate(src, 1):
-        if not line.strip():
-            raise XlingError("empty source line", file=src_path, line=i,
-                             fix="every example needs source text (remove the pair from both files)")
-    return [s.strip() for s in src], [target_text(t) for t in tgt]
