@@ -51,6 +51,11 @@ def _register():
     evaluate_cli.eval_app.command("retrieval", help="Cross-lingual sentence retrieval without fine-tuning: "
                                   "Tatoeba top-1 accuracy, BUCC-style mining F1; any layer, mean/cls "
                                   "pooling, cosine or margin.")(retrieval_cli.retrieval)
+    from xling.cli import compare as compare_cli
+
+    evaluate_cli.eval_app.command("compare", help="Is run B better than run A? Paired bootstrap per task and "
+                                  "language: difference, 95% CI, p-value (eval xglue or eval retrieval "
+                                  "outputs on the same data).")(compare_cli.compare)
     app.add_typer(evaluate_cli.eval_app, name="eval")
 
     from xling.cli import align as align_cli
