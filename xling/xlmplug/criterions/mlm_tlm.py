@@ -2,12 +2,18 @@
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.masked_lm import MaskedLmConfig
+
+
+def summed(logging_outputs, key) -> float:
+    """``key`` summed over the workers' logging outputs (0 where absent)."""
+    return sum(float(log.get(key, 0)) for log in logging_outputs)
 
 
 @dataclass
@@ -56,9 +62,7 @@ class MlmTlmLoss(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        def total(key):
-            return sum(float(log.get(key, 0)) for log in logging_outputs)
-
+        total = partial(summed, logging_outputs)
         n = total("sample_size")
         metrics.log_scalar("loss", total("loss") / max(n, 1) / math.log(2), n, round=3)
         metrics.log_derived("ppl", lambda meters: 2 ** meters["loss"].avg)

@@ -16,13 +16,14 @@ exactly the one ``xling_mlm_tlm`` trains.
 """
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn as nn
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from xling.xlmplug.criterions.mlm_tlm import MlmTlmLoss, MlmTlmLossConfig
+from xling.xlmplug.criterions.mlm_tlm import MlmTlmLoss, MlmTlmLossConfig, summed
 from xling.xlmplug.heads.clpc import ClpcConfig
 from xling.xlmplug.heads.clwr import ClwrConfig
 from xling.xlmplug.heads.xlco import XlcoConfig
@@ -78,9 +79,7 @@ class UnicoderLoss(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        def total(key):
-            return sum(float(log.get(key, 0)) for log in logging_outputs)
-
+        total = partial(summed, logging_outputs)
         batches = total("nbatches")
         metrics.log_scalar("loss", total("loss") / max(batches, 1) / math.log(2), batches, round=3)
         keys = sorted({k[: -len("_n")] for log in logging_outputs for k in log if k.endswith("_n")})
