@@ -71,25 +71,22 @@ def embed(encoder, lines: list[str], batch: int = 64):
 
 
 def retrieval(model_dir: Path, data: Path, pairs: list[str]) -> dict:
+    """Top-1 retrieval on the held-out valid pairs through `xling eval retrieval` (last layer, mean pooling
+    over all real tokens as XTREME pools, cosine); results also in MODEL_DIR/../retrieval/."""
     import logging
 
-    from xling.modeling import load_encoder
-
     logging.basicConfig(level=logging.WARNING, force=True)  # the in-process CLI runs left handlers on closed streams
-
-    enc = load_encoder(model_dir)
-    per_pair = {}
+    out = model_dir.parent / "retrieval"
+    bitexts = []
     for pair in pairs:
         src, tgt = pair.split("-")
-        a = (data / "para" / f"valid.{pair}.{src}.txt").read_text(encoding="utf-8").splitlines()
-        b = (data / "para" / f"valid.{pair}.{tgt}.txt").read_text(encoding="utf-8").splitlines()
-        ea, eb = embed(enc, a), embed(enc, b)
-        sim = ea @ eb.t()
-        idx = __import__("torch").arange(len(a))
-        per_pair[pair] = {f"{src}->{tgt}": float((sim.argmax(1) == idx).float().mean() * 100),
-                          f"{tgt}->{src}": float((sim.argmax(0) == idx).float().mean() * 100), "n": len(a)}
-    both = [v for p in per_pair.values() for k, v in p.items() if k != "n"]
-    return {"top1": sum(both) / len(both), "pairs": per_pair}
+        bitexts += ["--bitext", f"{data / 'para' / f'valid.{pair}.{src}.txt'},{data / 'para' / f'valid.{pair}.{tgt}.txt'}"]
+    xling("eval", "retrieval", "--model", model_dir, *bitexts, "--langs", ",".join(pairs), "--out", out)
+    res = json.loads((out / "results.json").read_text())
+    last = str(res["report_layer"])
+    per_pair = {p: {**{k: v for k, v in e["layers"][last].items() if k != "avg"}, "n": e["n_src"]}
+                for p, e in res["pairs"].items()}
+    return {"top1": res["average"][last], "pairs": per_pair, "retrieval_dir": str(out)}
 
 
 def clwr_from_translation(out: Path, data: Path) -> dict:
