@@ -5,12 +5,12 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from xling.errors import XlingError
+from xling.outputs import replace_dir, temp_prefix, user_umask
 
 
 def check_file(path: str | Path, what: str = "input file", allow_empty: bool = False) -> Path:
@@ -75,11 +75,15 @@ def sha256_text(text: str) -> str:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
     path = Path(path)
+    if path.is_dir():
+        raise XlingError("output path is a directory, not a file", file=path,
+                         fix=f"name a file, e.g. {path / 'out.json'}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_p = Path(tmp)
     try:
+        os.chmod(tmp_p, 0o666 & ~user_umask())  # mkstemp makes 0600: outputs follow the user's umask
         yield tmp_p
         os.replace(tmp_p, path)
     except BaseException:
@@ -89,24 +93,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; on success it replaces ``path`` as a whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+def atomic_dir(path: str | Path, *, command: str | None = None, identity: dict | None = None,
+               force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success it replaces ``path``, keeping the files
+    xling did not write there (see :func:`xling.outputs.replace_dir`)."""
+    with replace_dir(path, command=command, identity=identity, force=force) as tmp:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
