@@ -332,3 +332,48 @@ def test_interrupted_run_resumes(vocab_all, tatoeba, tmp_path, monkeypatch):
     assert res.resumed == ["mono:fr"] and res.done == ["mono:fr"]
     assert _data_files(out) == _data_files(tmp_path / "ref")
     assert not [p.name for p in out.rglob(".*")]
+
+
+def test_sharded_prep_trains_with_xling_pretrain(vocab_all, tatoeba, tmp_path):
+    d = tmp_path / "d"
+    cli("prep-data", "--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+        "--mono-from-para", "--valid-size", 50, "--shard-size", 350, "--out", d)
+    shards = ":".join(str(d.resolve() / f"shard{k}") for k in range(3))
+    run = tmp_path / "run"
+    args = ["pretrain", "--data", d, "--out", run, "--preset", "tiny", "--tlm", "--max-updates", 40,
+            "--log-interval", 5, "--batch-size", 16]
+    assert shards in cli(*args, "--dry-run").output.replace("\n", "")
+    cli(*args)
+    log = (run / "train.log").read_text()
+    assert f"loaded 316 examples from: {d.resolve()}/shard0/mono/train.en" in log
+    assert "loading train data for epoch 2" in log  # the next epoch reads the next shard
+    assert f"from: {d.resolve()}/shard1/mono/train.en" in log
+    s = json.loads((run / "pretrain.json").read_text())
+    assert s["num_updates"] == 40 and all(np.isfinite(c["loss"]) for c in s["curve"])
+
+
+def test_killed_process_resumes(vocab_all, tatoeba, tmp_path):
+    import signal
+    import time
+
+    f = tmp_path / "fr.txt"
+    base = (tatoeba / "tatoeba.fr-en.fr").read_text(encoding="utf-8").splitlines()
+    f.write_text("".join(f"{ln} ({k})\n" for k in range(20) for ln in base), encoding="utf-8")
+    args = ["prep-data", "--vocab", vocab_all, "--mono", f"fr={f}", "--workers", 1, "--chunk-lines", 200]
+    cli(*args, "--out", tmp_path / "ref")
+    out = tmp_path / "d"
+    code = ("import xling.corpus.stream as s; s.CHECKPOINT_SECONDS = 0.0; "  # a checkpoint after every chunk
+            "from xling.cli.main import app; app()")
+    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args), "--out", str(out)])
+    state, t0 = out / ".work-mono-fr" / "state.json", time.monotonic()
+    while time.monotonic() - t0 < 120 and p.poll() is None:
+        if state.exists() and json.loads(state.read_text())["counts"]["input"] >= 2000:
+            break
+        time.sleep(0.02)
+    assert p.poll() is None, "the run ended before it could be killed"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not (out / "manifest.json").exists() and not (out / "mono" / "train.fr.bin").exists()
+    res = cli(*args, "--out", out)
+    assert "resumed from the last checkpoint: mono:fr" in res.output
+    assert _data_files(out) == _data_files(tmp_path / "ref")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-IN_MEMORY = 1 << 22  # lines (32 MiB of hashes)
-STEP = 1 << 20
+IN_MEMORY = 1 << 20  # lines (8 MiB of hashes; np.unique needs about 4x that)
+STEP = 1 << 18
 
 
 def first_occurrences(hash_path: Path, out_path: Path, dedup: bool = True) -> int:

@@ -89,8 +89,8 @@ def _scan_inputs(cfg: DataConfig) -> tuple[list[Corpus], dict[str, list[Corpus]]
     return paras, mono
 
 
-def _outputs(c: Corpus, shards: int, part: Optional[tuple[int, int]], align: bool) -> dict:
-    """{(split, shard): [relative prefix per side]} and the alignment file of each output."""
+def _outputs(c: Corpus, shards: int, part: Optional[tuple[int, int]]) -> dict:
+    """{(split, shard): [relative prefix per side]}: ``shard`` None for valid and unsharded train."""
     def pref(split, base):
         return [f"{base}{c.section}/{split}.{n}" for n in c.names]
     if part is not None:
@@ -101,22 +101,33 @@ def _outputs(c: Corpus, shards: int, part: Optional[tuple[int, int]], align: boo
     return {("train", None): pref("train", ""), ("valid", None): pref("valid", "")}
 
 
-def _align_path(prefixes: list[str], c: Corpus) -> str:
-    return prefixes[0].rsplit(".", 1)[0] + ".align"
+def _align_path(prefixes: list) -> str:
+    """``{split}.{pair}.align`` beside the pair's two side prefixes ``{split}.{pair}.{lang}``."""
+    return str(prefixes[0]).rsplit(".", 1)[0] + ".align"
 
 
-def _clean_leftovers(out: Path, keep: set[str]) -> None:
-    """Remove hidden work and temporary files that a killed run of xling left behind."""
-    dirs = [out] + [d for d in out.glob("mono")] + [d for d in out.glob("para")] + list(out.glob("shard*/*")) \
-        + list(out.glob("parts/part*/*"))
-    pat = re.compile(r"^\.(work-.+|.+\.tmp|.+\.[a-z0-9_]{8})$")
+def _work_name(section: str, key: str, part: Optional[tuple[int, int]]) -> str:
+    return f".work-{section}-{key}" + (f".part{part[0]}" if part else "")
+
+
+def _clean_leftovers(out: Path, keep: set[str], part: Optional[tuple[int, int]]) -> None:
+    """Remove what a killed run of xling left behind: work directories of corpora this run does not
+    build (its own are resumed), and hidden temporary files and directories in the data folders. A
+    ``--shard K/N`` run touches only its own part (other machines may be writing theirs)."""
+    for p in out.glob(".work-*"):
+        if p.name not in keep and (p.name.endswith(f".part{part[0]}") if part else ".part" not in p.name):
+            shutil.rmtree(p, ignore_errors=True)
+    temp = re.compile(r"^\.(.+\.tmp|.+\.[a-z0-9_]{8})$")  # atomic_path's and mkdtemp's names
+    dirs = [*out.glob(f"shard{part[0]}/*"), *out.glob(f"parts/part{part[0]}/*")] if part else \
+        [out / "mono", out / "para", *out.glob("shard*/*")]
     for d in dirs:
-        if not d.is_dir():
-            continue
-        for p in d.iterdir():
-            if p.name.startswith(".") and pat.match(p.name) and p.name not in keep and (d != out or "work-" in p.name
-                                                                                          or p.name.endswith(".tmp")):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if d.is_dir():
+            for p in d.iterdir():
+                if temp.match(p.name):
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if not part:
+        for p in out.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
 
 
 def _check_out(cfg: DataConfig, out: Path, vocab_id: dict, manifest_path: Path) -> dict:
@@ -150,7 +161,7 @@ def _check_out(cfg: DataConfig, out: Path, vocab_id: dict, manifest_path: Path) 
 def _copy_if_changed(src: Path, dst: Path, digest: str) -> None:
     if not dst.exists() or sha256_file(dst) != digest:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
 
@@ -167,10 +178,10 @@ class _Run:
 
     def corpus(self, c: Corpus, forced: Optional[np.ndarray] = None) -> None:
         cfg, out, section = self.cfg, self.out, c.section
-        outputs = _outputs(c, self.shards, cfg.shard, cfg.align and section == "para")
+        outputs = _outputs(c, self.shards, cfg.shard)
         files = [f for prefs in outputs.values() for p in prefs for f in (f"{p}.bin", f"{p}.idx", f"{p}.txt")]
         if cfg.align and section == "para":
-            files += [_align_path(p, c) for p in outputs.values()]
+            files += [_align_path(p) for p in outputs.values()]
         if self.shards and not cfg.shard:  # the valid split is copied into every shard
             files += [f"shard{k}/{f}" for k in range(self.shards) for f in files if not f.startswith("shard")]
         entry = self.manifest[section].get(c.key)
@@ -180,7 +191,7 @@ class _Run:
             if self.progress:
                 self.progress(section, c.key, total, total)
             return
-        work = out / f".work-{section}-{c.key}"
+        work = out / _work_name(section, c.key, cfg.shard)
         if load_state(work, c.fingerprint) is None:
             shutil.rmtree(work, ignore_errors=True)
         else:
@@ -203,7 +214,7 @@ class _Run:
         res = assemble(work, n_sides, st["items"], n_kept, valid, self.enc.dtype,
                        {k: [stage / p for p in v] for k, v in outputs.items()})
         if cfg.align and section == "para":
-            self._align(work, n_sides, st["items"], n_kept, valid, outputs, stage, c)
+            self._align(work, n_kept, valid, outputs, stage)
         if self.shards and not cfg.shard:
             for f in [f for f in files if not f.startswith("shard")]:
                 for k in range(self.shards):
@@ -226,20 +237,22 @@ class _Run:
         shutil.rmtree(work, ignore_errors=True)
         self.done.append(f"{section}:{c.key}")
 
-    def _align(self, work, n_sides, n_items, n_kept, valid, outputs, stage, c) -> None:
+    def _align(self, work: Path, n_kept: int, valid: np.ndarray, outputs: dict, stage: Path) -> None:
+        """Word-align all kept pairs in one aligner run (eflomal needs the whole text: the one step that
+        holds a corpus in memory), then write each output's links."""
         from itertools import compress
 
         from xling.align import align_lines, write_pharaoh
 
         keep = np.fromfile(work / "keep.u8", dtype=np.uint8).astype(bool)  # one byte a pair
         sides = []
-        for j in range(n_sides):
+        for j in range(2):
             with open(work / f"side{j}.txt", encoding="utf-8") as f:
                 sides.append([ln.rstrip("\n") for ln in compress(f, keep)])
         links = align_lines(sides[0], sides[1], sym=self.cfg.align_sym)
         ranks = split_ranks(n_kept, valid, sorted((k[1] for k in outputs if k[0] == "train"), key=lambda x: x or 0))
         for key, prefs in outputs.items():
-            write_pharaoh(stage / _align_path(prefs, c), (links[r] for r in ranks[key]))
+            write_pharaoh(stage / _align_path(prefs), (links[r] for r in ranks[key]))
 
     def close(self) -> None:
         if self.workers is not None:
@@ -286,7 +299,8 @@ def prepare_data(cfg: DataConfig, progress: Optional[Progress] = None) -> DataRe
         c.fingerprint = sha256_text(opts + json.dumps([i["sha256"] for i in c.inputs])
                                     + f"|align={cfg.align}:{cfg.align_sym}")
     out.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(out, {f".work-para-{c.key}" for c in paras} | {f".work-mono-{lang}" for lang in monos})
+    _clean_leftovers(out, {_work_name("para", c.key, cfg.shard) for c in paras}
+                     | {_work_name("mono", lang, cfg.shard) for lang in monos}, cfg.shard)
     for name, digest in (("dict.txt", vocab_id["dict_sha256"]), ("spm.model", vocab_id["spm_sha256"])):
         _copy_if_changed(vocab / name, out / name, digest)
     run = _Run(cfg, out, enc, manifest, manifest_path, shards, progress)

@@ -20,7 +20,7 @@ from xling.corpus.binarize import DatasetWriter
 from xling.corpus.dedup import first_occurrences
 from xling.io import sha256_text
 
-STEP = 1 << 18  # items per step
+STEP = 1 << 16  # items per step
 
 
 def _read(path: Path, dtype, offset_items: int, count: int) -> np.ndarray:

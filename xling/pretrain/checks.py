@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling.corpus.manifest import shard_dirs
 from xling.errors import XlingError
 from xling.io import read_json
 from xling.pretrain.checkpoints import checkpoint_vocab
@@ -87,16 +88,17 @@ def check_data(opts: PretrainOptions) -> DataInfo:
     needed += [(f"para/{{}}.{pair}.{lang}", f"no parallel {{}} data for {pair}", "re-run `xling prep-data --para`")
                for pair in pairs for lang in pair.split("-")]
     validate = True
+    roots = shard_dirs(data, manifest)  # [DATA], or DATA/shard0.. (prep-data --shard-size), each read in turn
     for split in ("train", "valid"):
         for prefix, message, fix in needed:
-            if has_dataset(data / prefix.format(split)):
+            if all(has_dataset(root / prefix.format(split)) for root in roots):
                 continue
             if split == "valid":
                 validate = False
                 continue
             raise XlingError(message.format(split), file=data / (prefix.format(split) + ".bin"), fix=fix)
     if "cs-mlm" in tasks.tasks:
-        check_alignments(data, pairs, validate)
+        check_alignments(roots[0], pairs, validate)
     check_devices(opts)
     return DataInfo(langs, pairs, ratio, validate, dict_size(data / "dict.txt"), manifest, tasks.tasks,
                     tasks.weights)

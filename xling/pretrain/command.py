@@ -14,8 +14,11 @@ INIT_FLAG = "--finetune-from-model"
 
 
 def train_program(opts: PretrainOptions) -> list[str]:
-    """``python -m xling.xlmplug.train DATA``: fairseq-train with the plugin imported."""
-    return [sys.executable, "-m", "xling.xlmplug.train", str(Path(opts.data).resolve())]
+    """``python -m xling.xlmplug.train DATA``: fairseq-train with the plugin imported (a sharded
+    ``prep-data`` output is passed as ``DATA/shard0:DATA/shard1:...``, one shard an epoch)."""
+    from xling.corpus import fairseq_data_arg
+
+    return [sys.executable, "-m", "xling.xlmplug.train", fairseq_data_arg(Path(opts.data).resolve())]
 
 
 def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
