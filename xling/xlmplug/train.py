@@ -1,16 +1,55 @@
 """``python -m xling.xlmplug.train ARGS``: fairseq-train with the plugin registered.
 
-Identical to ``fairseq-train`` (same arguments) except that torch's safe globals are set up for
-fairseq checkpoints (:func:`xling.fairseq_compat.ensure_fairseq`) and ``xling.xlmplug`` is imported,
-so no ``--user-dir`` is needed and checkpoints do not record a filesystem path.
+Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except that
+
+* torch's safe globals are set up for fairseq checkpoints (:func:`xling.fairseq_compat.ensure_fairseq`)
+  and ``xling.xlmplug`` is imported, so no ``--user-dir`` is needed and checkpoints record no path;
+* ``--bf16`` means bfloat16 on the GPU (or CPU) it runs on: fairseq 0.12's parser turns ``--bf16`` into
+  ``--tpu`` (``fairseq/options.py``), and its trainer then asks for ``torch_xla``. :func:`parse_args` puts
+  ``tpu`` back to what the command line says, so fairseq's own bf16 path (bf16 model, fp32 master
+  weights in ``FP16Optimizer``) runs on CUDA or CPU; ``--bf16 --tpu`` still asks for TPUs.
 """
+from __future__ import annotations
+
+import sys
+from typing import Optional
 
 
-def main():
-    import xling.xlmplug  # noqa: F401  (registers task, criterion, model)
-    from fairseq_cli.train import cli_main
+def asked_for_tpu(argv: list[str]) -> bool:
+    """Whether the command line itself names ``--tpu`` (not fairseq's bf16 rewrite)."""
+    return any(a == "--tpu" for a in argv)
 
-    cli_main()
+
+def parse_args(argv: Optional[list[str]] = None):
+    """fairseq-train's argument namespace for ``argv`` (default ``sys.argv[1:]``), with ``tpu`` as asked."""
+    from fairseq import options
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    if getattr(args, "bf16", False) and not asked_for_tpu(argv):
+        args.tpu = False
+    return args
+
+
+def main(argv: Optional[list[str]] = None):
+    import torch
+
+    import xling.xlmplug  # noqa: F401  (registers tasks, criteria, models, optimizers)
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.distributed import utils as distributed_utils
+    from fairseq_cli.train import main as train_main
+
+    args = parse_args(argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    if cfg.common.use_plasma_view:
+        from fairseq.data.plasma_utils import PlasmaStore
+
+        server = PlasmaStore(path=cfg.common.plasma_path)  # noqa: F841  (alive while training, as in fairseq-train)
+    if args.profile:  # what fairseq_cli.train.cli_main does
+        with torch.cuda.profiler.profile(), torch.autograd.profiler.emit_nvtx():
+            distributed_utils.call_main(cfg, train_main)
+    else:
+        distributed_utils.call_main(cfg, train_main)
 
 
 if __name__ == "__main__":
