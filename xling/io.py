@@ -56,6 +56,41 @@ def read_lines_hashed(path: str | Path, what: str = "input file", allow_empty: b
     return lines, digest
 
 
+def iter_line_blocks(path: str | Path, block: int = 1 << 23, hasher=None) -> Iterator[tuple[int, list[str]]]:
+    """Stream a UTF-8 text file as ``(number of the block's first line, lines)`` in blocks of about
+    ``block`` bytes, with the line rules of :func:`read_lines` (split on ``\\n``, a trailing ``\\r``
+    dropped, a byte-order mark at the start dropped). Invalid UTF-8 is an :class:`XlingError` naming the
+    line. ``hasher`` (e.g. ``hashlib.sha256()``) is updated with every byte read."""
+    p = Path(path)
+    rest, line0, offset = b"", 1, 0
+    with open(p, "rb") as f:
+        while True:
+            b = f.read(block)
+            if hasher is not None:
+                hasher.update(b)
+            data = rest + b
+            cut = len(data) if not b else data.rfind(b"\n") + 1
+            chunk, rest = data[:cut], data[cut:]
+            if chunk:
+                try:
+                    text = chunk.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    col = e.start - chunk.rfind(b"\n", 0, e.start)
+                    raise XlingError(f"invalid UTF-8 (byte 0x{chunk[e.start]:02x} at column {col}, file offset "
+                                     f"{offset + e.start})", file=p, line=line0 + chunk.count(b"\n", 0, e.start),
+                                     fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
+                if offset == 0 and text.startswith("\ufeff"):
+                    text = text[1:]
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                yield line0, [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+                line0 += len(lines)
+                offset += len(chunk)
+            if not b:
+                return
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -26,7 +26,7 @@ import numpy as np
 
 from xling import __version__
 from xling.errors import XlingError
-from xling.io import atomic_path, check_file, sha256_file, sha256_text, write_json_atomic
+from xling.io import atomic_path, check_file, iter_line_blocks, sha256_file, sha256_text, write_json_atomic
 from xling.langs import check_lang
 
 SPM_SPECIALS = 3  # <unk>=0, <s>=1, </s>=2; fairseq id = spm id + 1 from id 3 on
@@ -89,35 +89,9 @@ def sampling_probs(counts: dict[str, int], alpha: float) -> dict[str, float]:
     return {k: (v ** alpha / z if v > 0 else 0.0) for k, v in p.items()}
 
 
-def _blocks(path: Path, block: int = 1 << 23):
-    """Yield ``(first line number, decoded lines)`` of a UTF-8 file, split on ``\\n``, in blocks of bytes."""
-    rest, line0 = b"", 1
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(block)
-            data = rest + b
-            cut = len(data) if not b else data.rfind(b"\n") + 1
-            chunk, rest = data[:cut], data[cut:]
-            if chunk:
-                try:
-                    text = chunk.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    start = chunk.rfind(b"\n", 0, e.start) + 1
-                    raise XlingError(f"invalid UTF-8 (byte 0x{chunk[e.start]:02x} at column {e.start - start + 1})",
-                                     file=path, line=line0 + chunk.count(b"\n", 0, e.start),
-                                     fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
-                lines = text.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
-                yield line0, lines
-                line0 += len(lines)
-            if not b:
-                return
-
-
 def _iter_sentences(path: Path):
     """Blocks of the file's non-blank lines, stripped."""
-    for _, lines in _blocks(path):
+    for _, lines in iter_line_blocks(path):
         yield [s for s in (ln.strip() for ln in lines) if s]
 
 

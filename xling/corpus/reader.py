@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from xling.errors import XlingError
-from xling.io import check_file
+from xling.io import check_file, iter_line_blocks
 
 BLOCK = 1 << 23
 BOM = b"\xef\xbb\xbf"
@@ -32,42 +32,18 @@ def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
     """Validate a text input in one pass of bounded memory; raise :class:`XlingError` on the first problem."""
     p = check_file(path, what)
     h = hashlib.sha256()
-    size = p.stat().st_size
-    n_lines, nonblank, offset, rest = 0, False, 0, b""
-    with open(p, "rb") as f:
-        while True:
-            b = f.read(BLOCK)
-            h.update(b)
-            data = rest + b
-            cut = len(data) if not b else data.rfind(b"\n") + 1
-            chunk, rest = data[:cut], data[cut:]
-            if chunk:
-                base = offset
-                try:
-                    text = chunk.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    line = n_lines + chunk.count(b"\n", 0, e.start) + 1
-                    raise XlingError(f"invalid UTF-8 (byte 0x{chunk[e.start]:02x} at offset {base + e.start})",
-                                     file=p, line=line,
-                                     fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
-                if base == 0 and text.startswith("\ufeff"):
-                    text = text[1:]
-                lines = text.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
-                if not nonblank:
-                    nonblank = any(ln.strip() for ln in lines)
-                if bars:
-                    _check_bars(lines, p, n_lines)
-                n_lines += len(lines)
-                offset += len(chunk)
-            if not b:
-                break
+    n_lines, nonblank = 0, False
+    for _, lines in iter_line_blocks(p, BLOCK, h):
+        if not nonblank:
+            nonblank = any(ln.strip() for ln in lines)
+        if bars:
+            _check_bars(lines, p, n_lines)
+        n_lines += len(lines)
     if not nonblank:
         raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
     with open(p, "rb") as f:
         start = 3 if f.read(3) == BOM else 0
-    return InputFile(str(path), h.hexdigest(), n_lines, size, start)
+    return InputFile(str(path), h.hexdigest(), n_lines, p.stat().st_size, start)
 
 
 def _check_bars(lines: list[str], path: Path, before: int) -> None:

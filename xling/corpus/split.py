@@ -4,8 +4,8 @@ write the final datasets (``train`` whole or in shards, ``valid``), reading the 
 A line's fate is decided in the order of the original ``prep-data``: empty, duplicate (first
 occurrence kept), too short / too long (source side first), length ratio. The valid split is the
 same seeded draw over the kept sentences (``numpy.random.Generator.choice``); with
-``--mono-from-para`` a language's valid split is exactly the pairs' valid sentences found in it (plus
-a draw from its other sentences up to ``--valid-size``). Train shard ``k`` of ``S`` holds the
+``--mono-from-para`` a language's valid split is exactly the pairs' valid sentences found in it, so
+no sentence of a pair's valid split is trained on as monolingual text. Train shard ``k`` of ``S`` holds the
 sentences ``[k*M//S, (k+1)*M//S)`` of the ``M`` train sentences, so every shard keeps each corpus's share.
 """
 from __future__ import annotations
@@ -71,15 +71,9 @@ def valid_ranks(n_kept: int, forced: np.ndarray, cfg, key: str, size: Optional[i
     """Sorted ranks (among kept sentences) of the valid split."""
     k = min(cfg.valid_size if size is None else size, int(n_kept * cfg.valid_max_fraction))
     rng = np.random.default_rng([cfg.seed, int(sha256_text(key)[:8], 16)])
-    if not len(forced):
-        return np.sort(rng.choice(n_kept, size=k, replace=False)) if k > 0 else np.zeros(0, np.int64)
-    extra = max(0, k - len(forced))
-    if extra == 0:
+    if len(forced):  # --mono-from-para: exactly the pairs' valid sentences (any other pick is in a pair's train)
         return np.sort(forced)
-    free = np.sort(rng.choice(n_kept - len(forced), size=min(extra, n_kept - len(forced)), replace=False))
-    fs = np.sort(forced)
-    drawn = free + np.searchsorted(fs - np.arange(len(fs)), free, side="right")  # skip the forced ranks
-    return np.sort(np.concatenate([fs, drawn]))
+    return np.sort(rng.choice(n_kept, size=k, replace=False)) if k > 0 else np.zeros(0, np.int64)
 
 
 def train_shards(m: int, s: int) -> list[np.ndarray]:
@@ -96,12 +90,9 @@ def assemble(work: Path, n_sides: int, n_items: int, n_kept: int, valid: np.ndar
     train_keys = sorted(k[1] for k in prefixes if k[0] == "train")
     sharded = train_keys != [None]
     m = n_kept - len(valid)
-    shards = train_shards(m, len(train_keys)) if sharded else [np.arange(m)]
-    owner = np.full(m, -1, dtype=np.int64)  # train rank -> shard, when every rank has one shard
-    multi = sharded and m < len(train_keys)
-    if not multi:
-        for k, r in enumerate(shards):
-            owner[r] = k
+    multi = sharded and m < len(train_keys)  # fewer train sentences than shards: each shard repeats one
+    shards = train_shards(m, len(train_keys)) if multi else None
+    bounds = np.array([k * m // len(train_keys) for k in range(len(train_keys) + 1)])  # shard k: [b_k, b_k+1)
     writers = {key: [DatasetWriter(Path(p), dtype) for p in prefixes[key]] for key in prefixes}
     offsets = [0] * n_sides
     txt = [open(work / f"side{j}.txt", "rb") for j in range(n_sides)]
@@ -128,7 +119,7 @@ def assemble(work: Path, n_sides: int, n_items: int, n_kept: int, valid: np.ndar
                 for k, r in enumerate(shards):
                     groups.append((("train", train_keys[k]), is_train & np.isin(train_rank, r)))
             else:
-                sh = np.where(is_train, owner[np.clip(train_rank, 0, max(m - 1, 0))] if m else -1, -1)
+                sh = np.where(is_train, np.searchsorted(bounds, train_rank, side="right") - 1, -1)
                 for k in np.unique(sh[sh >= 0]):
                     groups.append((("train", train_keys[k]), sh == k))
             for key, mask in groups:
