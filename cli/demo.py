@@ -45,7 +45,19 @@ def demo(
 ):
     """Run every stage end to end on Django's translation catalogs (8 languages paired with English)."""
     from xling.demo import DEMO_LANGS, extract_pairs, fetch_wheel
+    from xling.outputs import claim_dir
 
+    for flag, v in (("--vocab-size", vocab_size), ("--updates", updates), ("--pos-train", pos_train),
+                    ("--pos-eval", pos_eval)):
+        if v < 1:
+            raise XlingError(f"{flag} must be at least 1, got {v}", fix=f"leave {flag} out for its default")
+    # checked before anything is downloaded: the demo writes its stages' directories under --out
+    claim_dir(out, command="demo", force=True)
+    if cache.exists() and not cache.is_dir():
+        raise XlingError("--cache is an existing file, not a directory", file=cache, fix="choose a directory")
+    if xglue is not None and not (xglue / "POS").is_dir():
+        raise XlingError(f"--xglue {xglue} has no POS/ folder", file=xglue,
+                         fix="pass the XGLUE release directory (the one holding POS/, NER/, ...)")
     wheel = fetch_wheel(cache)
     pairs_dir = cache / "django-pairs"
     counts = extract_pairs(wheel, pairs_dir)

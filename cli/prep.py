@@ -20,6 +20,28 @@ def _split_assign(text: str, flag: str) -> tuple[str, str]:
     return k.strip(), v.strip()
 
 
+def _at_least(low: int, **counts: int) -> None:
+    for flag, v in counts.items():
+        if v < low:
+            raise XlingError(f"{flag} must be at least {low}, got {v}", fix=f"leave {flag} out for its default")
+
+
+def _warn_unknown_langs(vocab: Path, langs: list[str]) -> None:
+    """A language the vocabulary was not trained on is encoded with other languages' pieces: warn."""
+    import json
+
+    try:
+        trained = set(json.loads((Path(vocab) / "stats.json").read_text(encoding="utf-8")).get("langs", {}))
+    except (OSError, ValueError, AttributeError):
+        return  # not a prep-vocab output (e.g. an imported model's vocabulary): nothing to compare with
+    missing = sorted({lg for lg in langs if lg not in trained})
+    if trained and missing:
+        err_console.print(f"[yellow]warning:[/] {', '.join(missing)} not among the vocabulary's training languages "
+                          f"({', '.join(sorted(trained))}, {Path(vocab) / 'stats.json'}): such text is cut into "
+                          "pieces learned from other languages (more pieces per word, unknown or byte pieces); "
+                          "add it to `xling prep-vocab --input` if it matters", highlight=False, soft_wrap=True)
+
+
 def _pct(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -43,6 +65,7 @@ def prep_vocab(
     """Train one shared SentencePiece vocabulary over many languages."""
     from xling.vocab import VocabConfig, build_vocab
 
+    _at_least(1, **{"--threads": threads})
     cfg = VocabConfig(inputs=[_split_assign(x, "--input") for x in input], out=str(out), vocab_size=vocab_size,
                       alpha=alpha, model_type=model_type, character_coverage=character_coverage,
                       byte_fallback=byte_fallback, max_sentences=max_sentences, seed=seed,
@@ -136,6 +159,8 @@ def prep_data(
                      max_len=max_len, max_ratio=max_ratio, dedup=dedup, seed=seed, num_threads=threads,
                      workers=workers, chunk_lines=chunk_lines, shard_size=shard_size,
                      shard=parse_shard(shard) if shard else None, force=force, align=align)
+    _at_least(1, **{"--threads": threads})
+    _warn_unknown_langs(vocab, [lg for lg, _ in cfg.mono] + [lg for p in paras for lg in (p.src, p.tgt)])
     with _bytes_progress() as prog:
         tasks = {}
 

@@ -75,6 +75,8 @@ def pretrain(
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision (GPU)."),
     init: Optional[Path] = typer.Option(None, help="Continue pretraining from a model directory "
                                         "(model.pt, dict.txt): keeps its vocabulary."),
+    force_resume: bool = typer.Option(False, "--force-resume", help="Resume OUT's checkpoint_last.pt even though "
+                                      "the data, model, objectives or schedule changed (recorded in run.json)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the fairseq command and exit."),
     arch: Optional[str] = typer.Option(None, "--arch", help="encoder (MLM/TLM/Unicoder tasks) or seq2seq "
                                        "(encoder-decoder, --tasks xdae: multilingual denoising, mBART-style "
@@ -106,7 +108,7 @@ def pretrain(
         log_interval=log_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
-        extra=list(extra or []), init=init)
+        extra=list(extra or []), init=init, force_resume=force_resume)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
                              word_dropout=word_dropout, word_blank=word_blank)
@@ -160,7 +162,10 @@ def inspect(
     """Print a checkpoint's architecture, vocabulary, languages, updates and losses."""
     from xling import checkpoint_info as lib
     from xling.io import write_json_atomic
+    from xling.outputs import check_out_file
 
+    if json_out:
+        check_out_file(json_out, "--json")
     report = lib.inspect_checkpoint(path)
     table = Table(title=f"checkpoint {report['checkpoint']}", show_header=False)
     table.add_column("field")

@@ -82,20 +82,10 @@ def trained_tasks(task_cfg) -> tuple[list[str], list[float] | None]:
 
 
 def inspect_checkpoint(path: str | Path) -> dict:
-    from xling.fairseq_compat import ensure_fairseq
-
-    ensure_fairseq()
-    import pickle
-
-    import torch
+    from xling.pretrain.checkpoints import load_state
 
     ck = resolve_checkpoint(path)
-    try:
-        state = torch.load(ck, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-        raise XlingError(f"not a readable fairseq checkpoint: {str(e).splitlines()[0]}", file=ck) from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise XlingError("not a fairseq checkpoint (no 'model' entry)", file=ck)
+    state = load_state(ck)  # a truncated or corrupt file is an XlingError naming it
     cfg = state.get("cfg") or {}
     model_cfg = _get(cfg, "model") or state.get("args")
     task_cfg = _get(cfg, "task") or state.get("args")

@@ -103,7 +103,8 @@ def _listing(names: list[str], n: int = 5) -> str:
 
 
 def claim_dir(out: Path, *, command: str, identity: Optional[Mapping] = None, force: bool = False,
-              protect: Optional[Mapping[str, Path]] = None, flag: str = "--out") -> None:
+              protect: Optional[Mapping[str, Path]] = None, flag: str = "--out",
+              what: str = "output directory") -> None:
     """Check, before any work, that ``command`` may write the directory ``out``.
 
     ``protect``: ``{"model directory": DIR, ...}``: ``out`` may not be one of them or lie inside one.
@@ -122,7 +123,7 @@ def claim_dir(out: Path, *, command: str, identity: Optional[Mapping] = None, fo
     if force:
         return
     if rec is None:
-        raise XlingError(f"{flag} is not empty and was not written by xling (it holds "
+        raise XlingError(f"{flag} is not empty and is not an xling {what} (xling did not write it; it holds "
                          f"{_listing(files_under(out) or sorted(p.name for p in out.iterdir()))})", file=out,
                          fix=f"choose a new or empty directory for {flag}, or pass --force (files of other names "
                              "are kept; files of the same names are replaced)")

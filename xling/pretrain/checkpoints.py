@@ -15,9 +15,35 @@ def load_state(path: Path) -> dict:
     from xling.fairseq_compat import ensure_fairseq
 
     ensure_fairseq()
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise XlingError("checkpoint file does not exist" if not path.exists() else "checkpoint path is not a file",
+                         file=path, fix="check the path")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError, AttributeError,
+            UnicodeDecodeError, IndexError) as e:
+        raise XlingError(f"cannot read the checkpoint: it is truncated or corrupt ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})", file=path,
+                         fix=CORRUPT_FIX.get(path.name, "restore the file from a backup or re-create it with "
+                                                        "the command that wrote it")) from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise XlingError("not a fairseq checkpoint (no 'model' weights in it)", file=path,
+                         fix="pass a model.pt / checkpoint written by fairseq or xling")
+    return state
+
+
+# what to do about a damaged file, by name
+CORRUPT_FIX = {
+    "checkpoint_last.pt": "an interrupted save? move it away (or replace it with checkpoint_best.pt) and re-run: "
+                          "without it the run starts over",
+    "checkpoint_best.pt": "move it away and re-run: OUT/model is then written from checkpoint_last.pt",
+    "model.pt": "restore the model directory (re-run `xling pretrain` / `xling import` that wrote it)",
+}
 
 
 def model_options(state: dict):
@@ -71,7 +97,7 @@ def write_model_dir(opts: PretrainOptions, info=None) -> Path:
     state = load_state(src)
     state.pop("last_optimizer_state", None)
     dest = Path(opts.out) / "model"
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, command="pretrain") as tmp:
         torch.save(state, tmp / "model.pt")
         shutil.copyfile(Path(opts.data) / "dict.txt", tmp / "dict.txt")
         if (Path(opts.data) / "spm.model").exists():

@@ -39,6 +39,7 @@ def check_data(opts: PretrainOptions) -> DataInfo:
     """Validate the data directory, languages, pairs, objectives and devices of a run (not the checkpoint
     to resume: that depends on the architecture, see :func:`check_resume`)."""
     data = Path(opts.data)
+    check_counts(opts)
     if opts.preset not in PRESETS:
         raise XlingError(f"unknown preset {opts.preset!r}", fix=f"use one of {', '.join(PRESETS)}")
     if not data.is_dir():
@@ -100,8 +101,46 @@ def check_data(opts: PretrainOptions) -> DataInfo:
     if "cs-mlm" in tasks.tasks:
         check_alignments(roots[0], pairs, validate)
     check_devices(opts)
+    check_out(opts)
     return DataInfo(langs, pairs, ratio, validate, dict_size(data / "dict.txt"), manifest, tasks.tasks,
                     tasks.weights)
+
+
+def check_counts(opts: PretrainOptions) -> None:
+    """Counts where 0 (or less) means nothing: refused instead of silently meaning "the preset's"."""
+    for name in ("max_updates", "total_updates", "batch_size", "log_interval"):
+        v = getattr(opts, name)
+        if v is not None and v < 1:
+            raise XlingError(f"--{name.replace('_', '-')} must be at least 1, got {v}",
+                             fix=f"leave --{name.replace('_', '-')} out for the preset's value")
+    for name in ("cpu_procs", "nodes"):
+        if getattr(opts, name) < 1:
+            raise XlingError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")
+    if opts.lr is not None and not opts.lr > 0:
+        raise XlingError(f"--lr must be positive, got {opts.lr}")
+    if not opts.alpha >= 0:
+        raise XlingError(f"--alpha must be >= 0 (0: languages sampled uniformly), got {opts.alpha}")
+    if not 0.0 <= opts.mask_span_p < 1.0:
+        raise XlingError(f"--mask-span-p must be within [0, 1), got {opts.mask_span_p}")
+
+
+RUN_FILES = ("run.json", "pretrain.json", "checkpoints", "train.log", "model", "init", ".xling-pretrain.lock")
+
+
+def check_out(opts: PretrainOptions) -> None:
+    """``--out`` is a run directory: not a file, not inside the data or ``--init`` directory, and not a
+    non-empty directory that holds no run (a user's folder)."""
+    from xling.outputs import claim_dir
+
+    out = Path(opts.out)
+    protect = {"data directory": Path(opts.data)}
+    if opts.init:
+        protect["--init model directory"] = Path(opts.init)
+    claim_dir(out, command="pretrain", force=True, protect=protect)  # not a file, not inside them
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_FILES):
+        raise XlingError("--out is not empty and holds no `xling pretrain` run (no run.json, checkpoints/, "
+                         "pretrain.json)", file=out, fix="choose a new or empty directory for --out (its files "
+                                                         "are left as they are)")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from xling.errors import XlingError
-from xling.io import atomic_path
+from xling.io import atomic_path, read_json, write_json_atomic
 from xling.pretrain.checkpoints import embedding_rows, load_state, model_option, model_options
 from xling.pretrain.checks import dict_pieces
 from xling.pretrain.command import init_checkpoint, parse_train_args, with_init_args
@@ -58,6 +58,27 @@ def add_init(opts: PretrainOptions, info: DataInfo, cmd: list[str], to_args: Cal
     return with_init_args(cmd, to_args(shape)), state
 
 
+def init_is_current(opts: PretrainOptions) -> bool:
+    """Whether ``OUT/init/model.pt`` was prepared from the ``--init`` model now given (same directory, same
+    weights and dictionary): else it is prepared again."""
+    from xling.pretrain.identity import init_identity
+
+    dest, src = init_checkpoint(opts), init_checkpoint(opts).with_name("source.json")
+    return dest.is_file() and src.is_file() and read_json(src, "--init record") == init_identity(opts.init)
+
+
+def save_init(opts: PretrainOptions, state: dict) -> None:
+    """Write ``OUT/init/model.pt`` and the record of the ``--init`` model it came from."""
+    import torch
+
+    from xling.pretrain.identity import init_identity
+
+    dest = init_checkpoint(opts)
+    with atomic_path(dest) as tmp:
+        torch.save(state, tmp)
+    write_json_atomic(dest.with_name("source.json"), init_identity(opts.init))
+
+
 def encoder_init_args(shape: dict) -> list[str]:
     """The --init model's options (:data:`INIT_SHAPE_KEYS`) as fairseq flags for an encoder."""
     out = []
@@ -75,8 +96,7 @@ def prepare_encoder_init(opts: PretrainOptions, cmd: list[str], state: dict) -> 
     embeddings, the <mask> row) taken from a freshly initialised model."""
     import torch
 
-    dest = init_checkpoint(opts)
-    if dest.exists():
+    if init_is_current(opts):
         return
     cfg, task = parse_train_args(cmd)
     fresh = task.build_model(cfg.model).state_dict()
@@ -105,8 +125,7 @@ def prepare_encoder_init(opts: PretrainOptions, cmd: list[str], state: dict) -> 
     out_state["extra_state"] = {"init_added": added}
     out_state.setdefault("optimizer_history", [{"criterion_name": "MlmTlmLoss", "optimizer_name": "none",
                                                 "lr_scheduler_state": {}, "num_updates": 0}])
-    with atomic_path(dest) as tmp:
-        torch.save(out_state, tmp)
+    save_init(opts, out_state)
 
 
 ENCODER_SHAPE = {"encoder_layers": "layers", "encoder_embed_dim": "embed_dim",
@@ -135,7 +154,6 @@ def prepare_seq2seq_init(opts: PretrainOptions, info: DataInfo, cmd: list[str], 
     LayerNorm, token embeddings shared with the decoder) comes from the --init MLM/TLM model."""
     import torch
 
-    dest = init_checkpoint(opts)
     cfg, task = parse_train_args(cmd)
     torch.manual_seed(opts.seed)
     fresh = task.build_model(cfg.model).state_dict()
@@ -176,7 +194,6 @@ def prepare_seq2seq_init(opts: PretrainOptions, info: DataInfo, cmd: list[str], 
                  "optimizer_history": [{"criterion_name": "LabelSmoothedCrossEntropyCriterion",
                                         "optimizer_name": "none", "lr_scheduler_state": {}, "num_updates": 0}],
                  "extra_state": {"init_copied": len(copied)}}
-    if not dest.exists():
-        with atomic_path(dest) as tmp:
-            torch.save(out_state, tmp)
+    if not init_is_current(opts):
+        save_init(opts, out_state)
     return {"copied": len(copied), "encoder_layer_tensors": n_layers}

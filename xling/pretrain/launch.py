@@ -4,17 +4,22 @@ curve, and the run's life cycle shared by both architectures (skip when finished
 curves of earlier launches, write the model directory and ``OUT/pretrain.json``)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
 from xling.errors import XlingError
 from xling.io import read_json, sha256_text, write_json_atomic
 from xling.pretrain.checkpoints import checkpoint_updates, write_model_dir
+from xling.pretrain.identity import check_identity, record_launch, run_identity
+from xling.pretrain.lock import RunLock, run_lock
 from xling.pretrain.options import DataInfo, PretrainOptions
 
 StatsCallback = Callable[[str, dict], None]
@@ -62,10 +67,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCallback] = None
-              ) -> tuple[list[dict], list[dict], dict]:
+def _child_setup():
+    """In each trainer process: its own process group (the launcher stops the group), and SIGTERM when the
+    launcher dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``)."""
+    os.setsid()
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _libc_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
+def stop_processes(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
+    """Stop the trainers' process groups: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for p in procs:
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (and SIGHUP) to the launcher unwind like Ctrl-C, so that its trainers are stopped too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCallback] = None,
+              lock: Optional[RunLock] = None) -> tuple[list[dict], list[dict], dict]:
     """Run the fairseq command (one process per rank), log to ``OUT/train.log`` and follow its JSON log;
-    return ``(curve, valid, last_train)``. A failed run raises :class:`XlingError` with the log's tail."""
+    return ``(curve, valid, last_train)``. A failed run raises :class:`XlingError` with the log's tail; an
+    interrupted launcher (Ctrl-C, SIGTERM) stops its trainers first."""
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -76,41 +135,53 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
     curve, valid, last_train = [], [], {}
     procs, logs = [], []
     try:
-        for r, c in enumerate(commands):
-            log = open(out / ("train.log" if r == 0 else f"train.rank{r}.log"), "a", encoding="utf-8")
-            logs.append(log)
-            procs.append(subprocess.Popen(c, stdout=subprocess.PIPE if r == 0 else log,
-                                          stderr=subprocess.STDOUT, text=True, env=env))
-        for line in procs[0].stdout:
-            logs[0].write(line)
-            logs[0].flush()  # so the log can be followed while training runs
-            rec = parse_log_line(line)
-            if rec is None:
-                continue
-            kind, stats = rec
-            if kind == "train_inner":
-                curve.append({k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
-                              or k.endswith(("_loss", "_acc"))})
-            elif kind == "valid":
-                valid.append(stats)
-            else:
-                last_train = stats
-            if on_stats:
-                on_stats(kind, stats)
-        codes = [p.wait() for p in procs]
+        with terminate_as_interrupt():
+            for r, c in enumerate(commands):
+                log = open(out / ("train.log" if r == 0 else f"train.rank{r}.log"), "a", encoding="utf-8")
+                logs.append(log)
+                procs.append(subprocess.Popen(c, stdout=subprocess.PIPE if r == 0 else log,
+                                              stderr=subprocess.STDOUT, text=True, env=env,
+                                              preexec_fn=_child_setup))
+            if lock is not None:
+                lock.set_trainers([p.pid for p in procs])
+            for line in procs[0].stdout:
+                logs[0].write(line)
+                logs[0].flush()  # so the log can be followed while training runs
+                rec = parse_log_line(line)
+                if rec is None:
+                    continue
+                kind, stats = rec
+                if kind == "train_inner":
+                    curve.append({k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
+                                  or k.endswith(("_loss", "_acc"))})
+                elif kind == "valid":
+                    valid.append(stats)
+                else:
+                    last_train = stats
+                if on_stats:
+                    on_stats(kind, stats)
+            codes = [p.wait() for p in procs]
+    except KeyboardInterrupt as e:
+        stop_processes(procs)
+        last = opts.checkpoint_dir / "checkpoint_last.pt"
+        done = curve[-1]["num_updates"] if curve else None
+        raise KeyboardInterrupt((f"{e}; " if str(e) else "") + "stopped the trainer"
+                                + (f" near update {int(done)}" if done else "")
+                                + ("; re-running resumes from checkpoint_last.pt" if last.exists()
+                                   else "; no checkpoint was saved yet")) from None
     except BaseException:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
+        stop_processes(procs)
         raise
     finally:
         for log in logs:
             log.close()
     if any(codes):
         tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        resumable = (opts.checkpoint_dir / "checkpoint_last.pt").exists()
         raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
                          + "\n    ".join(tail), file=out / "train.log",
-                         fix="read the log above; re-running resumes from checkpoint_last.pt")
+                         fix="read the log above; " + ("re-running resumes from checkpoint_last.pt" if resumable
+                                                       else "no checkpoint was saved, so a re-run starts over"))
     return curve, valid, last_train
 
 
@@ -125,22 +196,33 @@ def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: in
           prepare: Optional[Callable[[], dict]] = None, on_stats: Optional[StatsCallback] = None) -> dict:
     """Run (or resume, or skip when finished) the checked command ``cmd``; return the summary written to
     ``OUT/pretrain.json``: the run's common keys plus the front's ``fields``. ``prepare()`` runs before
-    training (not when skipping) and returns more summary keys (e.g. what ``--init`` copied)."""
+    training (not when skipping) and returns more summary keys (e.g. what ``--init`` copied). The run
+    directory is locked while it trains, and a checkpoint is resumed only under the identity it was
+    started with (:mod:`xling.pretrain.identity`)."""
+    out = Path(opts.out)
+    with run_lock(out, opts.node_rank) as lock:
+        return _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
+
+
+def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock) -> dict:
     out = Path(opts.out)
     summary_path = out / "pretrain.json"
     fp = fingerprint(opts, cmd, info)
+    ident = run_identity(opts, info, cmd)
+    changed = check_identity(opts, ident, force=opts.force_resume)
     old = read_json(summary_path, "pretrain summary") if summary_path.exists() else None
     if old and old.get("fingerprint") == fp and (out / "model" / "model.pt").exists() \
             and old.get("num_updates", 0) >= max_updates:
         old["skipped"] = True
         return old
-    prepared = prepare() if prepare else {}
-    curve, valid, last_train = run_ranks(opts, cmd, on_stats)
     last = opts.checkpoint_dir / "checkpoint_last.pt"
+    run = record_launch(opts, ident, cmd, checkpoint_updates(last) if last.exists() else 0, max_updates, changed)
+    prepared = prepare() if prepare else {}
+    curve, valid, last_train = run_ranks(opts, cmd, on_stats, lock)
     if not last.exists():
         raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
     num_updates = checkpoint_updates(last)
-    if old and old.get("fingerprint") == fp and curve:
+    if old and curve and run["launches"][-1]["from_update"] > 0:  # resumed: the curve of the whole run
         first = curve[0]["num_updates"]
         curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
         valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
@@ -150,6 +232,9 @@ def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: in
         "pairs": info.pairs, "tlm_ratio": info.tlm_ratio, "alpha": opts.alpha, **prepared,
         "num_updates": num_updates, "command": shlex.join(cmd), "curve": curve, "valid": valid,
         "last_epoch": last_train, "model_dir": str(model_dir), "skipped": False,
+        # each launch's command and first update: a run resumed with --force-resume under other options
+        # says which options trained which updates
+        "launches": run["launches"],
     }
     write_json_atomic(summary_path, summary)
     return summary

@@ -59,6 +59,7 @@ class PretrainOptions:
     precision: Optional[str] = None  # "bf16" | "fp16"
     extra: list[str] = field(default_factory=list)
     init: Optional[Path] = None
+    force_resume: bool = False  # resume checkpoint_last.pt even if data/model/objectives/schedule changed
 
     @property
     def checkpoint_dir(self) -> Path:
