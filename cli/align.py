@@ -26,9 +26,10 @@ def align(ctx: typer.Context,
                                              "input line; OUT.json records the run."),
           sym: str = typer.Option("grow-diag-final-and", "--sym", help="Symmetrization: intersect, union, "
                                   "grow-diag, grow-diag-final, grow-diag-final-and."),
-          tokenizer: str = typer.Option("auto", "--tokenizer", help="`auto`: whitespace for --input, unicode for "
-                                        "--src/--tgt; `unicode` (punctuation split off, CJK one character a word; "
-                                        "with --input, links still index the input's own tokens); `whitespace`."),
+          tokenizer: str = typer.Option("unicode", "--tokenizer", help="`unicode`: punctuation split off, CJK one "
+                                        "character a word; `whitespace`: spaces only. With --input (tokenized "
+                                        "text) links always index the input's own space-separated tokens: finer "
+                                        "words are aligned and their links mapped back."),
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
           model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
           fast: bool = typer.Option(False, "--fast", help="Preset: fewest sampling iterations (see PRESETS)."),

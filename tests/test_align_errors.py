@@ -95,3 +95,69 @@ def test_score_out_of_range(tmp_path):
     # a 0 index cannot be 1-indexed
     r, js = _score(tmp_path, "0-0\n", "0-0\n", "--gold-one-indexed")
     _assert_fails(r, tmp_path, "g:1", "index 0", created=[js])
+
+
+def test_out_that_is_a_directory_or_under_a_file(tmp_path):
+    (tmp_path / "in").write_text("a b ||| x y\n", encoding="utf-8")
+    d = tmp_path / "outdir"
+    d.mkdir()
+    r = _run("align", "--input", tmp_path / "in", "--out", d)
+    _assert_fails(r, tmp_path, "is a directory", "fix:")
+    assert list(d.iterdir()) == []
+    (tmp_path / "afile").write_text("keep\n")
+    r = _run("align", "--input", tmp_path / "in", "--out", tmp_path / "afile" / "o.al")
+    _assert_fails(r, tmp_path, "not writable")
+    assert (tmp_path / "afile").read_text() == "keep\n"
+
+
+def test_existing_out_not_written_by_xling_is_kept(tmp_path):
+    (tmp_path / "in").write_text("a b ||| x y\n", encoding="utf-8")
+    mine = tmp_path / "mine.txt"
+    mine.write_text("precious\n", encoding="utf-8")
+    r = _run("align", "--input", tmp_path / "in", "--out", mine)
+    _assert_fails(r, tmp_path, "not written by `xling align`", "--force")
+    assert mine.read_text(encoding="utf-8") == "precious\n"
+    assert not (tmp_path / "mine.txt.json").exists()
+
+
+def test_bad_option_values(tmp_path):
+    (tmp_path / "in").write_text("a b ||| x y\n", encoding="utf-8")
+    out = tmp_path / "o.al"
+    for extra, needle in ((["--fast", "--accurate"], "exclude"), (["--length", "0"], "--length"),
+                          (["--n-samplers", "0"], "--n-samplers"), (["--tokenizer", "moses"], "whitespace"),
+                          (["--model", "4"], "IBM1"), (["--priors", tmp_path / "nope"], "priors")):
+        r = _run("align", "--input", tmp_path / "in", "--out", out, *extra)
+        _assert_fails(r, tmp_path, needle, created=[out])
+
+
+def test_missing_eflomal_names_this_python(tmp_path, monkeypatch):
+    import sys
+
+    import xling.align.eflomal as ef
+
+    monkeypatch.setattr(ef, "find_spec", lambda name: None)
+    (tmp_path / "in").write_text("a b ||| x y\n", encoding="utf-8")
+    out = tmp_path / "o.al"
+    r = _run("align", "--input", tmp_path / "in", "--out", out)
+    _assert_fails(r, tmp_path, "eflomal is not installed", f"{sys.executable} -m pip install", created=[out])
+
+
+def test_score_json_is_a_directory(tmp_path):
+    (tmp_path / "p").write_text("0-0\n", encoding="utf-8")
+    (tmp_path / "g").write_text("0-0\n", encoding="utf-8")
+    (tmp_path / "j").mkdir()
+    r = _run("align", "score", "--pred", tmp_path / "p", "--gold", tmp_path / "g", "--json", tmp_path / "j")
+    _assert_fails(r, tmp_path, "--json is a directory")
+
+
+def test_score_warns_when_gold_looks_one_indexed(tmp_path):
+    gold = "".join(f"{k + 1}-{k + 1} {k + 2}p{k + 1}\n" for k in range(12))
+    pred = "".join(f"{k}-{k}\n" for k in range(12))
+    r, js = _score(tmp_path, pred, gold)
+    assert r.exit_code == 0 and "look 1-based" in r.output and "--gold-one-indexed" in r.output
+    import json
+    assert json.loads(js.read_text())["warnings"]
+    r, js = _score(tmp_path, pred, gold, "--gold-one-indexed")
+    assert r.exit_code == 0 and "1-based" not in r.output
+    r, js = _score(tmp_path, pred, "".join(f"{k}-{k}\n" for k in range(12)))
+    assert r.exit_code == 0 and "1-based" not in r.output

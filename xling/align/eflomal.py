@@ -60,11 +60,20 @@ def find_makepriors() -> str:
 
 
 def iterations(n_sentences: int, length: float, model: int) -> tuple[int, int, int]:
-    """eflomal's own schedule: ``length * 5000 / sqrt(n)`` fertility iterations (at least 2), a quarter of
-    that for IBM1 and HMM, so the total sampling work grows as ``sqrt(n)`` sentence-iterations per pair."""
-    it = max(2, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
-    q = max(1, it // 4)
-    return {1: (it, 0, 0), 2: (max(2, q), it, 0), 3: (max(2, q), q, it)}[model]
+    """Sampling iterations per model: eflomal's own schedule, ``length * 5000 / sqrt(n)`` for the last model
+    and a quarter of that for the earlier ones, so the total work grows as ``sqrt(n)`` (not ``n``) with
+    the corpus; floored at 4 / 2 / 2 so that million-pair corpora still mix (eflomal floors at 2 / 2 / 1)."""
+    it = max(4, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
+    q = max(2, it // 4)
+    return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
+
+
+class _Vocab(dict):
+    """Word -> number (as text); an unseen word gets the next number on first look-up."""
+
+    def __missing__(self, word: str) -> str:
+        num = self[word] = str(len(self))
+        return num
 
 
 class NumberedText:
@@ -72,36 +81,20 @@ class NumberedText:
 
     def __init__(self, path: Path):
         self.path = path
-        self.vocab: dict[str, str] = {}
+        self.vocab: dict[str, str] = _Vocab()
         self.n = 0
         self.tokens = 0
         self._f = open(path, "w", encoding="ascii")
         self._f.write(" " * _HEADER_WIDTH + "\n")  # patched in close(): fscanf skips the padding
-        self._buf: list[str] = []
 
-    def add(self, words: list[str] | None) -> None:
-        """Append one sentence; ``None`` (or no words) writes an empty sentence, which gets no links."""
-        self.n += 1
-        if not words:
-            self._buf.append("0\n")
-            return
-        vocab = self.vocab
-        ids = list(map(vocab.get, words))
-        if None in ids:
-            for k, w in enumerate(words):
-                if ids[k] is None:
-                    ids[k] = vocab.get(w) or vocab.setdefault(w, str(len(vocab)))
-        self.tokens += len(ids)
-        self._buf.append(f"{len(ids)} {' '.join(ids)}\n")
-        if len(self._buf) >= 8192:
-            self.flush()
-
-    def flush(self) -> None:
-        self._f.write("".join(self._buf))
-        self._buf.clear()
+    def add_block(self, sentences: list) -> None:
+        """Append sentences (word lists); ``None`` or an empty list is an empty sentence (no links)."""
+        num = self.vocab.__getitem__
+        self._f.write("".join([f"{len(ws)} {' '.join(map(num, ws))}\n" if ws else "0\n" for ws in sentences]))
+        self.n += len(sentences)
+        self.tokens += sum(len(ws) for ws in sentences if ws)
 
     def close(self) -> None:
-        self.flush()
         self._f.seek(0)
         self._f.write(f"{self.n} {len(self.vocab)}".ljust(_HEADER_WIDTH))
         self._f.close()
@@ -192,8 +185,10 @@ class _SamplerProgress:
 
 
 def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
-                length: float, n_samplers: int, priors: Path | None = None, progress=None) -> None:
-    """Run both directions of eflomal (in parallel threads of one process) and wait for the links."""
+                length: float, n_samplers: int, priors: Path | None = None, progress=None) -> dict:
+    """Run both directions of eflomal (in parallel threads of one process) and wait for the links.
+
+    Returns ``{"eflomal_peak_rss_mb": ...}`` (its high-water mark read from /proc while it runs; 0 elsewhere)."""
     it = iterations(n_sentences, length, model)
     cmd = [find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt), "-f", str(fwd), "-r", str(rev),
            "-n", str(n_samplers), "-N", "0.2", "-1", str(it[0])]
@@ -215,9 +210,11 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
 
     reader = threading.Thread(target=follow, daemon=True)
     reader.start()
+    peak = 0.0
     try:
         while proc.poll() is None:
             track.tick()
+            peak = max(peak, _peak_rss_mb(proc.pid))
             time.sleep(0.25)
     except BaseException:
         proc.kill()
@@ -229,6 +226,18 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
                          fix="check the input text and options; report it if the input is valid")
     if progress is not None:
         progress("sampling", track.total, track.total)
+    return {"eflomal_peak_rss_mb": peak}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def make_priors(src_text: Path, tgt_text: Path, fwd: Path, rev: Path, out: Path) -> None:

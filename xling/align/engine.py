@@ -7,6 +7,7 @@ corpus and one alignment per sampler and direction in memory (linear in tokens x
 """
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from array import array
@@ -24,17 +25,21 @@ from xling.align.tokenize import tokenize
 from xling.errors import XlingError
 from xling.io import atomic_path
 
-MAX_CELLS = 1 << 24  # symmetrization grid cells per chunk (bool arrays): ~50 MB at most
-MAX_CHUNK = 100_000
+MAX_CELLS = 1 << 23  # symmetrization grid cells per chunk (a few bool arrays of this size)
+MAX_CHUNK = 50_000
 
 Progress = Callable[[str, float, float], None]  # (phase, completed, total); phases: reading, sampling, writing
 
 
-def _owned(line: str, tokenizer: str, lowercase: bool) -> tuple[list[str], list[int]]:
-    """Finer words of each whitespace token of ``line`` and, for each, the index of its whitespace token."""
+def _owned(line: str, tokenizer: str, lowercase: bool) -> tuple[list[str], list[int] | range]:
+    """Finer words of the whitespace tokens of ``line`` and, for each, the index of its whitespace token."""
+    ws = (line.lower() if lowercase else line).split()
+    words = tokenize(line, tokenizer, lowercase)
+    if words == ws:  # nothing to split (the common case): identity map
+        return words, range(len(ws))
     words, owners = [], []
-    for k, w in enumerate(line.split()):
-        sub = tokenize(w, tokenizer, lowercase)
+    for k, w in enumerate(ws):
+        sub = tokenize(w, tokenizer, False)
         words += sub
         owners += [k] * len(sub)
     return words, owners
@@ -52,20 +57,16 @@ class _Encoded:
 class Aligner:
     """eflomal in both directions + symmetrization. Options as ``xling align``; see :mod:`xling.align.options`."""
 
-    def __init__(self, *, sym: str = "grow-diag-final-and", tokenizer: str = "auto", lowercase: bool = True,
+    def __init__(self, *, sym: str = "grow-diag-final-and", tokenizer: str = "unicode", lowercase: bool = True,
                  model: int = 3, preset: str = "default", length: float | None = None,
                  n_samplers: int | None = None, priors: str | Path | None = None):
         self.opts = resolve(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
                             length=length, n_samplers=n_samplers, priors=priors)
         self.timings: dict[str, float] = {}
 
-    def _tokenizer(self, pretokenized: bool) -> str:
-        tok = self.opts["tokenizer"]
-        return ("whitespace" if pretokenized else "unicode") if tok == "auto" else tok
-
     # -- pass 1: tokenize and number -------------------------------------------------------------
     def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> tuple:
-        tok, low = self._tokenizer(pretokenized), self.opts["lowercase"]
+        tok, low = self.opts["tokenizer"], self.opts["lowercase"]
         mapped = pretokenized and tok != "whitespace"  # indices must stay those of the input's tokens
         src, tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
         ns, nt = array("H"), array("H")
@@ -73,28 +74,35 @@ class Aligner:
         text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
             if save_text else None
         for pairs, done in blocks:
-            for s, t in pairs:
-                if mapped:
-                    (ws, os_), (wt, ot) = _owned(s, tok, low), _owned(t, tok, low)
-                elif tok == "whitespace":
-                    ws, wt = (s.lower() if low else s).split(), (t.lower() if low else t).split()
-                else:
-                    ws, wt = tokenize(s, tok, low), tokenize(t, tok, low)
+            if mapped:
+                split = [(_owned(s, tok, low), _owned(t, tok, low)) for s, t in pairs]
+                s_words, t_words = [a[0] for a, _ in split], [b[0] for _, b in split]
+            elif tok == "whitespace":
+                s_words = [(s.lower() if low else s).split() for s, _ in pairs]
+                t_words = [(t.lower() if low else t).split() for _, t in pairs]
+            else:
+                s_words = [tokenize(s, tok, low) for s, _ in pairs]
+                t_words = [tokenize(t, tok, low) for _, t in pairs]
+            own_s, own_t = array("H"), array("H")
+            for k, (ws, wt) in enumerate(zip(s_words, t_words)):
                 if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
-                    ws = wt = None
+                    s_words[k] = t_words[k] = None
                     ns.append(0)
                     nt.append(0)
                 else:
                     ns.append(len(ws))
                     nt.append(len(wt))
                     if own is not None:
-                        own[0].write(np.asarray(os_, np.uint16).tobytes())
-                        own[1].write(np.asarray(ot, np.uint16).tobytes())
-                src.add(ws)
-                tgt.add(wt)
-                if text is not None:
-                    text[0].write(" ".join(ws or ()) + "\n")
-                    text[1].write(" ".join(wt or ()) + "\n")
+                        own_s.extend(split[k][0][1])
+                        own_t.extend(split[k][1][1])
+            if own is not None:
+                own[0].write(own_s.tobytes())
+                own[1].write(own_t.tobytes())
+            src.add_block(s_words)
+            tgt.add_block(t_words)
+            if text is not None:
+                text[0].write("".join(" ".join(ws or ()) + "\n" for ws in s_words))
+                text[1].write("".join(" ".join(wt or ()) + "\n" for wt in t_words))
             if progress is not None:
                 progress("reading", done, total_bytes)
         for f in (own or []) + (text or []):
@@ -146,9 +154,11 @@ class Aligner:
         o = self.opts
         with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
             d = Path(tmp)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             enc, src, tgt = self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sampler = {"eflomal_peak_rss_mb": 0.0}
             if enc.tokens == 0:
                 (d / "fwd").write_bytes(b"\n" * enc.n_pairs)
                 (d / "rev").write_bytes(b"\n" * enc.n_pairs)
@@ -157,17 +167,21 @@ class Aligner:
                 if o["priors"] is not None:
                     priors = d / "priors.num"
                     eflomal.write_numbered_priors(Path(o["priors"]), src, tgt, priors, o["lowercase"])
-                eflomal.run_sampler(d / "src.num", d / "tgt.num", d / "fwd", d / "rev", n_sentences=enc.n_pairs,
+                sampler = eflomal.run_sampler(d / "src.num", d / "tgt.num", d / "fwd", d / "rev", n_sentences=enc.n_pairs,
                                     tokens=enc.tokens, model=o["model"], length=o["length"],
                                     n_samplers=o["n_samplers"], priors=priors, progress=progress)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
+            r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
             yield from self._decode(enc, d, progress)
-            t3 = time.perf_counter()
+            t3, c3 = time.perf_counter(), time.process_time()
             if save_priors is not None:
                 with atomic_path(save_priors) as out:
                     eflomal.make_priors(d / "src.txt", d / "tgt.txt", d / "fwd", d / "rev", out)
             self.timings = {"read_tokenize_number_s": t1 - t0, "eflomal_s": t2 - t1,
-                            "links_symmetrize_write_s": t3 - t2, "pairs": enc.n_pairs, "tokens": enc.tokens}
+                            "links_symmetrize_write_s": t3 - t2, "read_tokenize_number_cpu": c1 - c0,
+                            "eflomal_cpu": r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime,
+                            "links_symmetrize_write_cpu": c3 - c2, "pairs": enc.n_pairs, "tokens": enc.tokens,
+                            "xling_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **sampler}
 
     def align_to_file(self, source, out: str | Path, *, progress: Progress | None = None,
                       save_priors: str | Path | None = None) -> dict:
@@ -188,8 +202,8 @@ class Aligner:
         if len(src_lines) != len(tgt_lines):
             raise XlingError(f"source has {len(src_lines)} lines but target has {len(tgt_lines)}",
                              fix="give line-aligned text with the same number of lines on both sides")
-        blocks = ([list(zip(src_lines[k:k + 65536], tgt_lines[k:k + 65536])), k + 65536]
-                  for k in range(0, len(src_lines), 65536))
+        n, step = len(src_lines), 65536
+        blocks = ((list(zip(src_lines[k:k + step], tgt_lines[k:k + step])), min(n, k + step)) for k in range(0, n, step))
         parts = list(self._run(blocks, pretokenized, progress, len(src_lines), save_priors))
         return Alignments.concat(parts)
 

@@ -72,9 +72,10 @@ class ParallelSource:
             raise XlingError("missing input", fix="give --src F --tgt F, or --input F with `src ||| tgt` lines")
         self.src, self.tgt, self.input = src, tgt, input
         self.pretokenized = input is not None  # fast_align's format is tokenized text by definition
-        files = [input] if input is not None else [src, tgt]
-        for f, what in zip(files, ("input file", "target file") if input is not None else ("source file", "target file")):
+        named = [(input, "input file")] if input is not None else [(src, "source file"), (tgt, "target file")]
+        for f, what in named:
             check_file(f, what)
+        files = [f for f, _ in named]
         self.files = [Path(f) for f in files]
         self.total_bytes = sum(f.stat().st_size for f in self.files)
 

@@ -75,26 +75,34 @@ class _State:
         self.row_used[self.g.row0[sid] + i] = True
         self.col_used[self.g.col0[sid] + j] = True
 
+    def _near(self, cells, near):
+        """Mark the in-sentence 8-neighbours of ``cells`` in ``near``."""
+        g = self.g
+        sid, i, j = g.decode(cells)
+        for di, dj in _NEIGHBOURS:
+            ii, jj = i + di, j + dj
+            ok = (ii >= 0) & (ii < g.ns[sid]) & (jj >= 0) & (jj < g.nt[sid])
+            near[cells[ok] + di * g.nt[sid[ok]] + dj] = True
+
     def grow_diag(self, cand):
         g = self.g
         sid, i, j = g.decode(cand)
         rows, cols = g.row0[sid] + i, g.col0[sid] + j
+        near = np.zeros(len(self.aligned), bool)  # cells touching the alignment: grows with it
+        self._near(self.added[0], near)
         while len(cand):
-            touch = np.zeros(len(cand), bool)
-            for di, dj in _NEIGHBOURS:
-                ii, jj = i + di, j + dj
-                ok = (ii >= 0) & (ii < g.ns[sid]) & (jj >= 0) & (jj < g.nt[sid])
-                touch |= ok & self.aligned[np.where(ok, cand + di * g.nt[sid] + dj, 0)]
             free = ~self.row_used[rows] | ~self.col_used[cols]
-            elig = touch & free
+            elig = near[cand] & free
             add = np.zeros(len(cand), bool)
             add[elig] = _first_per_line(rows[elig], cols[elig])
             if not add.any():
                 return
-            self._mark(cand[add])
-            self.added.append(cand[add])
+            new = cand[add]
+            self._mark(new)
+            self.added.append(new)
+            self._near(new, near)
             keep = ~add & free
-            cand, sid, i, j, rows, cols = cand[keep], sid[keep], i[keep], j[keep], rows[keep], cols[keep]
+            cand, rows, cols = cand[keep], rows[keep], cols[keep]
 
     def final(self, cand, both: bool):
         cand = cand[~self.aligned[cand]]
