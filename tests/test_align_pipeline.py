@@ -195,3 +195,21 @@ def test_iterations_follow_eflomal_schedule():
     assert eflomal_mod.iterations(100_000, 0.5, 2) == (2, 8, 0)
     assert eflomal_mod.iterations(1_000_000, 0.5, 3) == (2, 2, 4)  # floored (eflomal: 2, 1, 2)
     assert eflomal_mod.iterations(10, 1.0, 1) == (1581, 0, 0)
+
+
+def test_cached_token_splitting_equals_line_tokenization():
+    """The pipeline splits each distinct whitespace token once (cached); that must give exactly
+    `tokenize(line)`, which pieces.py and cs-mlm use to read the links back."""
+    from xling.align.tokenize import tokenize
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "tatoeba"
+    lines = ["Don't go, well-known 我爱你！ l'homme (test)", "İstanbul'a  gidiyorum…", "a\u00a0b\tc", ""]
+    if data.is_dir():
+        for f in sorted(data.iterdir()):
+            lines += f.read_text(encoding="utf-8").splitlines()[:200]
+    split = engine._Splitter("unicode")
+    for line in lines:
+        words, owners = split.words(line.lower())
+        assert words == tokenize(line, "unicode", lowercase=True), line
+        ws = line.lower().split()
+        assert len(owners) == len(words) and all(words[k] in ws[o] for k, o in enumerate(owners))

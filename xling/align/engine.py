@@ -11,6 +11,7 @@ import resource
 import tempfile
 import time
 from array import array
+from itertools import chain
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -31,18 +32,30 @@ MAX_CHUNK = 50_000
 Progress = Callable[[str, float, float], None]  # (phase, completed, total); phases: reading, sampling, writing
 
 
-def _owned(line: str, tokenizer: str, lowercase: bool) -> tuple[list[str], list[int] | range]:
-    """Finer words of the whitespace tokens of ``line`` and, for each, the index of its whitespace token."""
-    ws = (line.lower() if lowercase else line).split()
-    words = tokenize(line, tokenizer, lowercase)
-    if words == ws:  # nothing to split (the common case): identity map
-        return words, range(len(ws))
-    words, owners = [], []
-    for k, w in enumerate(ws):
-        sub = tokenize(w, tokenizer, False)
-        words += sub
-        owners += [k] * len(sub)
-    return words, owners
+class _Splitter(dict):
+    """Whitespace token -> its words under ``tokenizer``, cached: a token splits the same way wherever it
+    occurs (the unicode tokenizer never joins across spaces), so each distinct token is split once."""
+
+    LIMIT = 2_000_000
+
+    def __init__(self, tokenizer: str):
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def __missing__(self, token: str) -> tuple[str, ...]:
+        if len(self) > self.LIMIT:
+            self.clear()
+        words = self[token] = tuple(tokenize(token, self.tokenizer))
+        return words
+
+    def words(self, line: str) -> tuple[list[str], list[int] | range]:
+        """Words of ``line`` (already lowercased if wanted) and, for each, the index of its whitespace token."""
+        ws = line.split()
+        parts = list(map(self.__getitem__, ws))
+        words = list(chain.from_iterable(parts))
+        if len(words) == len(ws):
+            return words, range(len(ws))
+        return words, [k for k, p in enumerate(parts) for _ in p]
 
 
 @dataclass
@@ -73,16 +86,15 @@ class Aligner:
         own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
         text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
             if save_text else None
+        split = _Splitter(tok)
         for pairs, done in blocks:
-            if mapped:
-                split = [(_owned(s, tok, low), _owned(t, tok, low)) for s, t in pairs]
-                s_words, t_words = [a[0] for a, _ in split], [b[0] for _, b in split]
-            elif tok == "whitespace":
-                s_words = [(s.lower() if low else s).split() for s, _ in pairs]
-                t_words = [(t.lower() if low else t).split() for _, t in pairs]
+            if low:
+                pairs = [(s.lower(), t.lower()) for s, t in pairs]
+            if tok == "whitespace":
+                s_words, t_words = [s.split() for s, _ in pairs], [t.split() for _, t in pairs]
             else:
-                s_words = [tokenize(s, tok, low) for s, _ in pairs]
-                t_words = [tokenize(t, tok, low) for _, t in pairs]
+                s_split, t_split = [split.words(s) for s, _ in pairs], [split.words(t) for _, t in pairs]
+                s_words, t_words = [w for w, _ in s_split], [w for w, _ in t_split]
             own_s, own_t = array("H"), array("H")
             for k, (ws, wt) in enumerate(zip(s_words, t_words)):
                 if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
@@ -93,8 +105,8 @@ class Aligner:
                     ns.append(len(ws))
                     nt.append(len(wt))
                     if own is not None:
-                        own_s.extend(split[k][0][1])
-                        own_t.extend(split[k][1][1])
+                        own_s.extend(s_split[k][1])
+                        own_t.extend(t_split[k][1])
             if own is not None:
                 own[0].write(own_s.tobytes())
                 own[1].write(own_t.tobytes())
