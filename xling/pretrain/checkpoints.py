@@ -2,6 +2,7 @@
 run's model directory ``OUT/model/{model.pt,dict.txt,sentencepiece.bpe.model}``."""
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,12 @@ def load_state(path: Path) -> dict:
         raise XlingError("checkpoint file does not exist" if not path.exists() else "checkpoint path is not a file",
                          file=path, fix="check the path")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except OSError as e:  # torch reads a cut zip archive as EINVAL; permissions stay OS errors
+            if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.EIO):
+                raise
+            raise ValueError(str(e)) from None
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError, AttributeError,
             UnicodeDecodeError, IndexError) as e:
         raise XlingError(f"cannot read the checkpoint: it is truncated or corrupt ({type(e).__name__}: "

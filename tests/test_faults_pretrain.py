@@ -1,0 +1,228 @@
+"""Faults of `xling pretrain` (issue 19): a run resumes only under the identity it was started with, one
+trainer per directory, the launcher stops its trainers when interrupted or killed, counts are checked,
+corrupt checkpoints and --init weights are clear errors, the user's files in the run directory survive.
+Tiny runs of a few updates on real tatoeba text."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, prep_en_fr_de, summary, tiny
+from test_faults import refused, snapshot, temp_files
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return prep_en_fr_de(tmp_path_factory.mktemp("faults_data"))
+
+
+@pytest.fixture(scope="module")
+def run4(data_dir, tmp_path_factory):
+    """A finished 4-update MLM run."""
+    out = tmp_path_factory.mktemp("faults_run") / "run"
+    cli(*tiny(data_dir, out, "--max-updates", 4, "--log-interval", 2))
+    return out
+
+
+def checkpoints(out: Path) -> dict:
+    return snapshot(out / "checkpoints")
+
+
+def test_counts_and_out_checked_before_anything(data_dir, tmp_path):
+    out = tmp_path / "o"
+    for flag, v in (("--max-updates", 0), ("--max-updates", -3), ("--batch-size", 0), ("--total-updates", 0),
+                    ("--log-interval", 0), ("--cpu-procs", 0)):
+        refused(cli(*tiny(data_dir, out, flag, v), ok=None), f"{flag} must be at least 1, got {v}")
+    refused(cli(*tiny(data_dir, out, "--lr", 0), ok=None), "--lr must be positive")
+    assert not out.exists()
+    f = tmp_path / "file"
+    f.write_text("keep")
+    refused(cli(*tiny(data_dir, f), ok=None), "existing file")
+    refused(cli(*tiny(data_dir, data_dir / "run"), ok=None), "inside the data directory")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    refused(cli(*tiny(data_dir, mine), ok=None), "holds no `xling pretrain` run", "fix:")
+    assert f.read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert not (data_dir / "run").exists()
+
+
+def test_resume_refused_when_the_run_changed(data_dir, run4, tmp_path):
+    before = checkpoints(run4)
+    # another learning rate, with a longer schedule
+    text = refused(cli(*tiny(data_dir, run4, "--max-updates", 6, "--lr", 0.002), ok=None),
+                   "schedule --lr: 0.001 -> 0.002", "--force-resume", "run.json")
+    err = text[text.index("error:"):]
+    assert "--max-update:" not in err and "--total-num-update" not in err  # extending the run is no change
+    # TLM added (objectives and pairs), fewer languages (data)
+    refused(cli(*tiny(data_dir, run4, "--max-updates", 6, "--tlm"), ok=None), "objectives --tlm-ratio", "data --pairs")
+    refused(cli(*tiny(data_dir, run4, "--max-updates", 6, "--langs", "en,fr"), ok=None),
+            "data --langs: de,en,fr -> en,fr")
+    # other data with the same vocabulary (same dict.txt and spm.model): the manifest differs
+    other = tmp_path / "data_other"
+    shutil.copytree(data_dir, other)
+    man = json.loads((other / "manifest.json").read_text())
+    man["mono"]["en"]["note"] = "another corpus"
+    (other / "manifest.json").write_text(json.dumps(man))
+    refused(cli(*tiny(other, run4, "--max-updates", 6), ok=None), "data manifest: sha256")
+    # a truncated checkpoint_last.pt
+    broken = tmp_path / "broken"
+    shutil.copytree(run4, broken)
+    last = broken / "checkpoints" / "checkpoint_last.pt"
+    last.write_bytes(last.read_bytes()[:5000])
+    refused(cli(*tiny(data_dir, broken, "--max-updates", 6), ok=None), "truncated or corrupt", str(last),
+            "fix: an interrupted save?")
+    assert checkpoints(run4) == before and not temp_files(run4)
+
+
+def test_force_resume_records_the_launches_and_keeps_user_files(data_dir, run4, tmp_path):
+    out = tmp_path / "forced"
+    shutil.copytree(run4, out)
+    (out / "model" / "NOTES.md").write_text("my notes on this model\n")
+    (out / "model" / "eval").mkdir()
+    (out / "model" / "eval" / "scores.txt").write_text("0.5\n")
+    # a stale lock of a process that is gone is taken over
+    (out / ".xling-pretrain.lock").write_text(json.dumps({"pid": 2 ** 22 + 17, "host": socket.gethostname(),
+                                                          "trainers": []}))
+    cli(*tiny(data_dir, out, "--max-updates", 6, "--lr", 0.002, "--log-interval", 2, "--force-resume"))
+    s = summary(out)
+    assert s["num_updates"] == 6
+    first, second = s["launches"]
+    assert first["from_update"] == 0 and "--lr 0.001" in first["command"]
+    assert second["from_update"] == 4 and "--lr 0.002" in second["command"] and second["force_resume"]
+    assert second["changed"] == ["schedule --lr: 0.001 -> 0.002"]
+    assert [c["num_updates"] for c in s["curve"]] == [2, 4, 6]  # the whole run's curve
+    assert (out / "model" / "NOTES.md").read_text() == "my notes on this model\n"
+    assert (out / "model" / "eval" / "scores.txt").read_text() == "0.5\n"
+    assert not (out / ".xling-pretrain.lock").exists() and not temp_files(out)
+    # now the run is the forced one: the same options extended resume without --force-resume
+    r = refused(cli(*tiny(data_dir, out, "--max-updates", 8), ok=None), "--lr: 0.002 -> 0.001")
+    assert r
+
+
+def test_a_live_lock_stops_a_second_trainer(data_dir, run4, tmp_path):
+    from xling.pretrain.lock import proc_start
+
+    out = tmp_path / "locked"
+    shutil.copytree(run4, out)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / ".xling-pretrain.lock").write_text(json.dumps({
+            "pid": os.getpid(), "start": "not-this-process", "host": socket.gethostname(),
+            "trainers": [[holder.pid, proc_start(holder.pid)]]}))
+        before = checkpoints(out)
+        refused(cli(*tiny(data_dir, out, "--max-updates", 6), ok=None), "another training run is active",
+                f"pid {holder.pid}", f"kill {holder.pid}")
+        assert checkpoints(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_fairseq_crash_before_a_checkpoint_says_it_starts_over(data_dir, tmp_path):
+    out = tmp_path / "crash"
+    text = refused(cli(*tiny(data_dir, out, "--max-updates", 2, "--", "--optimizer", "no-such-optimizer"), ok=None),
+                   "fairseq training failed", "no checkpoint was saved, so a re-run starts over")
+    assert "re-running resumes" not in text
+    assert not (out / ".xling-pretrain.lock").exists()
+
+
+def test_init_is_reread_when_it_changes_and_corrupt_init_is_exit_2(data_dir, run4, tmp_path):
+    import torch
+
+    a = run4 / "model"
+    b = tmp_path / "init_b"
+    shutil.copytree(a, b)
+    st = torch.load(b / "model.pt", weights_only=True)
+    key = next(k for k in st["model"] if k.endswith("layers.0.fc1.weight"))
+    st["model"][key] = st["model"][key] + 1.0
+    torch.save(st, b / "model.pt")
+    out = tmp_path / "cont"
+    cli(*tiny(data_dir, out, "--init", a, "--max-updates", 1, "--log-interval", 1))
+    prepared = torch.load(out / "init" / "model.pt", weights_only=True)["model"][key]
+    assert torch.equal(prepared, torch.load(a / "model.pt", weights_only=True)["model"][key])
+    # with a checkpoint to resume, another --init is a change of the run
+    refused(cli(*tiny(data_dir, out, "--init", b, "--max-updates", 2), ok=None), "model init:", "--force-resume")
+    # before any checkpoint (the first launch failed): OUT/init/model.pt is prepared again from the new --init
+    shutil.rmtree(out / "checkpoints")
+    (out / "pretrain.json").unlink()
+    cli(*tiny(data_dir, out, "--init", b, "--max-updates", 1, "--log-interval", 1))
+    assert torch.equal(torch.load(out / "init" / "model.pt", weights_only=True)["model"][key], st["model"][key])
+    assert json.loads((out / "init" / "source.json").read_text())["dir"] == str(b.resolve())
+    # a corrupt --init model.pt
+    bad = tmp_path / "bad_init"
+    shutil.copytree(a, bad)
+    (bad / "model.pt").write_bytes((bad / "model.pt").read_bytes()[:3000])
+    refused(cli(*tiny(data_dir, tmp_path / "x", "--init", bad), ok=None), "truncated or corrupt",
+            str(bad / "model.pt"))
+    assert not (tmp_path / "x").exists()
+
+
+def _launch(data_dir, out, *more):
+    cmd = [sys.executable, "-m", "xling.cli.main", *map(str, tiny(data_dir, out, "--max-updates", 100000,
+                                                                  "--log-interval", 1, *more))]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _trainers(out: Path, timeout: float = 180) -> list[int]:
+    """The trainer pids once the launcher recorded them (and fairseq logged an update)."""
+    lock = out / ".xling-pretrain.lock"
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            pids = [p for p, _ in json.loads(lock.read_text()).get("trainers", [])]
+        except (OSError, ValueError):
+            pids = []
+        log = out / "train.log"
+        if pids and log.exists() and '"num_updates"' in log.read_text(errors="replace"):
+            return pids
+        time.sleep(0.5)
+    raise AssertionError("the trainer did not start")
+
+
+def _gone(pid: int, timeout: float = 60) -> bool:
+    from xling.pretrain.lock import pid_alive
+
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_interrupted_or_killed_launcher_stops_its_trainer(data_dir, tmp_path):
+    # Ctrl-C: one line, the trainer stopped, the lock released
+    out = tmp_path / "ctrlc"
+    p = _launch(data_dir, out)
+    (pid,) = _trainers(out)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert len(lines) == 1 and "stopped the trainer" in lines[0] and "Traceback" not in err, err[-2000:]
+    assert _gone(pid) and not (out / ".xling-pretrain.lock").exists()
+    # kill -9 of the launcher: the trainer gets SIGTERM from the kernel (parent-death signal)
+    out = tmp_path / "kill9"
+    p = _launch(data_dir, out)
+    (pid,) = _trainers(out)
+    p.kill()
+    p.communicate(timeout=60)
+    assert _gone(pid), "the trainer outlived its launcher"
+    # its lock is stale now: a re-run takes it over (checked without training again)
+    from xling.pretrain.lock import run_lock
+
+    with run_lock(out):
+        pass
