@@ -76,30 +76,42 @@ def aer(pred: Path, gold: dict, tmp: Path) -> dict:
     return out
 
 
-def run(cmds: list[list[str]], env) -> dict:
-    """Run commands one after another; wall and CPU seconds, peak RSS of the largest process (MB)."""
+def _hwm_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError):
+        return 0.0
+
+
+def run(cmds: list[tuple[list[str], Path | None]], env) -> dict:
+    """Run commands one after another (stdout to a file or captured); wall and CPU seconds, and the peak
+    RSS (MB) of the largest process, read from /proc (VmHWM) while each runs: getrusage's children figure
+    would also count this process and earlier runs."""
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    peak = 0.0
-    for cmd in cmds:
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = p.communicate()
+    peak, rss = 0.0, {}
+    for argv, stdout in cmds:
+        with open(stdout or os.devnull, "wb") as so, tempfile.TemporaryFile() as cap:
+            p = subprocess.Popen(argv, env=env, stdout=cap if stdout is None else so, stderr=subprocess.PIPE)
+            while p.poll() is None:
+                peak = max(peak, _hwm_mb(p.pid))
+                time.sleep(0.2)
+            err = p.stderr.read()
+            cap.seek(0)
+            out = cap.read().decode()
         if p.returncode != 0:
-            raise SystemExit(f"{cmd[0]} failed:\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
-        if cmd[0] == sys.executable:  # xling reports its own and eflomal's peak RSS
-            rss = json.loads(out.decode().rsplit("RSS ", 1)[1])
-            rss["phases"] = json.loads(out.decode().rsplit("RSS ", 1)[0].strip().splitlines()[-1])
-            peak = max(peak, rss["xling"], rss["eflomal"])
-        else:
-            peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+            raise SystemExit(f"{argv[0]} failed:\n{out[-2000:]}\n{err.decode()[-2000:]}")
+        if argv[0] == sys.executable:  # xling reports its phases and eflomal's peak RSS
+            rss = json.loads(out.rsplit("RSS ", 1)[1])
+            rss["phases"] = json.loads(out.rsplit("RSS ", 1)[0].strip().splitlines()[-1])
+            rss["xling"] = max(rss["xling"], peak)
+            peak = max(peak, rss["eflomal"])
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    res = {"seconds": dt, "cpu_seconds": cpu, "peak_rss_mb": peak, "load_before": load}
-    if cmds[0][0] == sys.executable:
-        res.update(rss)
-    return res
+    return {"seconds": dt, "cpu_seconds": cpu, "peak_rss_mb": peak, "load_before": load, **rss}
 
 
 _XLING = """
@@ -110,7 +122,7 @@ print(json.dumps({k: v for k, v in rec.items() if k.endswith(("_s", "_cpu"))}))
 # RUSAGE_CHILDREN would count this process's own size for eflomal (it is spawned from a copy of it), so
 # eflomal's peak is the high-water mark xling read from /proc while it ran
 print("RSS " + json.dumps({"xling": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                           "eflomal": rec["eflomal_peak_rss_mb"]}))
+                           "eflomal": rec["eflomal_peak_rss_mb"]}), flush=True)
 """
 
 
@@ -164,17 +176,16 @@ def main():
             print(f"{n} pairs, OMP_NUM_THREADS={a.threads}, load {os.getloadavg()}", flush=True)
             if fa is not None:
                 f, r, s = tmp / "fa.f", tmp / "fa.r", tmp / "fa.gdfa"
-                sh = ["/bin/sh", "-c"]
-                cmds = [sh + [f"'{fa}/fast_align' -i '{inp}' -d -o -v > '{f}' 2>/dev/null"],
-                        sh + [f"'{fa}/fast_align' -i '{inp}' -d -o -v -r > '{r}' 2>/dev/null"],
-                        sh + [f"'{fa}/atools' -i '{f}' -j '{r}' -c grow-diag-final-and > '{s}'"]]
+                cmds = [([f"{fa}/fast_align", "-i", str(inp), "-d", "-o", "-v"], f),
+                        ([f"{fa}/fast_align", "-i", str(inp), "-d", "-o", "-v", "-r"], r),
+                        ([f"{fa}/atools", "-i", str(f), "-j", str(r), "-c", "grow-diag-final-and"], s)]
                 res = run(cmds, env)
                 res.update(tool="fast_align", pairs=n, aer=aer(s, gold, tmp))
                 rows.append(res)
                 print(json.dumps(res), flush=True)
             for v in variants:
                 out = tmp / "xling.al"
-                res = run([[sys.executable, "-c", _XLING, str(inp), str(out), json.dumps(xling_opts(v))]], env)
+                res = run([([sys.executable, "-c", _XLING, str(inp), str(out), json.dumps(xling_opts(v))], None)], env)
                 res.update(tool=f"xling {v}".strip(), pairs=n, aer=aer(out, gold, tmp))
                 rows.append(res)
                 print(json.dumps(res), flush=True)
@@ -189,25 +200,30 @@ def report(rows: list[dict], json_path: Path | None) -> None:
 
     ref = {r["pairs"]: r for r in rows if r["tool"] == "fast_align"}
     t = Table(title=f"word alignment (load average now {os.getloadavg()[0]:.1f})")
-    for c in ("pairs", "tool", "wall s", "CPU s", "pairs/s", "x fast_align", "peak RSS MB", "AER en-fr",
-              "AER zh-en", "load"):
+    for c in ("pairs", "tool", "wall s", "CPU s", "pairs/s", "x fast_align", "x (CPU)", "peak RSS MB", "xling / eflomal RSS",
+              "AER en-fr", "AER zh-en", "load"):
         t.add_column(c, justify="right")
     for r in rows:
         r["pairs_per_s"] = r["pairs"] / r["seconds"]
         f = ref.get(r["pairs"])
         if f is not None and r is not f:
             r["ratio_vs_fast_align"] = f["seconds"] / r["seconds"]
+            r["cpu_ratio_vs_fast_align"] = f["cpu_seconds"] / r["cpu_seconds"]
             r["aer_no_worse"] = all(r["aer"][g] <= f["aer"][g] for g in r["aer"])
         t.add_row(str(r["pairs"]), r["tool"], f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}",
                   f"{r['pairs_per_s']:.0f}", f"{r['ratio_vs_fast_align']:.2f}" if "ratio_vs_fast_align" in r else "",
-                  f"{r['peak_rss_mb']:.0f}", f"{r['aer']['enfr']:.4f}", f"{r['aer']['zhen']:.4f}",
+                  f"{r['cpu_ratio_vs_fast_align']:.2f}" if "cpu_ratio_vs_fast_align" in r else "",
+                  f"{r['peak_rss_mb']:.0f}", f"{r['xling']:.0f} / {r['eflomal']:.0f}" if "xling" in r else "",
+                  f"{r['aer']['enfr']:.4f}", f"{r['aer']['zhen']:.4f}",
                   f"{r['load_before']:.1f}")
     Console(width=200).print(t)
-    xl = [r for r in rows if r["tool"] == "xling"]
-    if len(xl) >= 2:
-        print(f"xling peak RSS {xl[-1]['pairs']} / {xl[0]['pairs']} pairs: "
-              f"{xl[-1]['peak_rss_mb'] / xl[0]['peak_rss_mb']:.2f}x (xling process "
-              f"{xl[-1]['xling'] / xl[0]['xling']:.2f}x, eflomal {xl[-1]['eflomal'] / xl[0]['eflomal']:.2f}x)")
+    for tool in dict.fromkeys(r["tool"] for r in rows):
+        xl = [r for r in rows if r["tool"] == tool]
+        if len(xl) >= 2:
+            extra = (f" (xling process {xl[-1]['xling'] / xl[0]['xling']:.2f}x, eflomal "
+                     f"{xl[-1]['eflomal'] / xl[0]['eflomal']:.2f}x)") if "xling" in xl[0] else ""
+            print(f"{tool}: peak RSS at {xl[-1]['pairs']} / {xl[0]['pairs']} pairs: "
+                  f"{xl[-1]['peak_rss_mb'] / xl[0]['peak_rss_mb']:.2f}x{extra}")
     if json_path:
         json_path.write_text(json.dumps(rows, indent=2) + "\n")
 
