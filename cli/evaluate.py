@@ -16,6 +16,11 @@ def _csv(text: Optional[str]) -> list[str]:
     return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
+_RECIPE_HELP = ("Per-task defaults of --lr, --epochs, --batch-size, --max-length, --doc-stride, --eval-batch-size: "
+                "xglue = the published XGLUE baseline (microsoft/Unicoder xglue.sh), quick = a short CPU recipe "
+                "(lr 5e-4, 3 epochs, batch 16, the model's maximum length). Printed in the signature.")
+
+
 @eval_app.command("xglue")
 @guarded
 def xglue(
@@ -25,21 +30,42 @@ def xglue(
     tasks: str = typer.Option("pos", help="Comma-separated tasks: understanding (pos, ner, nc, mlqa, xnli, pawsx, "
                               "qadsm, wpr, qam; an encoder model) or generation (qg, ntg; a model from "
                               "`xling pretrain --arch seq2seq`)."),
-    zero_shot: str = typer.Option("", "--zero-shot", help="Comma-separated target languages."),
+    zero_shot: str = typer.Option("all", "--zero-shot", help="Target languages: all = every language each task "
+                                  "has in --data; none = the training language only; or a comma-separated list."),
     train_lang: str = typer.Option("en", help="Fine-tuning language (its dev set selects the checkpoint)."),
     seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
-    out: Path = typer.Option(Path("xglue-out"), "--out", "-o", help="Output directory."),
-    epochs: int = typer.Option(3, help="Fine-tuning epochs."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, linear warm-up/decay)."),
-    batch_size: int = typer.Option(16, help="Examples per batch."),
+    out: Path = typer.Option(Path("xglue-out"), "--out", "-o", help="Output directory: one folder per task "
+                             "(other tasks' results there are kept and aggregated)."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out that xling did not write "
+                               "(or wrote for another model/data/options); files of other names are kept."),
+    recipe: str = typer.Option("xglue", help=_RECIPE_HELP),
+    epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs [default: the recipe's]."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (AdamW, linear warm-up/decay) "
+                                       "[default: the recipe's]."),
+    batch_size: Optional[int] = typer.Option(None, help="Training examples per (global) batch "
+                                             "[default: the recipe's]."),
+    eval_batch_size: Optional[int] = typer.Option(None, help="Examples per prediction batch [default: the recipe's]."),
+    max_length: Optional[int] = typer.Option(None, help="Cap inputs at N pieces (QA: shorter sliding windows; "
+                                             "0 = the model's maximum) [default: the recipe's]."),
+    doc_stride: Optional[int] = typer.Option(None, help="QA: context pieces between window starts (0: half a "
+                                             "window) [default: the recipe's]."),
     max_train_examples: Optional[int] = typer.Option(None, help="Use only the first N training examples."),
     max_eval_examples: Optional[int] = typer.Option(None, help="Use only the first N dev/test examples "
                                                     "per language (quick runs; not official numbers)."),
     freeze_embeddings: bool = typer.Option(False, help="Keep the token embedding table fixed while "
                                            "fine-tuning (XLM-R vocabularies: most of the parameters; much "
                                            "faster optimizer steps, less memory)."),
-    max_length: int = typer.Option(0, help="Cap inputs at N pieces (QA: shorter sliding windows); "
-                                   "0 = the model's maximum."),
+    device: str = typer.Option("auto", help="auto (a GPU when one is visible), cpu or cuda."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision (autocast; GPUs from Ampere, CPUs)."),
+    fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision with loss scaling (CUDA only)."),
+    bucket: bool = typer.Option(True, help="Length-bucketed training batches (little padding)."),
+    workers: int = typer.Option(-1, help="Data-loader worker processes (-1: a few on a GPU, none on a CPU)."),
+    gpus: int = typer.Option(1, help="Data-parallel processes on this machine, one per GPU (torch DDP launched "
+                             "by torchrun; with --device cpu: gloo processes). The global batch stays --batch-size."),
+    nnodes: int = typer.Option(1, help="Machines of a multi-node run (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="Multi-node: this machine's index (0 writes the output)."),
+    master_addr: Optional[str] = typer.Option(None, help="Multi-node: address of the machine with --node-rank 0."),
+    master_port: int = typer.Option(29500, help="Multi-node: a free port on that machine."),
     beam: int = typer.Option(4, help="Generation: beam size."),
     no_repeat_ngram_size: int = typer.Option(3, help="Generation: never repeat an n-gram of this size (0: off)."),
     lenpen: float = typer.Option(1.0, help="Generation: length penalty (> 1 favours longer outputs)."),
@@ -48,22 +74,36 @@ def xglue(
     label_smoothing: float = typer.Option(0.1, help="Generation: label smoothing of the fine-tuning loss."),
 ):
     """Fine-tune on the train language, predict every language, print and save the results table."""
+    from xling.errors import XlingError
     from xling.xglue.finetune import FinetuneConfig
     from xling.xglue.generate import GenerateConfig
     from xling.xglue.report import rich_table, signature_lines
-    from xling.xglue.run import EvalConfig, evaluate
+    from xling.xglue.run import EvalConfig, evaluate, quiet_logs
 
-    cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=_csv(zero_shot), train_lang=train_lang,
+    quiet_logs()
+    if bf16 and fp16:
+        raise XlingError("--bf16 and --fp16 exclude each other", fix="choose one mixed precision")
+    given = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "eval_batch_size": eval_batch_size,
+             "max_length": max_length, "doc_stride": doc_stride}
+    zs = None if zero_shot.strip().lower() == "all" else [] if zero_shot.strip().lower() == "none" else _csv(zero_shot)
+    cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=zs, train_lang=train_lang,
                      seeds=seeds, out=out, max_train_examples=max_train_examples,
-                     max_eval_examples=max_eval_examples,
-                     ft=FinetuneConfig(lr=lr, epochs=epochs, batch_size=batch_size,
-                                         freeze_embeddings=freeze_embeddings, max_length=max_length),
+                     max_eval_examples=max_eval_examples, recipe=recipe,
+                     overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=gpus,
+                     nnodes=nnodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
+                     ft=FinetuneConfig(freeze_embeddings=freeze_embeddings, device=device, workers=workers,
+                                       precision="bf16" if bf16 else "fp16" if fp16 else "fp32", bucket=bucket),
                      gen=GenerateConfig(beam=beam, no_repeat_ngram_size=no_repeat_ngram_size, lenpen=lenpen,
                                         max_source_len=max_source_len, max_target_len=max_target_len,
                                         label_smoothing=label_smoothing))
+    if nnodes > 1 and not master_addr:
+        raise XlingError("--nnodes > 1 needs --master-addr", fix="the address of the machine run with --node-rank 0")
     with progress() as bar:
         t = bar.add_task("fine-tuning", total=None)
         result = evaluate(cfg, on_step=lambda: bar.advance(t))
+    if result is None:  # a multi-node run's other machines: node 0 writes and prints
+        console.print(f"node {node_rank}: done (results on node 0)")
+        return
     if result.get("skipped"):
         console.print(f"[dim]up to date: {out / 'results.json'}[/]")
     console.print(rich_table(result, "dev"))

@@ -52,7 +52,7 @@ def test_eval_xglue_pawsx_wpr(tiny_model, tmp_path):  # noqa: F811
     data = _make_data(tmp_path / "data")
     out = tmp_path / "out"
     res = cli("eval", "xglue", "--model", tiny_model, "--data", data, "--tasks", "pawsx,wpr",
-              "--zero-shot", "de,fr", "--out", out, "--epochs", "4", "--lr", "1e-3")
+              "--zero-shot", "de,fr", "--out", out, "--epochs", "4", "--lr", "1e-3", "--recipe", "quick")
     assert "Understanding score" in res.output
     r = json.loads((out / "results.json").read_text())
     paws = r["tasks"]["pawsx"]["splits"]["test"]["langs"]

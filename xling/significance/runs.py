@@ -2,7 +2,7 @@
 
 A unit is one (task, language[, direction]) with per-example statistics for every seed, an aggregate
 and the digest of the data it was scored on. ``eval xglue`` runs keep every seed's prediction files
-(``OUT/seeds/S/SPLIT/TASK/LANG.prediction``); their gold comes from the XGLUE release (``gold``), and
+(``OUT/TASK/seeds/S/SPLIT/LANG.prediction``); their gold comes from the XGLUE release (``gold``), and
 the statistics must give back the scores the run recorded in ``results.json``, or the gold is not
 the data the run used. ``eval retrieval`` runs keep per-example outcomes (``OUT/outcomes/PAIR.json``).
 """
@@ -103,7 +103,9 @@ def _xglue_run(path: Path, res: dict, gold: Optional[Path], split: str) -> Run:
                                  fix="--gold must be the XGLUE release directory the runs used")
             stats, texts, agg = [], [], None
             for s in range(1, seeds + 1):
-                pred = path / "seeds" / str(s) / split / spec.pred_dir / f"{lang}.{spec.pred_ext}"
+                pred = path / spec.pred_dir / "seeds" / str(s) / split / f"{lang}.{spec.pred_ext}"
+                if not pred.is_file():  # outputs written before eval xglue kept one folder per task
+                    pred = path / "seeds" / str(s) / split / spec.pred_dir / f"{lang}.{spec.pred_ext}"
                 if not pred.is_file():
                     raise XlingError("prediction file missing", file=pred,
                                      fix="compare complete `xling eval xglue` output directories")

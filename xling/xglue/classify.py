@@ -51,6 +51,9 @@ class Classifier(Runner):
             out.append((cols, label, self.enc.encode(a, b)))
         return out
 
+    def size(self, item) -> int:
+        return len(item[2])
+
     def target(self, items: list):
         import torch
 
@@ -68,9 +71,11 @@ class Classifier(Runner):
         """The head's outputs for every example (N x n_out), in order."""
         import torch
 
+        out = torch.zeros(len(loaded), self.n_out or len(self.labels))
         with torch.no_grad():
-            out = [model(**batch["net_input"]) for _items, batch in self.batches(loaded)]
-        return torch.cat(out) if out else torch.zeros(0, self.n_out or len(self.labels))
+            for idx, _items, batch in self.batches(loaded):
+                out[idx] = model(**batch["net_input"]).float().cpu()
+        return out
 
     def predict(self, model, loaded) -> list[str]:
         return [self.labels[int(k)] for k in self.outputs(model, loaded).argmax(-1)]

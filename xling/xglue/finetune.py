@@ -14,14 +14,24 @@ holds most of a small model's parameters (e5-small: 96M of 118M), so freezing it
 optimizer's time and memory (AdamW keeps two more copies) while the transformer layers still adapt;
 pieces unseen in the English training data then also keep their pretrained vectors.
 ``max_length`` caps the input length in pieces (0: the model's maximum), for tags and classification
-by truncation, for QA by shorter sliding windows.
+by truncation (tagging: cut words start another window), for QA by shorter sliding windows
+(``doc_stride`` pieces apart).
+
+Devices and precision (:mod:`xling.xglue.device`): the network and every batch go to ``device``;
+``precision`` bf16/fp16 runs forward passes under autocast (fp16 with a GradScaler). Batches come
+from a DataLoader over length-bucketed index batches (:mod:`xling.xglue.batching`; padding in worker
+processes, pinned memory on GPUs). Under torchrun (:mod:`xling.xglue.distributed`) the network is a
+DDP replica, each process trains on its share of the same global batch and process 0 selects.
 """
 from __future__ import annotations
 
-import copy
 import random
+import time
 from dataclasses import dataclass
 from typing import Callable
+
+# FinetuneConfig fields that do not change what is learned: left out of the run's signature
+RUNTIME = ("seed", "device", "workers")
 
 
 @dataclass
@@ -35,17 +45,29 @@ class FinetuneConfig:
     seed: int = 1
     freeze_embeddings: bool = False
     max_length: int = 0
+    doc_stride: int = 0
+    eval_batch_size: int = 64
+    precision: str = "fp32"
+    bucket: bool = True
+    device: str = "auto"
+    workers: int = -1  # DataLoader worker processes; -1: xling.xglue.device.default_workers
 
     def __post_init__(self):
         from xling.errors import XlingError
 
         if self.max_length and self.max_length < 64:
             raise XlingError(f"--max-length {self.max_length} is too short", fix="0 (the model's maximum) or >= 64")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise XlingError("--epochs and --batch-size must be at least 1 and --lr positive")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1 or self.lr <= 0:
+            raise XlingError("--epochs, --batch-size and --eval-batch-size must be at least 1 and --lr positive")
+        if self.doc_stride < 0:
+            raise XlingError(f"--doc-stride must be >= 0 (0: half a window), got {self.doc_stride}")
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def hparams(self) -> dict:
+        """What decides the fine-tuned weights (the signature's part)."""
+        return {k: v for k, v in self.__dict__.items() if k not in RUNTIME}
 
 
 def set_seed(seed: int) -> None:
@@ -57,48 +79,89 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def prepare(runner, cfg: FinetuneConfig):
+    """Resolve the device and precision, move ``runner.module`` there and set the runner's prediction
+    device, precision and batch size. Returns the device."""
+    from xling.xglue import distributed
+    from xling.xglue.device import check_precision, resolve_device
+
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
+    distributed.init(device)
+    runner.module.to(device)
+    runner.device, runner.precision, runner.predict_batch_size = device, cfg.precision, cfg.eval_batch_size
+    runner.workers = cfg.workers
+    return device
+
+
+def _best_copy(module) -> dict:
+    """The weights to keep, on the CPU (a copy on the GPU would double the model's memory there)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
 def train(runner, items: list, dev_score: Callable[[object], float], cfg: FinetuneConfig,
           on_step: Callable[[], None] | None = None) -> dict:
     """Train ``runner.module`` on ``items`` (``runner.train_items(...)``; batches formed here with
-    ``runner.collate``, loss from ``runner.loss``); after each epoch ``dev_score(model)`` selects. Return
-    the dev history; the module ends with the weights of its best dev epoch, in eval mode."""
+    ``runner.collate``, loss from ``runner.loss``); after each epoch ``dev_score(model)`` selects (on
+    process 0). Return the dev history and training time; the module ends with the weights of its best
+    dev epoch, in eval mode."""
     import torch
 
+    from xling.xglue import distributed
+    from xling.xglue.batching import EpochSampler, loader
+    from xling.xglue.device import autocast, default_workers, grad_scaler, to_device
+
     set_seed(cfg.seed)
+    device = prepare(runner, cfg)
+    rank, world = distributed.world()
     module = runner.module
     if cfg.freeze_embeddings:
         for name, sub in module.named_modules():
             if name.endswith("embed_tokens"):
                 sub.weight.requires_grad_(False)
     params = [p for p in module.parameters() if p.requires_grad]
+    model = distributed.wrap(module, device)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(1, cfg.epochs * ((len(items) + cfg.batch_size - 1) // cfg.batch_size))
+    sampler = EpochSampler([runner.size(it) for it in items], cfg.batch_size, cfg.seed, cfg.bucket)
+    steps = max(1, cfg.epochs * len(sampler))
     warm = max(1, int(cfg.warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
-    rng = random.Random(cfg.seed)
-    best, best_state, history = -1.0, None, []
+    scaler = grad_scaler(cfg.precision, device)
+    workers = default_workers(device) if cfg.workers < 0 else cfg.workers
+    batches = loader(runner, items, sampler, device, workers, rank, world)
+    best, best_state, history, seconds = -1.0, None, [], 0.0
     for _epoch in range(cfg.epochs):
-        module.train()
-        order = list(range(len(items)))
-        rng.shuffle(order)
-        for i in range(0, len(order), cfg.batch_size):
-            batch = runner.collate([items[j] for j in order[i:i + cfg.batch_size]])
-            loss = runner.loss(module, batch)
-            opt.zero_grad()
-            loss.backward()
+        model.train()
+        t0 = time.perf_counter()
+        for _idx, weight, batch in batches:
+            batch = to_device(batch, device)
+            with autocast(cfg.precision, device):
+                loss = runner.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss * weight if weight != 1.0 else loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             if on_step:
                 on_step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds += time.perf_counter() - t0
         module.eval()
-        with torch.no_grad():
-            score = float(dev_score(module))
+        score = None
+        if rank == 0:
+            with torch.no_grad(), autocast(cfg.precision, device):
+                score = float(dev_score(module))
+        score = distributed.broadcast(score)
         history.append(score)
         if score > best:
-            best, best_state = score, copy.deepcopy(module.state_dict())
+            best = score
+            best_state = _best_copy(module) if rank == 0 else None
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
-    return {"dev_history": history, "best_dev": best, "steps": steps}
+    return {"dev_history": history, "best_dev": best, "steps": steps, "train_seconds": round(seconds, 3),
+            "train_examples": cfg.epochs * len(items), "world_size": world}

@@ -76,6 +76,9 @@ class GenerationRunner(Runner):
         src, tgt = self._read.get((lang, split)) or read_generation(self.spec, data, lang, split)
         return self.encode(src[:limit] if limit else src, tgt[:limit] if limit else tgt, lang)
 
+    def size(self, item) -> int:
+        return len(item[0]) + len(item[1])
+
     def collate(self, items: list) -> dict:
         import torch
 
@@ -112,7 +115,7 @@ class GenerationRunner(Runner):
 
         tot, n = 0.0, 0
         with torch.no_grad():
-            for _items, batch in self.batches(loaded):
+            for _idx, _items, batch in self.batches(loaded):
                 _loss, nll, ntok = self._losses(model, batch)
                 tot, n = tot + float(nll), n + ntok
         return tot / max(n, 1)
@@ -130,16 +133,17 @@ class GenerationRunner(Runner):
         detokenized output per example."""
         import torch
 
-        gen, out = self.generator(model), []
+        gen, out = self.generator(model), [""] * len(loaded)
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                for items, batch in self.batches(loaded):
+                for idx, items, batch in self.batches(loaded):
                     net = batch["net_input"]
                     sample = {"net_input": {"src_tokens": net["src_tokens"], "src_lengths": net["src_lengths"]}}
                     hyps = gen.generate([model], sample, bos_token=self.s2s.lang_index(items[0][3]))
-                    out += [self.s2s.detokenize(h[0]["tokens"]) for h in hyps]
+                    for i, h in zip(idx, hyps):
+                        out[i] = self.s2s.detokenize(h[0]["tokens"].tolist())
                     if on_batch:
                         on_batch()
         finally:
@@ -172,7 +176,7 @@ class GenerationRunner(Runner):
     def extra_scores(self, loaded, predictions, lang: str, langs: list[str]) -> dict:
         from xling.xglue import langid
 
-        return {"off_target": langid.off_target_rate(predictions, lang, langs)}
+        return {"off_target": langid.off_target_rate(predictions, lang)}
 
     def signature(self) -> str:
         from xling.xglue import langid

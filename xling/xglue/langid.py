@@ -2,14 +2,19 @@
 
 Uses ``py3langid`` 0.4 (BSD-3-Clause; a maintained fork of langid.py whose naive Bayes model over byte
 n-grams, 97 languages, ships inside the package: nothing is downloaded at run time). The identifier is
-restricted to the languages of the evaluation (plus the training language), which keeps short
-outputs such as 5-word titles from being read as some unrelated language.
+restricted to a fixed set, the 19 languages of XGLUE (:data:`LANGS`; plus the target language when it
+is not one of them), whatever languages a run evaluates, so that one language's rate does not depend
+on which other languages were run; the restriction keeps short outputs such as 5-word titles from
+being read as some unrelated language of the 97.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
 PACKAGE = "py3langid"
+# every language of the XGLUE release (the union over its 11 tasks): the identifier's fixed label set
+LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "it", "nl", "pl", "pt", "ru", "sw", "th", "tr", "ur",
+         "vi", "zh")
 
 
 def available() -> bool:
@@ -38,22 +43,27 @@ def base_code(lang: str) -> str:
     return lang.replace("_", "-").split("-")[0].lower()
 
 
-def identify(texts: list[str], candidates: list[str]) -> list[str | None]:
-    """The language code of each text (None for an empty one), chosen among ``candidates``."""
-    ident, _known = _identifier(tuple(sorted({base_code(c) for c in candidates})))
+def candidates(lang: str) -> tuple[str, ...]:
+    """The identifier's label set for outputs meant to be in ``lang``: :data:`LANGS` (+ ``lang``)."""
+    return tuple(sorted(set(LANGS) | {base_code(lang)}))
+
+
+def identify(texts: list[str], lang: str) -> list[str | None]:
+    """The language code of each text (None for an empty one), among :func:`candidates` of ``lang``."""
+    ident, _known = _identifier(candidates(lang))
     return [ident.classify(t)[0] if t.strip() else None for t in texts]
 
 
-def off_target_rate(texts: list[str], lang: str, candidates: list[str]) -> float | None:
+def off_target_rate(texts: list[str], lang: str) -> float | None:
     """Percent of the non-empty ``texts`` identified as a language other than ``lang``; None when the
     identifier is not installed or does not know ``lang``."""
     if not available():
         return None
     code = base_code(lang)
-    _ident, known = _identifier(tuple(sorted({base_code(c) for c in candidates} | {code})))
+    _ident, known = _identifier(candidates(lang))
     if code not in known:
         return None
-    got = [g for g in identify(texts, list(candidates) + [code]) if g is not None]
+    got = [g for g in identify(texts, lang) if g is not None]
     return 100.0 * sum(g != code for g in got) / len(got) if got else 0.0
 
 
@@ -62,4 +72,4 @@ def signature() -> str:
         return "langid:unavailable"
     from importlib.metadata import version
 
-    return f"langid:{PACKAGE}-{version(PACKAGE)}"
+    return f"langid:{PACKAGE}-{version(PACKAGE)}+xglue{len(LANGS)}"

@@ -34,6 +34,7 @@ class QaRunner(Runner):
 
         super().__init__(spec)
         self.enc = encoder
+        self.doc_stride = cfg.ft.doc_stride if cfg is not None else 0  # 0: half a window
         self.module = PositionHead(encoder.model, encoder.embed_dim, 2)
 
     def _context(self, context: str):
@@ -54,7 +55,9 @@ class QaRunner(Runner):
 
     def _windows(self, q_ids, n):
         room = self.enc.max_positions - len(q_ids) - 4
-        stride = max(1, room // 2)
+        # --doc-stride pieces between window starts (XGLUE's recipe: 128), at most half a window so that
+        # every answer up to half a window long lies whole inside some window
+        stride = max(1, min(self.doc_stride, room // 2) if self.doc_stride else room // 2)
         starts = list(range(0, max(1, n - room + stride), stride)) or [0]
         return [(s, min(n, s + room)) for s in starts if s < max(n, 1)], room
 
@@ -84,6 +87,9 @@ class QaRunner(Runner):
                               "context": q["context"], "target": target})
         return {"questions": qs, "feats": feats}
 
+    def size(self, item) -> int:
+        return len(item["ids"])
+
     def train_items(self, loaded) -> list:
         return loaded["feats"]
 
@@ -107,8 +113,8 @@ class QaRunner(Runner):
 
         best: dict = {}
         with torch.no_grad():
-            for items, batch in self.batches(loaded["feats"]):
-                lg = model(**batch["net_input"])
+            for _idx, items, batch in self.batches(loaded["feats"]):
+                lg = model(**batch["net_input"]).float().cpu()
                 for j, f in enumerate(items):
                     n = len(f["ids"]) - 1 - f["off"]
                     s = lg[j, f["off"]: f["off"] + n, 0]

@@ -18,12 +18,17 @@ def _ms(vals):
             "runs": vals}
 
 
-def aggregate(runs: dict, specs, langs, sig: str, cfg) -> dict:
+def aggregate(runs: dict, specs, langs, sig: str, identity: dict, hparams: dict) -> dict:
+    """``runs``: each task's seed runs; ``identity``: the output directory's shared settings
+    (:meth:`xling.xglue.run.EvalConfig.identity`); ``hparams``: each task's fine-tuning settings."""
     tasks = {}
     for spec in specs:
         rs = runs[spec.name]
         entry = {"metric": spec.metric, "family": spec.family, "splits": {},
-                 "dev_history": {r["seed"]: r["dev_history"] for r in rs}}
+                 "dev_history": {r["seed"]: r["dev_history"] for r in rs},
+                 "train_seconds": {r["seed"]: r.get("train_seconds") for r in rs},
+                 "device": rs[0].get("device"), "precision": rs[0].get("precision"),
+                 "world_size": rs[0].get("world_size", 1)}
         for split in ("dev", "test"):
             per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs if lg in rs[0]["scores"][split]}
             avgs = [task_average(spec, r["scores"][split]) for r in rs]  # official: over the task's langs
@@ -38,8 +43,8 @@ def aggregate(runs: dict, specs, langs, sig: str, cfg) -> dict:
         tasks[spec.name] = entry
     fam = {split: family_means({k: t["splits"][split]["avg"]["mean"] for k, t in tasks.items()},
                                {k: t["family"] for k, t in tasks.items()}) for split in ("dev", "test")}
-    return {"signature": sig, "train_lang": cfg.train_lang, "langs": langs, "seeds": cfg.seeds,
-            "hparams": cfg.ft.as_dict(), "tasks": tasks,
+    return {"signature": sig, "train_lang": identity["train_lang"], "langs": langs, "seeds": identity["seeds"],
+            "hparams": hparams, "tasks": tasks,
             "understanding": {sp: fam[sp]["understanding"] for sp in fam},
             "generation": {sp: fam[sp]["generation"] for sp in fam}}
 

@@ -3,22 +3,24 @@ train language's dev set, predict dev/test for every language, score with the of
 
 Every task family is a :class:`xling.xglue.runner.Runner` (see :data:`RUNNERS`); this module alone drives
 them: fine-tuning (:func:`xling.xglue.finetune.train`), prediction files and scoring (:func:`write_and_score`).
+Each task's hyper-parameters come from its recipe (:mod:`xling.xglue.recipes`) unless given.
+``gpus`` > 1 runs the same evaluation in torchrun worker processes (:mod:`xling.xglue.distributed`).
 
-Output (written atomically as one directory; a finished run with the same signature is skipped):
-``OUT/TASK/lang.prediction`` (test, best seed: the submission; ``TASK`` is the release's folder name,
-``POS``, ``MLQA``, as the official scorer reads it), ``OUT/seeds/S/{dev,test}/TASK/...``,
-``OUT/results.json``, ``OUT/results.md``, ``OUT/TASK.png`` (when matplotlib is installed).
+Output (:mod:`xling.xglue.outdir`): one directory per task, written atomically and replaced only by a
+re-run of that task (a task whose signature is unchanged is skipped); ``OUT/results.json``,
+``OUT/results.md`` and ``OUT/TASK.png`` aggregate every task the directory holds.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from xling import __version__
 from xling.errors import XlingError
-from xling.io import atomic_dir, sha256_text
+from xling.io import atomic_dir, sha256_text, write_json_atomic
+from xling.xglue import outdir
 from xling.xglue.classify import Classifier
 from xling.xglue.finetune import FinetuneConfig, set_seed, train
 from xling.xglue.generate import GenerateConfig, GenerationRunner
@@ -37,7 +39,7 @@ class EvalConfig:
     model: Path
     data: Path
     tasks: str = "pos"
-    zero_shot: list[str] = field(default_factory=list)
+    zero_shot: Optional[list[str]] = None  # None: every language each task has in ``data``; []: train only
     train_lang: str = "en"
     seeds: int = 1
     out: Path = Path("xglue-out")
@@ -45,50 +47,101 @@ class EvalConfig:
     max_eval_examples: int | None = None
     ft: FinetuneConfig = field(default_factory=FinetuneConfig)
     gen: GenerateConfig = field(default_factory=GenerateConfig)  # generation tasks (QG, NTG) only
+    recipe: Optional[str] = None  # per-task lr/epochs/batch/length (xling.xglue.recipes); None: ``ft`` as given
+    overrides: dict = field(default_factory=dict)  # recipe fields given explicitly (they win over the recipe)
+    force: bool = False  # write into a foreign --out / drop another evaluation's tasks from it
+    gpus: int = 1  # data-parallel processes per node (torchrun)
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: Optional[str] = None
+    master_port: int = 29500
+
+    def task_ft(self, spec: TaskSpec) -> FinetuneConfig:
+        """The fine-tuning settings of one task: ``ft``, the recipe's values, then the explicit ones."""
+        vals = self.ft.as_dict()
+        if self.recipe:
+            from xling.xglue.recipes import FIELDS, recipe
+
+            r = recipe(self.recipe, spec.name)
+            vals.update({k: getattr(r, k) for k in FIELDS})
+        vals.update(self.overrides)
+        return FinetuneConfig(**vals)
+
+    def identity(self, model_hash: str) -> dict:
+        """What every task of one output directory must share (one aggregate)."""
+        return {"model": model_hash, "data": str(Path(self.data).resolve()), "train_lang": self.train_lang,
+                "seeds": self.seeds, "max_train": self.max_train_examples, "max_eval": self.max_eval_examples}
 
 
-def _data_hash(specs, cfg, langs) -> str:
-    """``langs``: the languages of each task (a dict by task name) or one list for all tasks."""
+def quiet_logs() -> None:
+    """fairseq sets the root logger to DEBUG when imported: keep its INFO lines (model configs) and the
+    DEBUG lines of matplotlib, PIL and the language identifier out of the command's output."""
+    import logging
+
+    for name in ("fairseq", "fairseq_cli", "hydra", "matplotlib", "PIL", "py3langid", "torch.distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _data_hash(spec: TaskSpec, cfg: EvalConfig, langs: list[str]) -> str:
+    sides = spec.sides or ["tgt"]
+    files = [spec.path(cfg.data, cfg.train_lang, "train", sd) for sd in sides] + [
+        spec.path(cfg.data, lg, sp, sd) for lg in langs for sp in ("dev", "test") for sd in sides]
     parts = []
-    for spec in specs:
-        sides = spec.sides or ["tgt"]
-        task_langs = langs[spec.name] if isinstance(langs, dict) else langs
-        files = [spec.path(cfg.data, cfg.train_lang, "train", sd) for sd in sides] + [
-            spec.path(cfg.data, lg, sp, sd) for lg in task_langs for sp in ("dev", "test") for sd in sides]
-        for f in files:
-            st = f.stat()
-            parts.append(f"{f.relative_to(cfg.data)}:{st.st_size}:{int(st.st_mtime)}")
+    for f in files:
+        st = f.stat()
+        parts.append(f"{f.relative_to(cfg.data)}:{st.st_size}:{int(st.st_mtime)}")
     return sha256_text("\n".join(parts))[:12]
 
 
-def signature(cfg: EvalConfig, specs, langs, model_hash: str, task_langs: dict | None = None) -> str:
-    ft = cfg.ft.as_dict()
-    ft.pop("seed")
-    if any(s.family == "generate" for s in specs):
-        ft.update({f"gen.{k}": v for k, v in cfg.gen.as_dict().items()})
-    hp = ",".join(f"{k}={v}" for k, v in ft.items())
-    return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(specs, cfg, task_langs or langs)}|"
-            f"tasks:{','.join(s.name for s in specs)}|train:{cfg.train_lang}|langs:{','.join(langs)}|"
-            f"seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|max_eval:{cfg.max_eval_examples}|{hp}")
+def hparams_text(spec: TaskSpec, ft: FinetuneConfig, cfg: EvalConfig) -> str:
+    hp = ft.hparams()
+    if spec.family == "generate":
+        hp.update({f"gen.{k}": v for k, v in cfg.gen.as_dict().items()})
+    return ",".join(f"{k}={v}" for k, v in hp.items())
+
+
+def task_signature(spec: TaskSpec, cfg: EvalConfig, langs: list[str], model_hash: str) -> str:
+    """What decides one task's results: a re-run with the same signature is skipped."""
+    return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(spec, cfg, langs)}|task:{spec.name}|"
+            f"train:{cfg.train_lang}|langs:{','.join(langs)}|seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|"
+            f"max_eval:{cfg.max_eval_examples}|{hparams_text(spec, cfg.task_ft(spec), cfg)}")
+
+
+def signature(tasks: dict, identity: dict, langs: list[str]) -> str:
+    """The aggregate's signature over the task records ``{name: task.json}``: shared fields once, then
+    each task's data digest and hyper-parameters (the recipe's defaults included)."""
+    fields = {name: dict(p.split(":", 1) for p in t["signature"].split("|") if ":" in p) for name, t in tasks.items()}
+    data = sha256_text("|".join(f"{n}:{f['data']}" for n, f in fields.items()))[:12]
+    hp = "|".join(f"{n}:{t['hparams']}" for n, t in tasks.items())
+    return (f"xling:{__version__}|model:{identity['model']}|data:{data}|tasks:{','.join(tasks)}|"
+            f"train:{identity['train_lang']}|langs:{','.join(langs)}|seeds:{identity['seeds']}|"
+            f"max_train:{identity['max_train']}|max_eval:{identity['max_eval']}|{hp}")
 
 
 def _prepare(cfg: EvalConfig):
     specs = get_tasks(cfg.tasks)
     if any(s.family == "generate" for s in specs):
         cfg.gen.check()
-    langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
-    # A language a task does not have at all (no dev or test file, as MLQA has no fr) is left out of that
-    # task only. One that no requested task has stays in all of them, so that the missing files are listed
-    # with the expected layout; so does half a language (a dev file without its test file).
-    task_langs = {spec.name: [lg for lg in langs if lg == cfg.train_lang or _has_any(spec, cfg.data, lg)]
-                  for spec in specs}
-    unused = {lg for lg in langs if not any(lg in tl for tl in task_langs.values())}
-    task_langs = {name: [lg for lg in langs if lg in tl or lg in unused] for name, tl in task_langs.items()}
+    if cfg.seeds < 1 or cfg.gpus < 1 or cfg.nnodes < 1:
+        raise XlingError("--seeds, --gpus and --nnodes must be at least 1")
+    for spec in specs:
+        cfg.task_ft(spec)  # recipe and values checked before anything is read
+    if cfg.zero_shot is None:  # every language the task has in --data
+        task_langs = {spec.name: [cfg.train_lang] + sorted(
+            {lg for sp in ("dev", "test") for lg in spec.found_langs(cfg.data, sp)} - {cfg.train_lang})
+            for spec in specs}
+    else:
+        langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
+        # A language a task does not have at all (no dev or test file, as MLQA has no fr) is left out of that
+        # task only. One that no requested task has stays in all of them, so that the missing files are listed
+        # with the expected layout; so does half a language (a dev file without its test file).
+        task_langs = {spec.name: [lg for lg in langs if lg == cfg.train_lang or _has_any(spec, cfg.data, lg)]
+                      for spec in specs}
+        unused = {lg for lg in langs if not any(lg in tl for tl in task_langs.values())}
+        task_langs = {name: [lg for lg in langs if lg in tl or lg in unused] for name, tl in task_langs.items()}
     for spec in specs:
         spec.check_files(cfg.data, task_langs[spec.name], ["dev", "test"], train=True)
-    if cfg.seeds < 1:
-        raise XlingError("--seeds must be at least 1")
-    return specs, langs, task_langs
+    return specs, task_langs
 
 
 def _has_any(spec: TaskSpec, data: Path, lang: str) -> bool:
@@ -102,42 +155,62 @@ def load_model(spec: TaskSpec, cfg: EvalConfig):
     return (load_seq2seq if RUNNERS[spec.family].model_kind == "seq2seq" else load_encoder)(cfg.model)
 
 
-def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path, on_step=None, model=None) -> dict:
+def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path | None, on_step=None,
+             model=None) -> dict | None:
     """Fine-tune one seed on the train language, select on its dev set, predict, write and score dev and
-    test of every language in ``langs``. ``model``: a freshly loaded one to use (saves a load)."""
+    test of every language in ``langs`` under ``tmp`` (the task's directory being written). ``model``: a
+    freshly loaded one to use (saves a load). In a data-parallel run only process 0 predicts and writes;
+    the others return None after training."""
+    from xling.xglue import distributed
+    from xling.xglue.device import autocast
+
     set_seed(seed)
+    ft = FinetuneConfig(**{**cfg.task_ft(spec).as_dict(), "seed": seed})
     if model is None:
         model = load_model(spec, cfg)
-    if cfg.ft.max_length and hasattr(model, "max_positions"):  # encoders: inputs capped at --max-length
-        model.max_positions = min(model.max_positions, cfg.ft.max_length)
-    r = RUNNERS[spec.family](spec, model, cfg)  # its head is initialised from the seed
+    if ft.max_length and hasattr(model, "max_positions"):  # encoders: inputs capped at --max-length
+        model.max_positions = min(model.max_positions, ft.max_length)
+    r = RUNNERS[spec.family](spec, model, _TaskConfig(cfg, ft))  # its head is initialised from the seed
     r.check_inputs(cfg.data, langs)
     items = r.train_items(r.load(cfg.data, cfg.train_lang, "train", cfg.max_train_examples, train=True))
     dev = r.load(cfg.data, cfg.train_lang, "dev", cfg.max_eval_examples)
-    ft = FinetuneConfig(**{**cfg.ft.as_dict(), "seed": seed})
     hist = train(r, items, lambda m: r.dev_score(m, dev, cfg.train_lang), ft, on_step)
+    if not distributed.is_main():
+        return None
     scores: dict = {}
     extra: dict = {}
     for split in ("dev", "test"):
         for lg in langs:
             ex = r.load(cfg.data, lg, split, cfg.max_eval_examples)
-            pred = r.predict(r.module, ex)
+            with autocast(r.precision, r.device):
+                pred = r.predict(r.module, ex)
             scores.setdefault(split, {})[lg] = write_and_score(spec, cfg, tmp, seed, split, lg, r.format(pred),
                                                                lambda: r.gold_slice(ex))
             for name, value in r.extra_scores(ex, pred, lg, langs).items():
                 extra.setdefault(name, {}).setdefault(split, {})[lg] = value
-    out = {"seed": seed, "scores": scores, **extra, **hist}
+    out = {"seed": seed, "scores": scores, **extra, **hist, "device": str(r.device), "precision": r.precision}
     if r.signature() is not None:
         out["metric_signature"] = r.signature()
     return out
 
 
+@dataclass
+class _TaskConfig:
+    """What a runner's constructor reads: the run's settings with the task's fine-tuning settings."""
+
+    run: EvalConfig
+    ft: FinetuneConfig
+
+    def __getattr__(self, name):
+        return getattr(self.run, name)
+
+
 def write_and_score(spec: TaskSpec, cfg: EvalConfig, tmp: Path, seed: int, split: str, lang: str, predictions: str,
                     gold_slice) -> float:
-    """Write one language's prediction file under ``tmp/seeds/SEED/SPLIT/TASK/`` and score it against the
-    gold file, or with ``--max-eval-examples`` against ``gold_slice()``, the same slice of the gold in its
-    file format (written beside the prediction, then removed)."""
-    pred_path = tmp / "seeds" / str(seed) / split / spec.pred_dir / f"{lang}.{spec.pred_ext}"
+    """Write one language's prediction file under ``tmp/seeds/SEED/SPLIT/`` (``tmp``: the task's
+    directory) and score it against the gold file, or with ``--max-eval-examples`` against
+    ``gold_slice()``, the same slice of the gold in its file format (written beside, then removed)."""
+    pred_path = tmp / "seeds" / str(seed) / split / f"{lang}.{spec.pred_ext}"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     pred_path.write_text(predictions, encoding="utf-8")
     if not cfg.max_eval_examples:
@@ -150,46 +223,95 @@ def write_and_score(spec: TaskSpec, cfg: EvalConfig, tmp: Path, seed: int, split
         gold_path.unlink()
 
 
-def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict:
-    specs, langs, task_langs = _prepare(cfg)
+def _check_model(cfg: EvalConfig, specs, task_langs) -> tuple[str, list]:
+    """The model's fingerprint, and a loaded encoder to start with (understanding tasks)."""
     from xling.modeling import check_seq2seq, load_encoder
 
-    fresh: list = []
     kinds = {RUNNERS[s.family].model_kind for s in specs}
     if kinds == {"seq2seq"}:
         # a seq2seq model dir with a token for every language
-        model_hash = check_seq2seq(cfg.model, sorted({lg for tl in task_langs.values() for lg in tl}))
-    else:
-        fresh = [load_encoder(cfg.model)]  # checks the model once; the first fine-tune then uses it
-        model_hash = fresh[0].fingerprint()
-        if len(kinds) > 1:
-            raise XlingError("generation tasks (qg, ntg) need an encoder-decoder model, understanding tasks "
-                             "an encoder: evaluate them in two runs", fix="--tasks qg,ntg with a model from "
-                             "`xling pretrain --arch seq2seq`, the others with an encoder model")
-    sig = signature(cfg, specs, langs, model_hash, task_langs)
-    out = Path(cfg.out)
-    res_path = out / "results.json"
-    if res_path.is_file():
-        try:
-            old = json.loads(res_path.read_text(encoding="utf-8"))
-            if old.get("signature") == sig:
-                old["skipped"] = True
-                return old
-        except ValueError:
-            pass
-    from xling.xglue.report import aggregate, write_reports
+        return check_seq2seq(cfg.model, sorted({lg for tl in task_langs.values() for lg in tl})), []
+    fresh = [load_encoder(cfg.model)]  # checks the model once; the first fine-tune then uses it
+    if len(kinds) > 1:
+        raise XlingError("generation tasks (qg, ntg) need an encoder-decoder model, understanding tasks "
+                         "an encoder: evaluate them in two runs", fix="--tasks qg,ntg with a model from "
+                         "`xling pretrain --arch seq2seq`, the others with an encoder model")
+    return fresh[0].fingerprint(), fresh
 
-    with atomic_dir(out) as tmp:
-        runs = {}
-        for spec in specs:
+
+def evaluate(cfg: EvalConfig, on_step=None, console=None) -> dict | None:
+    """Run (or skip, when up to date) every requested task; return the aggregate of the output
+    directory (``skipped``: nothing needed running). None on processes other than 0."""
+    from xling.xglue import distributed
+    from xling.xglue.device import check_precision, resolve_device
+
+    specs, task_langs = _prepare(cfg)
+    for spec in specs:
+        check_precision(cfg.task_ft(spec).precision, resolve_device(cfg.ft.device))
+    outdir.claim(cfg.out, cfg.model, cfg.data, None, cfg.force, [])  # before the model is read
+    model_hash, fresh = _check_model(cfg, specs, task_langs)
+    identity = cfg.identity(model_hash)
+    outdir.claim(cfg.out, cfg.model, cfg.data, identity, cfg.force, [f"{s.name}.png" for s in specs])
+    sigs = {s.name: task_signature(s, cfg, task_langs[s.name], model_hash) for s in specs}
+    todo = [s for s in specs if (outdir.task_record(cfg.out, s.pred_dir) or {}).get("signature") != sigs[s.name]]
+    if not todo:
+        return {**aggregate_out(cfg.out, identity), "skipped": True}
+    if cfg.gpus * cfg.nnodes > 1 and not distributed.under_torchrun():
+        return distributed.launch(distributed.config_dict(cfg), cfg.gpus, cfg.nnodes, cfg.node_rank, cfg.master_addr,
+                                  cfg.master_port)
+    distributed.init(resolve_device(cfg.ft.device))
+    distributed.barrier()  # every process has checked the output directory before process 0 writes there
+    return _run_tasks(cfg, todo, task_langs, sigs, identity, fresh, on_step)
+
+
+def _run_tasks(cfg: EvalConfig, todo, task_langs, sigs, identity, fresh, on_step) -> dict | None:
+    from xling.xglue import distributed
+
+    out = Path(cfg.out)
+    main = distributed.is_main()
+    created = main and not out.exists()
+    try:
+        for spec in todo:
             reuse = RUNNERS[spec.family].model_kind == "encoder"
-            runs[spec.name] = [run_task(spec, cfg, task_langs[spec.name], s, tmp, on_step,
-                                        model=fresh.pop() if reuse and fresh else None)
-                               for s in range(1, cfg.seeds + 1)]
-            best = max(runs[spec.name], key=lambda r: r["best_dev"])
-            src = tmp / "seeds" / str(best["seed"]) / "test" / spec.pred_dir
-            shutil.copytree(src, tmp / spec.pred_dir)  # the submission: OUT/POS/en.prediction, as the release
-        result = aggregate(runs, specs, langs, sig, cfg)
-        result["task_langs"] = task_langs
-        write_reports(result, tmp)
+            if not main:
+                for s in range(1, cfg.seeds + 1):
+                    run_task(spec, cfg, task_langs[spec.name], s, None, on_step,
+                             model=fresh.pop() if reuse and fresh else None)
+                continue
+            ft = cfg.task_ft(spec)
+            with atomic_dir(out / spec.pred_dir, command=outdir.COMMAND, identity=identity, force=cfg.force) as tmp:
+                runs = [run_task(spec, cfg, task_langs[spec.name], s, tmp, on_step,
+                                 model=fresh.pop() if reuse and fresh else None) for s in range(1, cfg.seeds + 1)]
+                best = max(runs, key=lambda r: r["best_dev"])
+                for f in (tmp / "seeds" / str(best["seed"]) / "test").iterdir():
+                    shutil.copy2(f, tmp / f.name)  # the submission: OUT/POS/en.prediction, as the release
+                write_json_atomic(tmp / "task.json", {
+                    "task": spec.name, "signature": sigs[spec.name], "identity": identity,
+                    "langs": task_langs[spec.name], "hparams": hparams_text(spec, ft, cfg),
+                    "settings": ft.as_dict(), "runs": runs})
+            outdir.note(out, identity, [])  # OUT is xling's from its first task on
+            result = aggregate_out(out, identity)
+            from xling.xglue.report import write_reports
+
+            write_reports(result, out)
+            outdir.note(out, identity, [*outdir.TOP_FILES, *result["charts"]])
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # created by this run and left empty
+        raise
+    return aggregate_out(out, identity) if main else None
+
+
+def aggregate_out(out: Path, identity: dict) -> dict:
+    """The aggregate of every task folder in ``out`` evaluated for ``identity`` (what results.json holds)."""
+    from xling.xglue.report import aggregate
+
+    tasks = outdir.tasks_in(out, identity)
+    specs = get_tasks(list(tasks))
+    langs: list[str] = [identity["train_lang"]]
+    for t in tasks.values():
+        langs += [lg for lg in t["langs"] if lg not in langs]
+    result = aggregate({n: t["runs"] for n, t in tasks.items()}, specs, langs, signature(tasks, identity, langs),
+                       identity, {n: t["settings"] for n, t in tasks.items()})
+    result["task_langs"] = {n: t["langs"] for n, t in tasks.items()}
     return result

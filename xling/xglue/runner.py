@@ -7,7 +7,10 @@ release into examples, forming tensor batches, the loss, turning outputs into pr
 official prediction-file layout. It does not own the optimisation: :func:`xling.xglue.finetune.train`
 is the one loop (optimizer, schedule, model selection) and the place where devices, precision and
 data parallelism belong; it calls ``collate`` and ``loss(model, batch)`` with the network it trains
-(``model`` may wrap ``module``, e.g. for DDP), and runners predict through :meth:`Runner.batches`.
+(``model`` may wrap ``module``, e.g. for DDP), and runners predict through :meth:`Runner.batches`,
+which sorts by length (``size``), pads, moves each batch to the runner's ``device`` and gives each
+prediction its original position; :func:`xling.xglue.finetune.prepare` sets ``device``,
+``precision`` and ``predict_batch_size`` (``--eval-batch-size``).
 
 Life of a runner in :func:`xling.xglue.run.run_task`::
 
@@ -16,7 +19,7 @@ Life of a runner in :func:`xling.xglue.run.run_task`::
     items = r.train_items(r.load(data, train_lang, "train", limit, train=True))
     train(r, items, dev_score=lambda m: r.dev_score(m, dev, train_lang), ...)
     for each split and language:
-        ex = r.load(data, lang, split, limit); pred = r.predict(r.module, ex)
+        ex = r.load(data, lang, split, limit); pred = r.predict(r.module, ex)   # under autocast
         write r.format(pred)  (gold: r.gold_slice(ex) when the examples were capped)
         r.extra_scores(ex, pred, lang, langs)          # e.g. generation's off-target rate
 """
@@ -36,6 +39,9 @@ class Runner(ABC):
     model_kind: str = "encoder"  # what it fine-tunes: "encoder" (load_encoder) or "seq2seq" (load_seq2seq)
     module: Any  # torch.nn.Module: the pretrained network + the task head, trained as one
     predict_batch_size: int = 32
+    device: Any = None  # torch.device of the module and of the batches (None: where collate made them)
+    precision: str = "fp32"
+    workers: int = 0  # DataLoader worker processes for prediction batches (-1: the device's default)
 
     def __init__(self, spec: TaskSpec):
         self.spec = spec
@@ -64,12 +70,23 @@ class Runner(ABC):
     def loss(self, model, batch: dict):
         """Mean loss of ``batch`` (a scalar tensor) under ``model`` (``module`` or a wrapper of it)."""
 
-    def batches(self, items: list, batch_size: int | None = None) -> Iterator[tuple[list, dict]]:
-        """(items, collated batch) in order, for prediction."""
-        n = batch_size or self.predict_batch_size
-        for i in range(0, len(items), n):
-            chunk = items[i:i + n]
-            yield chunk, self.collate(chunk)
+    @abstractmethod
+    def size(self, item) -> int:
+        """The length of one item in pieces (length-bucketed batches)."""
+
+    def batches(self, items: list, batch_size: int | None = None) -> Iterator[tuple[list[int], list, dict]]:
+        """(positions of the items in ``items``, the items, their batch on ``device``) for prediction,
+        longest items first (similar lengths share a batch: little padding)."""
+        import torch
+
+        from xling.xglue.batching import loader, sorted_batches
+        from xling.xglue.device import default_workers, to_device
+
+        device = self.device or torch.device("cpu")
+        workers = default_workers(device) if self.workers < 0 else self.workers
+        order = sorted_batches([self.size(it) for it in items], batch_size or self.predict_batch_size)
+        for idx, _weight, batch in loader(self, items, order, device, workers if len(order) > 1 else 0):
+            yield idx, [items[i] for i in idx], to_device(batch, device)
 
     # ---- predictions
     @abstractmethod

@@ -131,11 +131,10 @@ def score_dir(pred: Path, gold: Path, tasks: str | list[str], split: str) -> dic
         entry["langs"][lang] = score_file(spec, g, f, lang, notes)
         if notes.get("padded"):
             entry.setdefault("padded", {})[lang] = notes["padded"]
-        if spec.family == "generate":  # off-target rate of the texts just scored, among the task's languages
+        if spec.family == "generate":  # off-target rate of the texts just scored (fixed identifier languages)
             from xling.xglue import langid
 
-            cands = sorted({j[1] for j in jobs if j[0] is spec})
-            entry.setdefault("off_target", {})[lang] = langid.off_target_rate(notes["hypotheses"], lang, cands)
+            entry.setdefault("off_target", {})[lang] = langid.off_target_rate(notes["hypotheses"], lang)
             entry["signature"] = f"{METRICS[spec.metric]().signature()}|{langid.signature()}"
     specs = {spec.name: spec for spec, *_ in jobs}
     for name, v in result.items():

@@ -1,6 +1,8 @@
 """Token tagging (POS, NER): each word is represented by its first piece (:class:`WordHead`); one tag
 a word is predicted and written in the official layout (one tag a line, a blank line after each
-sentence). Words cut off by the length limit get the first label."""
+sentence). Training skips the words cut off by the length limit; prediction tags them too: a sentence
+longer than the limit is tagged in consecutive windows, each starting at the first word the previous
+one could not hold (every word gets a predicted tag, as the official scorer expects one a word)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +49,23 @@ class Tagger(Runner):
             ids += p
         return ids + [d.eos()], first
 
+    def _windows(self, words: list[str]) -> list[tuple[int, list[int], list[int]]]:
+        """(first word, piece ids, first-piece positions) of consecutive windows covering every word."""
+        out, k = [], 0
+        while k < len(words):
+            ids, first = self._encode(words[k:])
+            n = first.index(None) if None in first else len(first)
+            if n == 0:  # one word longer than the limit on its own: its first pieces stand for it
+                d = self.enc.dictionary
+                p = (self.enc.piece_ids(self.enc.pieces(words[k])) or [d.unk()])[: self.enc.max_positions - 2]
+                ids, first, n = [d.bos()] + p + [d.eos()], [1], 1
+            out.append((k, ids, first[:n]))
+            k += n
+        return out
+
+    def size(self, item) -> int:
+        return len(item[2])
+
     def load(self, data: Path, lang: str, split: str, limit: int | None = None, train: bool = False):
         path = self.spec.path(data, lang, split)
         sents = read_conll(path)
@@ -78,13 +97,17 @@ class Tagger(Runner):
     def predict(self, model, loaded) -> list[list[str]]:
         import torch
 
-        out = []
+        windows = [(s, k, (w[k:k + len(first)], t[k:k + len(first)], ids, first)) for s, (w, t, ids0, first0)
+                   in enumerate(loaded) for k, ids, first in
+                   ([(0, ids0, first0)] if None not in first0 else self._windows(w))]
+        out: list[list] = [[None] * len(e[0]) for e in loaded]
         with torch.no_grad():
-            for items, batch in self.batches(loaded):
-                best = model(**batch["net_input"]).argmax(-1)
-                for i, (_w, _t, _ids, first) in enumerate(items):
-                    out.append([self.labels[int(best[i, j])] if p is not None else self.labels[0]
-                                for j, p in enumerate(first)])
+            for idx, _items, batch in self.batches([x[2] for x in windows]):
+                best = model(**batch["net_input"]).argmax(-1).tolist()
+                for i, row in zip(idx, best):
+                    s, k, (_w, _t, _ids, first) = windows[i]
+                    for j in range(len(first)):
+                        out[s][k + j] = self.labels[row[j]]
         return out
 
     def score(self, loaded, predictions, lang: str) -> float:
