@@ -70,7 +70,8 @@ def test_bleu_statistics_give_sacrebleus_corpus_score_and_its_own_test():
 
 
 def _xglue_run(root, name, gold_dir, preds: list[list[list[str]]], data="abc123"):
-    """An `eval xglue` output directory (POS, de, one prediction file per seed) with its recorded scores."""
+    """An `eval xglue` output directory (POS, de, one prediction file per seed) with its recorded scores:
+    OUT/results.json, OUT/POS/task.json, OUT/POS/seeds/S/test/de.prediction."""
     from xling.xglue.metrics import METRICS
     from xling.xglue.readers import read_conll
 
@@ -78,13 +79,15 @@ def _xglue_run(root, name, gold_dir, preds: list[list[list[str]]], data="abc123"
     run = root / name
     runs = []
     for s, pred in enumerate(preds, 1):
-        f = run / "seeds" / str(s) / "test" / "POS" / "de.prediction"
+        f = run / "POS" / "seeds" / str(s) / "test" / "de.prediction"
         f.parent.mkdir(parents=True)
         f.write_text("".join("\n".join(x) + "\n\n" for x in pred))
-        runs.append(METRICS["seqeval_precision"]().score(gold, pred))
-    res = {"signature": f"xling:0.1.0|model:m|data:{data}|tasks:pos|max_eval:None", "seeds": len(preds),
-           "langs": ["de"], "tasks": {"pos": {"metric": "seqeval_precision", "family": "tag",
-                                              "splits": {"test": {"langs": {"de": {"runs": runs}}}}}}}
+        runs.append({"seed": s, "scores": {"test": {"de": METRICS["seqeval_precision"]().score(gold, pred)}}})
+    sig = f"xling:0.1.0|model:m|data:{data}|task:pos|seeds:{len(preds)}|max_eval:None"
+    (run / "POS" / "task.json").write_text(json.dumps({"task": "pos", "signature": sig, "langs": ["de"],
+                                                       "runs": runs}))
+    res = {"signature": sig, "seeds": len(preds), "langs": ["de"],
+           "tasks": {"pos": {"metric": "seqeval_precision", "family": "tag"}}}
     (run / "results.json").write_text(json.dumps(res))
     return run
 
@@ -110,7 +113,7 @@ def test_compare_two_xglue_runs_through_the_cli(tmp_path):
     from xling.xglue.tasks import get_tasks
 
     st, agg = example_stats(get_tasks("pos")[0], gold_dir / "POS" / "de.test",
-                            a / "seeds" / "1" / "test" / "POS" / "de.prediction", "de")
+                            a / "POS" / "seeds" / "1" / "test" / "de.prediction", "de")
     assert 100 * st[:, 0].sum() / st[:, 1].sum() == pytest.approx(METRICS["seqeval_precision"]().score(gold, worse))
     # A against itself: no difference
     cli("eval", "compare", a, a, "--gold", gold_dir, "--samples", 200, "--out", tmp_path / "same.json")
@@ -119,7 +122,7 @@ def test_compare_two_xglue_runs_through_the_cli(tmp_path):
     # different data, wrong gold, missing gold: refused with exit 2, nothing written
     c = _xglue_run(tmp_path, "c", gold_dir, [gold], data="other")
     r = cli("eval", "compare", a, c, "--gold", gold_dir, "--out", tmp_path / "x.json", ok=False)
-    assert r.exit_code == 2 and "not built on the same data" in r.output and not (tmp_path / "x.json").exists()
+    assert r.exit_code == 2 and "different files" in r.output and not (tmp_path / "x.json").exists()
     (gold_dir / "POS" / "de.test").write_text("".join("\n".join(f"{w} NOUN" for w, _t in s) + "\n\n" for s in sents))
     r = cli("eval", "compare", a, b, "--gold", gold_dir, "--out", tmp_path / "x.json", ok=False)
     assert r.exit_code == 2 and "the run recorded" in r.output

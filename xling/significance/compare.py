@@ -1,7 +1,7 @@
 """``xling eval compare RUN_A RUN_B``: is B better than A, per task and language, beyond chance?
 
-Both runs must be of the same kind and built on the same data (eval xglue: the same data digest,
-``--max-eval-examples`` and split; eval retrieval: the same task and, for every compared pair, the
+Both runs must be of the same kind and built on the same data (eval xglue: per task the same data
+digest and ``--max-eval-examples``, and the same split; eval retrieval: the same task and, for every compared pair, the
 same file digests); anything else is refused. Units present in only one run are listed, not compared.
 """
 from __future__ import annotations

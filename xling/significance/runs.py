@@ -84,51 +84,50 @@ def _retrieval_run(path: Path, res: dict, layer: Optional[int]) -> Run:
 
 
 def _xglue_run(path: Path, res: dict, gold: Optional[Path], split: str) -> Run:
+    """Each task folder ``OUT/TASK/`` holds ``task.json`` (its signature, with the data digest, and every
+    seed's scores) and ``seeds/S/SPLIT/LANG.prediction``."""
     from xling.significance.examples import example_stats
     from xling.xglue.tasks import get_tasks
 
     if gold is None:
         raise XlingError("comparing eval xglue runs needs the XGLUE data they were evaluated on", file=path,
                          fix="--gold XGLUE_DIR (the --data of both runs)")
-    f = sig_fields(res["signature"])
-    limit = None if f.get("max_eval", "None") == "None" else int(f["max_eval"])
-    seeds = int(res.get("seeds", 1))
-    units = {}
+    units, limits = {}, set()
     for spec in get_tasks(list(res["tasks"])):
-        t = res["tasks"][spec.name]
-        for lang, rec in t["splits"][split]["langs"].items():
+        task = read_json(path / spec.pred_dir / "task.json", "eval xglue task record")
+        f = sig_fields(task["signature"])
+        limit = None if f.get("max_eval", "None") == "None" else int(f["max_eval"])
+        limits.add(f.get("max_eval"))
+        for lang in task["langs"]:
             gold_path = spec.path(gold, lang, split)
             if not gold_path.is_file():
                 raise XlingError(f"gold file missing for {spec.name}/{lang} ({split})", file=gold_path,
                                  fix="--gold must be the XGLUE release directory the runs used")
             stats, texts, agg = [], [], None
-            for s in range(1, seeds + 1):
-                pred = path / spec.pred_dir / "seeds" / str(s) / split / f"{lang}.{spec.pred_ext}"
-                if not pred.is_file():  # outputs written before eval xglue kept one folder per task
-                    pred = path / "seeds" / str(s) / split / spec.pred_dir / f"{lang}.{spec.pred_ext}"
+            for run in task["runs"]:
+                pred = path / spec.pred_dir / "seeds" / str(run["seed"]) / split / f"{lang}.{spec.pred_ext}"
                 if not pred.is_file():
                     raise XlingError("prediction file missing", file=pred,
                                      fix="compare complete `xling eval xglue` output directories")
                 st, agg = example_stats(spec, gold_path, pred, lang, limit)
-                score = float(_aggregate(agg)(st.sum(0)))
-                if abs(score - rec["runs"][s - 1]) > 1e-3:
-                    raise XlingError(f"{spec.name}/{lang} seed {s}: the gold gives {score:.4f}, the run recorded "
-                                     f"{rec['runs'][s - 1]:.4f}", file=gold_path,
+                score, recorded = float(_aggregate(agg)(st.sum(0))), run["scores"][split][lang]
+                if abs(score - recorded) > 1e-3:
+                    raise XlingError(f"{spec.name}/{lang} seed {run['seed']}: the gold gives {score:.4f}, the run "
+                                     f"recorded {recorded:.4f}", file=gold_path,
                                      fix="--gold must be the XGLUE data the run was evaluated on")
                 stats.append(st)
                 if agg == "bleu":
                     from xling.xglue import readers
 
-                    texts.append(readers.read_text_lines(pred))
+                    texts.append([x.strip() for x in readers.read_text_lines(pred)])
             refs = []
             if agg == "bleu":
                 from xling.xglue import readers
 
                 refs = readers.generation_gold(gold_path)[:limit]
-                texts = [[x.strip() for x in h] for h in texts]
-            units[(spec.name, lang)] = Unit(spec.name, lang, spec.metric, agg, stats, f.get("data", "?"), texts, refs)
-    data = f"data:{f.get('data')}|max_eval:{f.get('max_eval')}|split:{split}"
-    return Run(path, "xglue", res["signature"], data, units)
+            units[(spec.name, lang)] = Unit(spec.name, lang, spec.metric, agg, stats,
+                                            f"{f.get('data', '?')}|max_eval:{f.get('max_eval')}", texts, refs)
+    return Run(path, "xglue", res["signature"], f"split:{split}", units)
 
 
 def _aggregate(name: str):
