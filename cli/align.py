@@ -38,6 +38,9 @@ def align(ctx: typer.Context,
                                                  "5000/sqrt(pairs) (overrides the preset)."),
           n_samplers: Optional[int] = typer.Option(None, "--n-samplers", help="Independent samplers per direction "
                                                    "(overrides the preset)."),
+          run_pairs: int = typer.Option(500_000, "--run-pairs", help="Pairs per eflomal run: larger corpora are "
+                                        "aligned in consecutive runs of this size, so memory stays bounded "
+                                        "(eflomal holds its whole input); 0 = one run."),
           priors: Optional[Path] = typer.Option(None, "--priors", help="eflomal priors file to reuse "
                                                 "(written by --save-priors or `eflomal-makepriors`)."),
           save_priors: Optional[Path] = typer.Option(None, "--save-priors", help="Also write eflomal priors "
@@ -68,7 +71,7 @@ def align(ctx: typer.Context,
 
         rec = align_cached(out, src=src, tgt=tgt, input=input, force=force, progress=report, save_priors=save_priors,
                            sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
-                           length=length, n_samplers=n_samplers, priors=priors)
+                           length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
     if rec["skipped"]:
         console.print(f"{out} is up to date (use --force to redo)")
         return

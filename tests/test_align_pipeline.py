@@ -37,7 +37,7 @@ def fake_sampler(monkeypatch):
     calls = []
 
     def run(src, tgt, fwd, rev, *, n_sentences, progress=None, **kw):
-        calls.append(kw)
+        calls.append(dict(kw, n_sentences=n_sentences))
         s, t = _read_num(src), _read_num(tgt)
         assert len(s) == len(t) == n_sentences
         with open(fwd, "w") as f, open(rev, "w") as r:
@@ -77,13 +77,20 @@ def test_chunked_pipeline_matches_per_pair(tmp_path, fake_sampler, monkeypatch):
     inp = tmp_path / "in.txt"
     inp.write_text("".join(f"{a} ||| {b}\n" for a, b in zip(src, tgt)), encoding="utf-8")
     outs = {}
-    for chunk in (7, 100_000):
+    for chunk, runs in ((7, "1000"), (100_000, "0")):
         monkeypatch.setattr(engine, "MAX_CHUNK", chunk)
         out = tmp_path / f"o{chunk}.al"
-        r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(out)])
+        r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(out), "--run-pairs", runs])
         assert r.exit_code == 0, r.output
         outs[chunk] = out.read_text(encoding="utf-8")
     assert outs[7] == outs[100_000]
+    # several eflomal runs (each on its own slice of pairs) give the same links with this sampler
+    monkeypatch.setattr("xling.align.options.MIN_RUN_PAIRS", 1)
+    r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(tmp_path / "runs.al"), "--run-pairs", "60"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs.al").read_text(encoding="utf-8") == outs[7]
+    assert [c["n_sentences"] for c in fake_sampler[-4:]] == [60, 60, 60, 20]
+    assert json.loads((tmp_path / "runs.al.json").read_text())["eflomal_runs"] == 4
     lines = outs[7].split("\n")[:-1]
     assert len(lines) == 200 and lines[3] == lines[7] == lines[11] == ""
     for k, ln in enumerate(lines):

@@ -8,6 +8,7 @@ corpus and one alignment per sampler and direction in memory (linear in tokens x
 from __future__ import annotations
 
 import resource
+import shutil
 import tempfile
 import time
 from array import array
@@ -28,6 +29,7 @@ from xling.io import atomic_path
 
 MAX_CELLS = 1 << 23  # symmetrization grid cells per chunk (a few bool arrays of this size)
 MAX_CHUNK = 50_000
+RUN_PAIRS = 500_000  # pairs per eflomal run: eflomal holds its whole input in memory
 
 Progress = Callable[[str, float, float], None]  # (phase, completed, total); phases: reading, sampling, writing
 
@@ -67,63 +69,97 @@ class _Encoded:
     mapped: bool
 
 
+class _Run:
+    """One eflomal run's share of the corpus: numbered text, word counts and (for mapped input) owners."""
+
+    def __init__(self, d: Path, mapped: bool):
+        d.mkdir()
+        self.d, self.mapped, self.n = d, mapped, 0
+        self.src, self.tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
+        self.ns, self.nt = array("H"), array("H")
+        self.own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
+
+    def add(self, s_words: list, t_words: list, s_own, t_own) -> None:
+        """Append pairs (word lists are replaced by ``None`` where eflomal cannot align the pair)."""
+        own_s, own_t = array("H"), array("H")
+        for k, (ws, wt) in enumerate(zip(s_words, t_words)):
+            if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
+                s_words[k] = t_words[k] = None
+                self.ns.append(0)
+                self.nt.append(0)
+            else:
+                self.ns.append(len(ws))
+                self.nt.append(len(wt))
+                if self.own is not None:
+                    own_s.extend(s_own[k])
+                    own_t.extend(t_own[k])
+        if self.own is not None:
+            self.own[0].write(own_s.tobytes())
+            self.own[1].write(own_t.tobytes())
+        self.src.add_block(s_words)
+        self.tgt.add_block(t_words)
+        self.n += len(s_words)
+
+    def close(self) -> _Encoded:
+        for f in self.own or []:
+            f.close()
+        self.src.close()
+        self.tgt.close()
+        self.enc = _Encoded(np.frombuffer(self.ns, np.uint16).astype(np.int64),
+                            np.frombuffer(self.nt, np.uint16).astype(np.int64), self.n,
+                            self.src.tokens + self.tgt.tokens, self.mapped)
+        return self.enc
+
+
 class Aligner:
     """eflomal in both directions + symmetrization. Options as ``xling align``; see :mod:`xling.align.options`."""
 
     def __init__(self, *, sym: str = "grow-diag-final-and", tokenizer: str = "unicode", lowercase: bool = True,
                  model: int = 3, preset: str = "default", length: float | None = None,
-                 n_samplers: int | None = None, priors: str | Path | None = None):
+                 n_samplers: int | None = None, priors: str | Path | None = None, run_pairs: int = RUN_PAIRS):
         self.opts = resolve(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
-                            length=length, n_samplers=n_samplers, priors=priors)
+                            length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
         self.timings: dict[str, float] = {}
 
     # -- pass 1: tokenize and number -------------------------------------------------------------
-    def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> tuple:
-        tok, low = self.opts["tokenizer"], self.opts["lowercase"]
+    def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> list[_Run]:
+        tok, low, limit = self.opts["tokenizer"], self.opts["lowercase"], self.opts["run_pairs"] or (1 << 62)
         mapped = pretokenized and tok != "whitespace"  # indices must stay those of the input's tokens
-        src, tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
-        ns, nt = array("H"), array("H")
-        own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
         text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
             if save_text else None
         split = _Splitter(tok)
+        runs: list[_Run] = []
         for pairs, done in blocks:
             if low:
                 pairs = [(s.lower(), t.lower()) for s, t in pairs]
+            s_own = t_own = None
             if tok == "whitespace":
                 s_words, t_words = [s.split() for s, _ in pairs], [t.split() for _, t in pairs]
             else:
                 s_split, t_split = [split.words(s) for s, _ in pairs], [split.words(t) for _, t in pairs]
                 s_words, t_words = [w for w, _ in s_split], [w for w, _ in t_split]
-            own_s, own_t = array("H"), array("H")
-            for k, (ws, wt) in enumerate(zip(s_words, t_words)):
-                if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
-                    s_words[k] = t_words[k] = None
-                    ns.append(0)
-                    nt.append(0)
-                else:
-                    ns.append(len(ws))
-                    nt.append(len(wt))
-                    if own is not None:
-                        own_s.extend(s_split[k][1])
-                        own_t.extend(t_split[k][1])
-            if own is not None:
-                own[0].write(own_s.tobytes())
-                own[1].write(own_t.tobytes())
-            src.add_block(s_words)
-            tgt.add_block(t_words)
-            if text is not None:
-                text[0].write("".join(" ".join(ws or ()) + "\n" for ws in s_words))
-                text[1].write("".join(" ".join(wt or ()) + "\n" for wt in t_words))
+                s_own, t_own = [o for _, o in s_split], [o for _, o in t_split]
+            start = 0
+            while start < len(pairs):
+                if not runs or runs[-1].n >= limit:
+                    if runs:
+                        runs[-1].close()
+                    runs.append(_Run(d / f"run{len(runs)}", mapped))
+                end = min(len(pairs), start + limit - runs[-1].n)
+                sw, tw = s_words[start:end], t_words[start:end]
+                runs[-1].add(sw, tw, s_own and s_own[start:end], t_own and t_own[start:end])
+                if text is not None:
+                    text[0].write("".join(" ".join(w or ()) + "\n" for w in sw))
+                    text[1].write("".join(" ".join(w or ()) + "\n" for w in tw))
+                start = end
             if progress is not None:
                 progress("reading", done, total_bytes)
-        for f in (own or []) + (text or []):
+        for f in text or []:
             f.close()
-        src.close()
-        tgt.close()
-        enc = _Encoded(np.frombuffer(ns, np.uint16).astype(np.int64), np.frombuffer(nt, np.uint16).astype(np.int64),
-                       src.n, src.tokens + tgt.tokens, mapped)
-        return enc, src, tgt
+        if not runs:
+            runs.append(_Run(d / "run0", mapped))
+        runs[-1].close()
+        return runs
 
     # -- pass 2: read links, symmetrize, write ---------------------------------------------------
     def _chunks(self, enc: _Encoded) -> Iterator[tuple[int, int]]:
@@ -167,33 +203,53 @@ class Aligner:
         with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
             d = Path(tmp)
             t0, c0 = time.perf_counter(), time.process_time()
-            enc, src, tgt = self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes)
-            t1, c1 = time.perf_counter(), time.process_time()
-            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            sampler = {"eflomal_peak_rss_mb": 0.0}
-            if enc.tokens == 0:
-                (d / "fwd").write_bytes(b"\n" * enc.n_pairs)
-                (d / "rev").write_bytes(b"\n" * enc.n_pairs)
-            else:
-                priors = None
-                if o["priors"] is not None:
-                    priors = d / "priors.num"
-                    eflomal.write_numbered_priors(Path(o["priors"]), src, tgt, priors, o["lowercase"])
-                sampler = eflomal.run_sampler(d / "src.num", d / "tgt.num", d / "fwd", d / "rev", n_sentences=enc.n_pairs,
-                                    tokens=enc.tokens, model=o["model"], length=o["length"],
-                                    n_samplers=o["n_samplers"], priors=priors, progress=progress)
-            t2, c2 = time.perf_counter(), time.process_time()
-            r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            yield from self._decode(enc, d, progress)
-            t3, c3 = time.perf_counter(), time.process_time()
+            runs = self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes)
+            t_read, c_read = time.perf_counter() - t0, time.process_time() - c0
+            n_all = sum(r.n for r in runs)
+            sizes = [2 * (sum(eflomal.iterations(r.n, o["length"], o["model"])) + 1) if r.enc.tokens else 0
+                     for r in runs]
+            t_ef = c_ef = t_out = c_out = peak = 0.0
+            done_pairs = done_iters = 0
+            for run, size in zip(runs, sizes):
+                t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+                if size == 0:
+                    (run.d / "fwd").write_bytes(b"\n" * run.n)
+                    (run.d / "rev").write_bytes(b"\n" * run.n)
+                else:
+                    priors = None
+                    if o["priors"] is not None:
+                        priors = run.d / "priors.num"
+                        eflomal.write_numbered_priors(Path(o["priors"]), run.src, run.tgt, priors, o["lowercase"])
+                    rep = None if progress is None else \
+                        (lambda ph, c, t, k=done_iters: progress(ph, k + c, sum(sizes)))
+                    sampler = eflomal.run_sampler(run.d / "src.num", run.d / "tgt.num", run.d / "fwd", run.d / "rev",
+                                                  n_sentences=run.n, tokens=run.enc.tokens, model=o["model"],
+                                                  length=o["length"], n_samplers=o["n_samplers"], priors=priors,
+                                                  progress=rep)
+                    peak = max(peak, sampler["eflomal_peak_rss_mb"])
+                r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t_ef += time.perf_counter() - t1
+                c_ef += r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime
+                if save_priors is not None:
+                    for name in ("fwd", "rev"):
+                        with open(d / name, "ab") as f:
+                            f.write((run.d / name).read_bytes())
+                t3, c3 = time.perf_counter(), time.process_time()
+                rep = None if progress is None else (lambda ph, c, t, k=done_pairs: progress(ph, k + c, n_all))
+                yield from self._decode(run.enc, run.d, rep)
+                t_out += time.perf_counter() - t3
+                c_out += time.process_time() - c3
+                done_pairs += run.n
+                done_iters += size
+                shutil.rmtree(run.d)  # its disk space is not needed any more
             if save_priors is not None:
                 with atomic_path(save_priors) as out:
                     eflomal.make_priors(d / "src.txt", d / "tgt.txt", d / "fwd", d / "rev", out)
-            self.timings = {"read_tokenize_number_s": t1 - t0, "eflomal_s": t2 - t1,
-                            "links_symmetrize_write_s": t3 - t2, "read_tokenize_number_cpu": c1 - c0,
-                            "eflomal_cpu": r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime,
-                            "links_symmetrize_write_cpu": c3 - c2, "pairs": enc.n_pairs, "tokens": enc.tokens,
-                            "xling_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **sampler}
+            self.timings = {"read_tokenize_number_s": t_read, "eflomal_s": t_ef, "links_symmetrize_write_s": t_out,
+                            "read_tokenize_number_cpu": c_read, "eflomal_cpu": c_ef, "links_symmetrize_write_cpu": c_out,
+                            "pairs": n_all, "tokens": sum(r.enc.tokens for r in runs), "eflomal_runs": len(runs),
+                            "xling_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                            "eflomal_peak_rss_mb": peak}
 
     def align_to_file(self, source, out: str | Path, *, progress: Progress | None = None,
                       save_priors: str | Path | None = None) -> dict:
@@ -224,14 +280,14 @@ def align_lines(src_lines: list[str], tgt_lines: list[str], *, sym: str = "grow-
                 tokenizer: str = "unicode", lowercase: bool = True, model: int = 3, length: float | None = None,
                 n_samplers: int | None = None, priors: str | Path | None = None,
                 save_priors: str | Path | None = None, progress: Progress | None = None,
-                preset: str = "default") -> Alignments:
+                preset: str = "default", run_pairs: int = RUN_PAIRS) -> Alignments:
     """Word-align raw sentence pairs; links index the words of :func:`xling.align.tokenize.tokenize`.
 
     Returns a list-like :class:`Alignments` (``al[k]`` is ``[(i, j), ...]``; ``al.take(idx)`` selects
     pairs and :func:`xling.align.pharaoh.write_pharaoh` writes it without per-link Python objects).
     """
     al = Aligner(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset, length=length,
-                 n_samplers=n_samplers, priors=priors)
+                 n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
     return al.align_pairs(src_lines, tgt_lines, progress=progress, save_priors=save_priors)
 
 

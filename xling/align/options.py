@@ -14,6 +14,8 @@ from xling.align.symmetrize import check_heuristic
 from xling.align.tokenize import TOKENIZERS
 from xling.errors import XlingError
 
+MIN_RUN_PAIRS = 1000  # smaller eflomal runs would learn too little
+
 PRESETS = {
     "fast": {"length": 0.25, "n_samplers": 1},
     "default": {"length": 0.5, "n_samplers": 2},
@@ -22,7 +24,7 @@ PRESETS = {
 
 
 def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: str, length: float | None,
-            n_samplers: int | None, priors: str | Path | None) -> dict:
+            n_samplers: int | None, priors: str | Path | None, run_pairs: int) -> dict:
     """Check every option once and return them with the preset applied."""
     check_heuristic(sym)
     if tokenizer not in TOKENIZERS:
@@ -38,10 +40,13 @@ def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: st
         raise XlingError(f"--length must be > 0, got {length}", fix="e.g. --length 0.5 (half eflomal's iterations)")
     if n_samplers < 1:
         raise XlingError(f"--n-samplers must be >= 1, got {n_samplers}", fix="use 1 (fast) to 3 (eflomal's default)")
+    if run_pairs < 0 or 0 < run_pairs < MIN_RUN_PAIRS:
+        raise XlingError(f"--run-pairs must be 0 (one run) or >= {MIN_RUN_PAIRS}, got {run_pairs}",
+                         fix="e.g. --run-pairs 500000 (eflomal's memory grows with the pairs of one run)")
     if priors is not None:
         pp = Path(priors)
         if not pp.is_file():
             raise XlingError("priors file does not exist", file=pp,
                              fix="write one with `xling align --save-priors` (or eflomal-makepriors) or drop --priors")
     return {"sym": sym, "tokenizer": tokenizer, "lowercase": lowercase, "model": model, "preset": preset,
-            "length": float(length), "n_samplers": int(n_samplers), "priors": str(priors) if priors else None}
+            "length": float(length), "n_samplers": int(n_samplers), "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}
