@@ -117,6 +117,10 @@ def pretrain(
     if dry_run:
         for c in lib.rank_commands(opts, cmd, 29500):
             typer.echo(shlex.join(c))
+        from xling.pretrain.command import device_notes  # GPU defaults the preset chose (issue 18)
+
+        for note in device_notes(opts, plan.arch):
+            err_console.print(note, highlight=False)
         return
     err_console.print(f"[bold]fairseq:[/] {shlex.join(cmd)}", highlight=False, soft_wrap=True)
     total = plan.max_updates

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from xling.pretrain.checks import visible_gpus
-from xling.pretrain.options import PretrainOptions
+from xling.pretrain.options import GPU_BATCH_SCALE, GPU_WORKERS, PretrainOptions
 
 INIT_FLAG = "--finetune-from-model"
 
@@ -21,23 +21,76 @@ def train_program(opts: PretrainOptions) -> list[str]:
     return [sys.executable, "-m", "xling.xlmplug.train", fairseq_data_arg(Path(opts.data).resolve())]
 
 
+def run_gpus(opts: PretrainOptions) -> int:
+    """GPUs per node the run uses: ``--gpus``, else 1 when one is visible, else 0 (CPU)."""
+    return opts.gpus if opts.gpus is not None else min(1, visible_gpus())
+
+
+def gpu_precision() -> str:
+    """``bf16`` on GPUs that compute in it (compute capability >= 8; assumed when no GPU is visible here,
+    e.g. a dry run for another machine), else ``fp16``."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "bf16"
+    return "bf16" if torch.cuda.get_device_capability(0)[0] >= 8 else "fp16"
+
+
+def precision(opts: PretrainOptions) -> str | None:
+    """The run's mixed precision: the user's, else the GPU default (none on CPU)."""
+    return opts.precision or (gpu_precision() if run_gpus(opts) else None)
+
+
+def batching(opts: PretrainOptions, p: dict) -> tuple[int, int, int | None, int]:
+    """``(batch_size, update_freq, max_tokens, num_workers)``: the preset's on CPU; on GPUs micro-batches
+    ``GPU_BATCH_SCALE`` times larger with as many fewer accumulation steps (same sequences per update), a
+    token budget of one micro-batch and ``GPU_WORKERS`` data-loader workers. ``--batch-size`` is kept as given."""
+    bsz, freq = opts.batch_size or p["batch_size"], p["update_freq"]
+    if not run_gpus(opts):
+        return bsz, freq, None, 0
+    scale = 1 if opts.batch_size else GPU_BATCH_SCALE.get(opts.preset, 1)
+    if freq % scale:
+        scale = 1
+    return bsz * scale, freq // scale, bsz * scale * p["tokens_per_sample"], GPU_WORKERS
+
+
+def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
+    """What the preset of ``arch`` (encoder, seq2seq) chose for the GPU (``--dry-run`` prints it); empty on CPU."""
+    from xling.pretrain.options import PRESETS, SEQ2SEQ_PRESETS
+
+    if not run_gpus(opts):
+        return []
+    p = (SEQ2SEQ_PRESETS if arch == "seq2seq" else PRESETS)[opts.preset]
+    bsz, freq, max_tokens, workers = batching(opts, p)
+    notes = [f"GPU defaults of preset {opts.preset}: micro-batch {bsz} x {p['tokens_per_sample']} tokens "
+             f"(--max-tokens {max_tokens}), --update-freq {freq} ({bsz * freq} sequences per update per GPU), "
+             f"--num-workers {workers}"]
+    if not opts.precision:
+        notes.append(f"precision --{gpu_precision()} (GPU default; bf16 needs compute capability >= 8)")
+    return notes
+
+
 def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
     """fairseq-train's optimizer, schedule, batching, logging and saving flags of a preset ``p`` (shared by
-    the encoder and the encoder-decoder commands). A run shorter than the preset's log interval logs ten times."""
+    the encoder and the encoder-decoder commands). A run shorter than the preset's log interval logs ten times.
+    The optimizer is ``xling_adamw`` (fairseq's ``adam`` in torch's fused/foreach AdamW kernels; ``-- --optimizer
+    adam`` runs fairseq's own)."""
     max_updates = opts.max_updates or p["max_updates"]
     total = opts.total_updates or max_updates
+    bsz, freq, max_tokens, workers = batching(opts, p)
     return [
-        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
+        "--optimizer", "xling_adamw", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
         "--weight-decay", str(p["weight_decay"]),
         "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
         "--warmup-updates", str(min(p["warmup"], max(1, total // 10))),
         "--total-num-update", str(total), "--max-update", str(max_updates),
-        "--batch-size", str(opts.batch_size or p["batch_size"]), "--update-freq", str(p["update_freq"]),
+        "--batch-size", str(bsz), "--update-freq", str(freq),
+        *(["--max-tokens", str(max_tokens)] if max_tokens else []),
         "--dropout", "0.1", "--attention-dropout", "0.1",
         "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
         "--log-format", "json",
         "--log-interval", str(opts.log_interval or min(p["log_interval"], max(1, max_updates // 10))),
-        "--seed", str(opts.seed), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+        "--seed", str(opts.seed), "--num-workers", str(workers), "--skip-invalid-size-inputs-valid-test",
     ]
 
 
@@ -45,9 +98,9 @@ def launch_args(opts: PretrainOptions, validate: bool, legacy_ddp: bool = False)
     """Validation, precision, device and data-parallel flags, ``--init`` weights, then the user's extra
     arguments (last, so that they override). ``legacy_ddp``: all-reduce after backward on GPUs too."""
     cmd = [] if validate else ["--disable-validation"]
-    if opts.precision:
-        cmd += [f"--{opts.precision}"]
-    gpus = opts.gpus if opts.gpus is not None else min(1, visible_gpus())
+    if precision(opts):
+        cmd += [f"--{precision(opts)}"]
+    gpus = run_gpus(opts)
     if gpus == 0:
         cmd += ["--cpu"]
     world = max(gpus, 1) * opts.nodes if gpus else opts.cpu_procs

@@ -9,7 +9,7 @@ fairseq's ``--user-dir`` imports this directory as a top-level module named ``xl
 the same components twice (once as ``xlmplug``, once as ``xling.xlmplug``) would make fairseq raise
 "Cannot register duplicate ...", so a top-level import simply aliases the canonical package.
 
-Registered names: task ``xling_xlm``, criterion ``xling_mlm_tlm``, model ``xling_xlm`` with
+Registered names: optimizer ``xling_adamw``, task ``xling_xlm``, criterion ``xling_mlm_tlm``, model ``xling_xlm`` with
 architectures ``xling_xlm_tiny``, ``xling_xlm_base``, ``xling_xlm_large``; Unicoder objectives: task
 ``xling_unicoder`` and criterion ``xling_unicoder`` (weighted sum), over the objective registry
 :mod:`xling.xlmplug.objectives` and the heads of :mod:`xling.xlmplug.heads` (plain modules, not criteria).
@@ -32,4 +32,4 @@ else:
     from xling.fairseq_compat import ensure_fairseq as _ensure
 
     _ensure()
-    from xling.xlmplug import criterions, models, tasks  # noqa: F401,E402  (registration)
+    from xling.xlmplug import criterions, models, optim, tasks  # noqa: F401,E402  (registration)

@@ -17,8 +17,24 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.roberta.model import RobertaEncoder, RobertaModel, base_architecture
-from fairseq.models.transformer import TransformerEncoder
+from fairseq.models.transformer import TransformerConfig, TransformerEncoder
+from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+from fairseq.modules.transformer_layer import TransformerEncoderLayerBase
 from fairseq.utils import safe_getattr
+
+from xling.xlmplug.models.attention import SdpaSelfAttention
+
+ATTENTION = ("sdpa", "fairseq")
+
+
+class SdpaEncoderLayer(TransformerEncoderLayerBase):
+    """fairseq's encoder layer with :class:`SdpaSelfAttention` (same parameters, names and init)."""
+
+    def build_self_attention(self, embed_dim, cfg):
+        return SdpaSelfAttention(embed_dim, cfg.encoder.attention_heads, dropout=cfg.attention_dropout,
+                                 self_attention=True, q_noise=self.quant_noise,
+                                 qn_block_size=self.quant_noise_block_size,
+                                 xformers_att_config=cfg.encoder.xformers_att_config)
 
 
 class XlmSentenceEncoder(TransformerEncoder):
@@ -26,12 +42,30 @@ class XlmSentenceEncoder(TransformerEncoder):
 
     ``forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings, positions=None, lang_ids=None)``
     returns fairseq's encoder-output dict; the layers are fairseq's, called as fairseq's encoder calls them.
+    With ``--attention-impl sdpa`` their self-attention is :class:`SdpaSelfAttention` and the padding mask is
+    always passed (no ``padding.any()`` host sync per forward); ``--compile-layers`` compiles each layer
+    with :func:`torch.compile` (parameter names unchanged).
     """
 
     def __init__(self, args, dictionary, embed_tokens, num_langs: int = 0):
+        self.attention = safe_getattr(args, "attention_impl", "sdpa")
+        if self.attention not in ATTENTION:
+            raise ValueError(f"--attention-impl must be one of {', '.join(ATTENTION)}, not {self.attention!r}")
         super().__init__(args, dictionary, embed_tokens)
         dim = embed_tokens.embedding_dim
         self.embed_langs = nn.Embedding(num_langs, dim) if num_langs > 0 else None
+        if safe_getattr(args, "compile_layers", False):
+            for layer in self.layers:
+                layer.compile(dynamic=None)
+
+    def build_encoder_layer(self, args):
+        if self.attention == "fairseq":
+            return super().build_encoder_layer(args)
+        cfg = TransformerConfig.from_namespace(args)
+        layer = SdpaEncoderLayer(cfg, return_fc=self.return_fc)
+        if cfg.checkpoint_activations:  # as fairseq's build_encoder_layer (no FSDP wrapping: not supported)
+            layer = checkpoint_wrapper(layer, offload_to_cpu=cfg.offload_activations)
+        return layer
 
     def forward_embedding(self, src_tokens, token_embedding=None, positions=None, lang_ids=None):
         if token_embedding is None:
@@ -56,7 +90,8 @@ class XlmSentenceEncoder(TransformerEncoder):
     def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
                 positions=None, lang_ids=None):
         padding = src_tokens.eq(self.padding_idx)
-        has_pads = bool(padding.any())
+        # fairseq's layers take no mask when nothing is padded (one host sync); SDPA always takes it
+        has_pads = True if self.attention == "sdpa" else bool(padding.any())
         x, embed = self.forward_embedding(src_tokens, token_embeddings, positions, lang_ids)
         if has_pads:
             x = x * (1 - padding.unsqueeze(-1).type_as(x))
@@ -109,6 +144,11 @@ class XlmEncoder(RobertaEncoder):
 class XlmModelConfig(FairseqDataclass):
     lang_embeddings: bool = field(default=False, metadata={
         "help": "add a learned language embedding per token (XLM); off: no language signal (XLM-R)"})
+    attention_impl: str = field(default="sdpa", metadata={
+        "help": "self-attention: sdpa (torch scaled_dot_product_attention: Flash/memory-efficient kernels, "
+                "no host sync) or fairseq (its MultiheadAttention forward); same parameters and names"})
+    compile_layers: bool = field(default=False, metadata={
+        "help": "torch.compile each encoder layer (first updates are slower while it compiles)"})
 
 
 @register_model("xling_xlm")
@@ -150,6 +190,8 @@ def _arch(layers, dim, ffn, heads):
         args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", ffn)
         args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", heads)
         args.lang_embeddings = safe_getattr(args, "lang_embeddings", False)
+        args.attention_impl = safe_getattr(args, "attention_impl", "sdpa")
+        args.compile_layers = safe_getattr(args, "compile_layers", False)
         base_architecture(args)
 
     return fn
