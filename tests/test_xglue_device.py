@@ -71,7 +71,7 @@ def test_two_process_gloo_run_matches_one_process(tiny_model, tmp_path):  # noqa
 
 def test_recipe_defaults_in_signature_and_zero_shot_default(tiny_model, tmp_path):  # noqa: F811
     help_text = cli("eval", "xglue", "--help").output
-    assert "microsoft/Unicoder" in help_text and "--eval-batch-size" in help_text
+    assert "--recipe" in help_text and "--eval-batch-size" in help_text and "--gpus" in help_text
     out = tmp_path / "out"
     args = ["eval", "xglue", "--model", tiny_model, "--data", SHARED / "xglue-real", "--tasks", "pos",
             "--max-train-examples", "32", "--max-eval-examples", "8", "--epochs", "1", "--out", out]

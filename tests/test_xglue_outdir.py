@@ -51,7 +51,7 @@ def test_out_directory_ownership(tiny_model, tmp_path):  # noqa: F811
     out.mkdir()
     (out / "keep.md").write_text("user notes\n")
     res = cli(*base, "--tasks", "pos", "--out", out, ok=None)
-    assert res.exit_code == 2 and "not written by xling" in res.output and "--force" in res.output
+    assert res.exit_code == 2 and "not empty" in res.output and "--force" in res.output
     assert sorted(p.name for p in out.iterdir()) == ["keep.md"]
     # the first run as a separate process: no fairseq INFO / matplotlib DEBUG lines
     run = subprocess.run([sys.executable, "-m", "xling.cli.main", *map(str, base), "--tasks", "pos", "--out", out,
