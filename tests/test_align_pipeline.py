@@ -215,8 +215,13 @@ def test_cached_token_splitting_equals_line_tokenization():
         for f in sorted(data.iterdir()):
             lines += f.read_text(encoding="utf-8").splitlines()[:200]
     split = engine._Splitter("unicode")
-    for line in lines:
-        words, owners = split.words(line.lower())
-        assert words == tokenize(line, "unicode", lowercase=True), line
+    words, owners = split.lines([ln.lower() for ln in lines])
+    assert owners is not None and owners[0] == [0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 5]
+    for line, w, o in zip(lines, words, owners):
+        assert w == tokenize(line, "unicode", lowercase=True), line
         ws = line.lower().split()
-        assert len(owners) == len(words) and all(words[k] in ws[o] for k, o in enumerate(owners))
+        if o is None:
+            assert w == ws
+        else:
+            assert len(o) == len(w) and all(w[k] in ws[i] for k, i in enumerate(o))
+    assert split.lines(["a b c", "d e"]) == ([["a", "b", "c"], ["d", "e"]], None)  # nothing to split

@@ -50,14 +50,27 @@ class _Splitter(dict):
         words = self[token] = tuple(tokenize(token, self.tokenizer))
         return words
 
-    def words(self, line: str) -> tuple[list[str], list[int] | range]:
-        """Words of ``line`` (already lowercased if wanted) and, for each, the index of its whitespace token."""
-        ws = line.split()
-        parts = list(map(self.__getitem__, ws))
-        words = list(chain.from_iterable(parts))
-        if len(words) == len(ws):
-            return words, range(len(ws))
-        return words, [k for k, p in enumerate(parts) for _ in p]
+    def lines(self, lines: list[str]) -> tuple[list[list[str]], list | None]:
+        """Words of each line (already lowercased if wanted) and, per line, ``None`` when its words are its
+        whitespace tokens, else the index of the whitespace token of each word. A block where no token
+        splits (pre-tokenized text, the common case) costs a few C-level passes."""
+        ws = [ln.split() for ln in lines]
+        flat = list(chain.from_iterable(ws))
+        parts = list(map(self.__getitem__, flat))
+        if sum(map(len, parts)) == len(flat):
+            return ws, None
+        words, owners, pos = [], [], 0
+        for w in ws:
+            p = parts[pos:pos + len(w)]
+            pos += len(w)
+            fine = list(chain.from_iterable(p))
+            if len(fine) == len(w):
+                words.append(w)
+                owners.append(None)
+            else:
+                words.append(fine)
+                owners.append([k for k, x in enumerate(p) for _ in x])
+        return words, owners
 
 
 @dataclass
@@ -67,6 +80,8 @@ class _Encoded:
     n_pairs: int
     tokens: int
     mapped: bool
+    remap_s: np.ndarray | None = None  # per pair: are its source words finer than its input tokens?
+    remap_t: np.ndarray | None = None
 
 
 class _Run:
@@ -78,21 +93,32 @@ class _Run:
         self.src, self.tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
         self.ns, self.nt = array("H"), array("H")
         self.own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
+        self.rs, self.rt = array("B"), array("B")
 
     def add(self, s_words: list, t_words: list, s_own, t_own) -> None:
-        """Append pairs (word lists are replaced by ``None`` where eflomal cannot align the pair)."""
+        """Append pairs (word lists are replaced by ``None`` where eflomal cannot align the pair); ``s_own`` /
+        ``t_own``: per pair ``None`` or the input-token index of each word (``None`` alone: all ``None``)."""
         own_s, own_t = array("H"), array("H")
         for k, (ws, wt) in enumerate(zip(s_words, t_words)):
             if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
                 s_words[k] = t_words[k] = None
                 self.ns.append(0)
                 self.nt.append(0)
-            else:
-                self.ns.append(len(ws))
-                self.nt.append(len(wt))
                 if self.own is not None:
-                    own_s.extend(s_own[k])
-                    own_t.extend(t_own[k])
+                    self.rs.append(0)
+                    self.rt.append(0)
+                continue
+            self.ns.append(len(ws))
+            self.nt.append(len(wt))
+            if self.own is not None:
+                o_s = s_own[k] if s_own is not None else None
+                o_t = t_own[k] if t_own is not None else None
+                self.rs.append(o_s is not None)
+                self.rt.append(o_t is not None)
+                if o_s is not None:
+                    own_s.extend(o_s)
+                if o_t is not None:
+                    own_t.extend(o_t)
         if self.own is not None:
             self.own[0].write(own_s.tobytes())
             self.own[1].write(own_t.tobytes())
@@ -108,7 +134,22 @@ class _Run:
         self.enc = _Encoded(np.frombuffer(self.ns, np.uint16).astype(np.int64),
                             np.frombuffer(self.nt, np.uint16).astype(np.int64), self.n,
                             self.src.tokens + self.tgt.tokens, self.mapped)
+        if self.mapped:
+            self.enc.remap_s = np.frombuffer(self.rs, np.uint8).astype(bool)
+            self.enc.remap_t = np.frombuffer(self.rt, np.uint8).astype(bool)
         return self.enc
+
+
+def _remap(f, flags: np.ndarray, lens: np.ndarray, sid: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Map word indices of the flagged pairs of a chunk onto input-token indices read from ``f``."""
+    count = int(lens[flags].sum())
+    if count == 0:
+        return idx, False
+    owners = np.fromfile(f, np.uint16, count).astype(np.int64)
+    start = np.zeros(len(flags), np.int64)
+    start[flags] = np.concatenate(([0], np.cumsum(lens[flags])[:-1]))
+    hit = flags[sid]
+    return np.where(hit, owners[np.where(hit, start[sid] + idx, 0)], idx), True
 
 
 class Aligner:
@@ -136,9 +177,8 @@ class Aligner:
             if tok == "whitespace":
                 s_words, t_words = [s.split() for s, _ in pairs], [t.split() for _, t in pairs]
             else:
-                s_split, t_split = [split.words(s) for s, _ in pairs], [split.words(t) for _, t in pairs]
-                s_words, t_words = [w for w, _ in s_split], [w for w, _ in t_split]
-                s_own, t_own = [o for _, o in s_split], [o for _, o in t_split]
+                s_words, s_own = split.lines([s for s, _ in pairs])
+                t_words, t_own = split.lines([t for _, t in pairs])
             start = 0
             while start < len(pairs):
                 if not runs or runs[-1].n >= limit:
@@ -147,7 +187,7 @@ class Aligner:
                     runs.append(_Run(d / f"run{len(runs)}", mapped))
                 end = min(len(pairs), start + limit - runs[-1].n)
                 sw, tw = s_words[start:end], t_words[start:end]
-                runs[-1].add(sw, tw, s_own and s_own[start:end], t_own and t_own[start:end])
+                runs[-1].add(sw, tw, s_own and s_own[start:end], t_own and t_own[start:end])  # (None stays None)
                 if text is not None:
                     text[0].write("".join(" ".join(w or ()) + "\n" for w in sw))
                     text[1].write("".join(" ".join(w or ()) + "\n" for w in tw))
@@ -185,13 +225,12 @@ class Aligner:
                 ns, nt = enc.ns[a:b], enc.nt[a:b]
                 sid, i, j = symmetrize_batch(ns, nt, fwd, rev, self.opts["sym"])
                 if own is not None:
-                    i = np.fromfile(own[0], np.uint16, int(ns.sum())).astype(np.int64)[
-                        np.concatenate(([0], np.cumsum(ns)[:-1]))[sid] + i]
-                    j = np.fromfile(own[1], np.uint16, int(nt.sum())).astype(np.int64)[
-                        np.concatenate(([0], np.cumsum(nt)[:-1]))[sid] + j]
-                    key = np.sort((sid << 42) | (i << 21) | j)
-                    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-                    sid, i, j = key >> 42, (key >> 21) & 0x1FFFFF, key & 0x1FFFFF
+                    i, hit_s = _remap(own[0], enc.remap_s[a:b], ns, sid, i)
+                    j, hit_t = _remap(own[1], enc.remap_t[a:b], nt, sid, j)
+                    if hit_s or hit_t:  # several finer words of one input token: one link
+                        key = np.sort((sid << 42) | (i << 21) | j)
+                        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+                        sid, i, j = key >> 42, (key >> 21) & 0x1FFFFF, key & 0x1FFFFF
                 yield n, sid, i, j
                 if progress is not None:
                     progress("writing", b, enc.n_pairs)

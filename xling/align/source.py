@@ -53,6 +53,9 @@ def iter_line_blocks(path: str | Path, what: str) -> Iterator[tuple[list[str], i
 
 
 def split_joint(line: str, path, n: int) -> tuple[str, str]:
+    parts = line.split(" ||| ")
+    if len(parts) == 2 and "|||" not in parts[1]:
+        return parts[0].strip(), parts[1].strip()
     if not line.strip():
         return "", ""
     parts = line.split(" ||| ") if " ||| " in line else line.split("|||")
