@@ -106,7 +106,7 @@ def run(cmds: list[tuple[list[str], Path | None]], env) -> dict:
         if argv[0] == sys.executable:  # xling reports its phases and eflomal's peak RSS
             rss = json.loads(out.rsplit("RSS ", 1)[1])
             rss["phases"] = json.loads(out.rsplit("RSS ", 1)[0].strip().splitlines()[-1])
-            rss["xling"] = max(rss["xling"], peak)
+            rss["xling"] = peak  # the child's own getrusage figure would include this process (see above)
             peak = max(peak, rss["eflomal"])
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -115,14 +115,13 @@ def run(cmds: list[tuple[list[str], Path | None]], env) -> dict:
 
 
 _XLING = """
-import json, resource, sys
+import json, sys
 from xling.align import align_cached
 rec = align_cached(sys.argv[2], input=sys.argv[1], force=True, **json.loads(sys.argv[3]))
 print(json.dumps({k: v for k, v in rec.items() if k.endswith(("_s", "_cpu"))}))
-# RUSAGE_CHILDREN would count this process's own size for eflomal (it is spawned from a copy of it), so
-# eflomal's peak is the high-water mark xling read from /proc while it ran
-print("RSS " + json.dumps({"xling": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                           "eflomal": rec["eflomal_peak_rss_mb"]}), flush=True)
+# getrusage would count the spawning process's size for a child (Linux keeps the high-water mark across
+# exec), so peaks are high-water marks read from /proc: eflomal's by xling while it ran, xling's here
+print("RSS " + json.dumps({"eflomal": rec["eflomal_peak_rss_mb"]}), flush=True)
 """
 
 
