@@ -34,7 +34,8 @@ def _warn_unknown_langs(vocab: Path, langs: list[str]) -> None:
         trained = set(json.loads((Path(vocab) / "stats.json").read_text(encoding="utf-8")).get("langs", {}))
     except (OSError, ValueError, AttributeError):
         return  # not a prep-vocab output (e.g. an imported model's vocabulary): nothing to compare with
-    missing = sorted({lg for lg in langs if lg not in trained})
+    norm = {t.replace("-", "_").lower() for t in trained}  # pt-BR and pt_BR name the same language
+    missing = sorted({lg for lg in langs if lg.replace("-", "_").lower() not in norm})
     if trained and missing:
         err_console.print(f"[yellow]warning:[/] {', '.join(missing)} not among the vocabulary's training languages "
                           f"({', '.join(sorted(trained))}, {Path(vocab) / 'stats.json'}): such text is cut into "

@@ -271,3 +271,22 @@ def test_prep_counts_and_unknown_language_warning(tmp_path):
             "--out", tmp_path / "d")
     text = " ".join(r.output.split())
     assert "warning: fr not among the vocabulary's training languages (en" in text
+
+
+def test_prep_vocab_keeps_a_users_dict_and_region_pairs_need_underscores(tmp_path):
+    from conftest import shared_path
+
+    t = shared_path("tatoeba")
+    en = tmp_path / "en.txt"
+    en.write_text("".join(t.joinpath("tatoeba.fr-en.en").read_text(encoding="utf-8").splitlines(True)[:300]))
+    v = tmp_path / "v"
+    v.mkdir()
+    (v / "dict.txt").write_text("my own dictionary 1\n")
+    before = snapshot(v)
+    refused(cli("prep-vocab", "-i", f"en={en}", "--out", v, "--vocab-size", 600, ok=None),
+            "dict.txt that `xling prep-vocab` did not write", "--force")
+    assert snapshot(v) == before and not temp_files(v)
+    # pt-BR-en would be read as pt + BR-en (Breton with region EN): refused with the spelling that works
+    refused(cli("prep-data", "--vocab", v, "--para", f"pt-BR-en={en},{en}", "--out", tmp_path / "d", ok=None),
+            "'pt-BR-en'", "fix: write the subtags with '_': --para pt_BR-en=")
+    assert not (tmp_path / "d").exists()

@@ -72,16 +72,41 @@ def test_each_task_alone_loss_falls(data_dir, tmp_path, task, updates, margin):
         assert s["valid"][-1]["valid_xlco_acc"] > 22, s["valid"][-1]  # observed 31 %
 
 
-def test_clpc_learns_translation_pairs_held_out(data_dir, tmp_path):
+# CPU numerics pinned for learning tests near chance: one thread, and the AVX2 code paths of ATen, MKL and
+# oneDNN on every x86-64 machine (AVX-512 machines otherwise round differently, and a tiny model's trajectory
+# drifts: 54.7 % on one machine, 65.1 % on another, for the same seed)
+PINNED_NUMERICS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "avx2",
+                   "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def above_chance(n: int, p_value: float = 0.01) -> float:
+    """The accuracy (%) that n balanced binary decisions exceed by chance with probability below p_value."""
+    from math import comb
+
+    tail = 0.0
+    for k in range(n, -1, -1):
+        tail += comb(n, k) / 2 ** n
+        if tail >= p_value:
+            return 100.0 * (k + 1) / n
+    return 100.0
+
+
+def test_clpc_learns_translation_pairs_held_out(data_dir, tmp_path, monkeypatch):
+    for k, v in PINNED_NUMERICS.items():
+        monkeypatch.setenv(k, v)  # the trainer subprocess inherits them
     out = tmp_path / "clpc"
     cli(*tiny(data_dir, out, "--tasks", "clpc", "--max-updates", 400, "--total-updates", 4000, "--lr", 0.002,
               "--batch-size", 32, "--lang-embeddings", "--log-interval", 50, *END_ONLY))
     s = summary(out)
     first, last = first_last(s["curve"], "clpc_loss")
-    assert last < first - 0.05, (first, last)  # binary cross-entropy in bits, chance 1.0; observed 1.02 -> 0.93
-    # held-out: the valid split's pairs (never trained on), half positives, half random negatives
+    assert last < first - 0.05, (first, last)  # binary cross-entropy in bits, chance 1.0; observed 1.02 -> 0.79..0.90
+    # held-out: the valid split's pairs (never trained on), half positives, half random negatives; the accuracy
+    # must be significantly above chance (binomial, p < 0.01: 58.3 % for the 199 pairs). Observed with seeds 1, 2, 3
+    # (AVX-512 numerics): 66.2, 74.5, 69.8 %
+    n = sum(len((data_dir / "para" / f"valid.{pair}.en.txt").read_text(encoding="utf-8").splitlines())
+            for pair in ("en-fr", "en-de"))
     valid = s["valid"][-1]
-    assert valid["valid_clpc_acc"] > 60, valid  # observed 65.1 % (199 pairs; 66.4 % on the last training batches)
+    assert valid["valid_clpc_acc"] > above_chance(n), (valid, n, above_chance(n))
 
 
 def test_cs_mlm_batches_hold_aligned_target_pieces(data_dir):

@@ -284,6 +284,11 @@ def build_vocab(cfg: VocabConfig, progress: Optional[Callable] = None) -> VocabR
                     "its spm.model and dict.txt would be replaced and any data binarized with them "
                     "would no longer match", file=stats_path,
                     fix="choose a new --out, or pass --force to overwrite")
+    theirs = [n for n in ("spm.model", "spm.vocab", "dict.txt") if (out / n).exists()]
+    if prior is None and theirs and not cfg.force:  # no stats.json of ours: these are someone else's files
+        raise XlingError(f"output directory holds {', '.join(theirs)} that `xling prep-vocab` did not write "
+                         "(no stats.json); they would be overwritten", file=out / theirs[0],
+                         fix="choose a new --out, or pass --force to overwrite them")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".prep-vocab.", dir=out))
     try:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from xling.errors import XlingError
-from xling.langs import check_lang
+from xling.langs import check_lang, is_valid_lang
 
 SPLITS = ("train", "valid")
 
@@ -92,6 +92,15 @@ class DataConfig:
 def parse_pair(text: str) -> tuple[str, str]:
     parts = text.split("-")
     # allow script/region subtags such as zh_Hans-en; pairs are split on the one '-' that yields two valid codes
+    if len(parts) > 2:  # pt-BR-en: a '-' inside a tag makes the pair ambiguous (pt + BR-en reads as valid too)
+        reads = [("-".join(parts[:i]), "-".join(parts[i:])) for i in range(1, len(parts))]
+        reads = [(a, b) for a, b in reads if is_valid_lang(a) and is_valid_lang(b)]
+        # BCP 47's conventional case: language lower, Script title, REGION upper, tells the intended reading
+        best = [(a, b) for a, b in reads if all(t.split("-")[0].islower() and all(
+            x.isupper() or x.isdigit() or x.istitle() for x in t.split("-")[1:]) for t in (a, b))]
+        fix = (f"write the subtags with '_': --para {best[0][0].replace('-', '_')}-{best[0][1].replace('-', '_')}=..."
+               if len(best) == 1 else "write pairs as en-fr or pt_BR-en (subtags joined with '_')")
+        raise XlingError(f"{text!r}: a pair's languages must not contain '-' (SRC-TGT is split on it)", fix=fix)
     for i in range(1, len(parts)):
         a, b = "-".join(parts[:i]), "-".join(parts[i:])
         try:
