@@ -214,7 +214,7 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
     try:
         while proc.poll() is None:
             track.tick()
-            peak = max(peak, _peak_rss_mb(proc.pid))
+            peak = max(peak, peak_rss_mb(proc.pid))
             time.sleep(0.25)
     except BaseException:
         proc.kill()
@@ -229,7 +229,9 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
     return {"eflomal_peak_rss_mb": peak}
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
+    """High-water RSS of a process (Linux /proc; 0 elsewhere). Unlike getrusage it does not count the memory
+    of the process that spawned it."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:

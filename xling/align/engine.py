@@ -7,6 +7,7 @@ corpus and one alignment per sampler and direction in memory (linear in tokens x
 """
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import tempfile
@@ -287,7 +288,7 @@ class Aligner:
             self.timings = {"read_tokenize_number_s": t_read, "eflomal_s": t_ef, "links_symmetrize_write_s": t_out,
                             "read_tokenize_number_cpu": c_read, "eflomal_cpu": c_ef, "links_symmetrize_write_cpu": c_out,
                             "pairs": n_all, "tokens": sum(r.enc.tokens for r in runs), "eflomal_runs": len(runs),
-                            "xling_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                            "xling_peak_rss_mb": eflomal.peak_rss_mb(os.getpid()),
                             "eflomal_peak_rss_mb": peak}
 
     def align_to_file(self, source, out: str | Path, *, progress: Progress | None = None,
