@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 from xling.pretrain.checks import visible_gpus
-from xling.pretrain.options import GPU_BATCH_SCALE, GPU_WORKERS, PretrainOptions
+from xling.pretrain.options import GPU_BATCH_SCALE, GPU_WORKERS, DataInfo, PretrainOptions
 
 INIT_FLAG = "--finetune-from-model"
 
 
-def train_program(opts: PretrainOptions) -> list[str]:
+def train_program(opts: PretrainOptions, info: DataInfo) -> list[str]:
     """``python -m xling.xlmplug.train DATA``: fairseq-train with the plugin imported (a sharded
     ``prep-data`` output is passed as ``DATA/shard0:DATA/shard1:...``, one shard an epoch)."""
     from xling.corpus import fairseq_data_arg
 
-    return [sys.executable, "-m", "xling.xlmplug.train", fairseq_data_arg(Path(opts.data).resolve())]
+    return [sys.executable, "-m", "xling.xlmplug.train", fairseq_data_arg(Path(opts.data).resolve(), info.manifest)]
 
 
 def run_gpus(opts: PretrainOptions) -> int:

@@ -37,7 +37,7 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
     p = PRESETS[opts.preset]
     unicoder = bool(info.tasks)  # Unicoder objectives: task and criterion xling_unicoder, one sub-batch each
     cmd = [
-        *train_program(opts),
+        *train_program(opts, info),
         "--task", "xling_unicoder" if unicoder else "xling_xlm", "--langs", ",".join(info.langs),
         "--alpha", str(opts.alpha), "--sample-break-mode", "complete",
         "--tokens-per-sample", str(p["tokens_per_sample"]),

@@ -47,7 +47,7 @@ def vocab_rows(info: DataInfo) -> int:
 def build_command(opts: PretrainOptions, info: DataInfo, noise: NoiseOptions) -> list[str]:
     p = SEQ2SEQ_PRESETS[opts.preset]
     cmd = [
-        *train_program(opts),
+        *train_program(opts, info),
         "--task", "xling_dae", "--langs", ",".join(info.langs), "--multilang-sampling-alpha", str(opts.alpha),
         "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
         *noise.args(),
