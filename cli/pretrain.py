@@ -73,6 +73,8 @@ def pretrain(
     master: Optional[str] = typer.Option(None, help="ADDR[:PORT] of node rank 0 (multi-node)."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision."),
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision (GPU)."),
+    fp32: bool = typer.Option(False, "--fp32", help="Full precision, also on GPUs (whose default is bf16, "
+                              "or fp16 before compute capability 8)."),
     init: Optional[Path] = typer.Option(None, help="Continue pretraining from a model directory "
                                         "(model.pt, dict.txt): keeps its vocabulary."),
     force_resume: bool = typer.Option(False, "--force-resume", help="Resume OUT's checkpoint_last.pt even though "
@@ -99,15 +101,15 @@ def pretrain(
     or an encoder-decoder by multilingual denoising (--arch seq2seq --tasks xdae)."""
     from xling import pretrain as lib
 
-    if bf16 and fp16:
-        raise XlingError("choose one of --bf16 and --fp16")
+    if bf16 + fp16 + fp32 > 1:
+        raise XlingError("choose one of --bf16, --fp16 and --fp32")
     opts = lib.PretrainOptions(
         data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
         tasks=_csv(tasks), task_weights=_weights(task_weights),
         alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size, lr=lr,
         log_interval=log_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
-        node_rank=node_rank, master=master, precision="bf16" if bf16 else ("fp16" if fp16 else None),
+        node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
         extra=list(extra or []), init=init, force_resume=force_resume)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,

@@ -37,7 +37,9 @@ def gpu_precision() -> str:
 
 
 def precision(opts: PretrainOptions) -> str | None:
-    """The run's mixed precision: the user's, else the GPU default (none on CPU)."""
+    """The run's mixed precision: the user's (``fp32``: none), else the GPU default (none on CPU)."""
+    if opts.precision == "fp32":
+        return None
     return opts.precision or (gpu_precision() if run_gpus(opts) else None)
 
 

@@ -63,7 +63,7 @@ class PretrainOptions:
     nodes: int = 1
     node_rank: int = 0
     master: Optional[str] = None  # ADDR or ADDR:PORT
-    precision: Optional[str] = None  # "bf16" | "fp16"
+    precision: Optional[str] = None  # "bf16" | "fp16" | "fp32" (none: bf16/fp16 on GPUs, fp32 on CPU)
     extra: list[str] = field(default_factory=list)
     init: Optional[Path] = None
     force_resume: bool = False  # resume checkpoint_last.pt even if data/model/objectives/schedule changed
