@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from xling.cli._common import console, guarded, progress
+from xling.xglue.tag_pooling import DEFAULT as WORD_POOLING
 
 eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
                        no_args_is_help=True)
@@ -19,6 +20,12 @@ def _csv(text: Optional[str]) -> list[str]:
 _RECIPE_HELP = ("Per-task defaults of --lr, --epochs, --batch-size, --max-length, --doc-stride, --eval-batch-size: "
                 "xglue = the published XGLUE baseline (microsoft/Unicoder xglue.sh), quick = a short CPU recipe "
                 "(lr 5e-4, 3 epochs, batch 16, the model's maximum length). Printed in the signature.")
+
+
+_POOLING_HELP = ("Tagging (pos, ner): the vector each word's tag is predicted from: first = its first piece, "
+                 "first-content = its first piece that is not a bare SentencePiece '▁' (with XLM-R's vocabulary "
+                 "86 % of Chinese words start with one), mean = the mean of its pieces. Default by measurement "
+                 "(benchmarks/xglue/pos_e5.py): TABLE")
 
 
 @eval_app.command("xglue")
@@ -55,6 +62,7 @@ def xglue(
     freeze_embeddings: bool = typer.Option(False, help="Keep the token embedding table fixed while "
                                            "fine-tuning (XLM-R vocabularies: most of the parameters; much "
                                            "faster optimizer steps, less memory)."),
+    word_pooling: str = typer.Option(WORD_POOLING, help=_POOLING_HELP),
     device: str = typer.Option("auto", help="auto (a GPU when one is visible), cpu or cuda."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision (autocast; GPUs from Ampere, CPUs)."),
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision with loss scaling (CUDA only)."),
@@ -79,8 +87,10 @@ def xglue(
     from xling.xglue.generate import GenerateConfig
     from xling.xglue.report import rich_table, signature_lines
     from xling.xglue.run import EvalConfig, evaluate, quiet_logs
+    from xling.xglue.tag_pooling import check as check_pooling
 
     quiet_logs()
+    check_pooling(word_pooling)
     if bf16 and fp16:
         raise XlingError("--bf16 and --fp16 exclude each other", fix="choose one mixed precision")
     given = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "eval_batch_size": eval_batch_size,
@@ -88,7 +98,7 @@ def xglue(
     zs = None if zero_shot.strip().lower() == "all" else [] if zero_shot.strip().lower() == "none" else _csv(zero_shot)
     cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=zs, train_lang=train_lang,
                      seeds=seeds, out=out, max_train_examples=max_train_examples,
-                     max_eval_examples=max_eval_examples, recipe=recipe,
+                     max_eval_examples=max_eval_examples, recipe=recipe, word_pooling=word_pooling,
                      overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=gpus,
                      nnodes=nnodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
                      ft=FinetuneConfig(freeze_embeddings=freeze_embeddings, device=device, workers=workers,

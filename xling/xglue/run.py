@@ -28,6 +28,7 @@ from xling.xglue.qa import QaRunner
 from xling.xglue.rank import Ranker
 from xling.xglue.score import score_file
 from xling.xglue.tag import Tagger
+from xling.xglue.tag_pooling import DEFAULT as WORD_POOLING
 from xling.xglue.tasks import TaskSpec, get_tasks
 
 # the runner of each task family (a TaskSpec's ``family``); torch is imported only when one is built
@@ -47,6 +48,7 @@ class EvalConfig:
     max_eval_examples: int | None = None
     ft: FinetuneConfig = field(default_factory=FinetuneConfig)
     gen: GenerateConfig = field(default_factory=GenerateConfig)  # generation tasks (QG, NTG) only
+    word_pooling: str = WORD_POOLING  # tagging tasks (POS, NER): first|first-content|mean (xling.xglue.tag_pooling)
     recipe: Optional[str] = None  # per-task lr/epochs/batch/length (xling.xglue.recipes); None: ``ft`` as given
     overrides: dict = field(default_factory=dict)  # recipe fields given explicitly (they win over the recipe)
     force: bool = False  # write into a foreign --out / drop another evaluation's tasks from it
@@ -97,6 +99,8 @@ def hparams_text(spec: TaskSpec, ft: FinetuneConfig, cfg: EvalConfig) -> str:
     hp = ft.hparams()
     if spec.family == "generate":
         hp.update({f"gen.{k}": v for k, v in cfg.gen.as_dict().items()})
+    if spec.family == "tag":
+        hp["word_pooling"] = cfg.word_pooling
     return ",".join(f"{k}={v}" for k, v in hp.items())
 
 

@@ -1,8 +1,9 @@
-"""Token tagging (POS, NER): each word is represented by its first piece (:class:`WordHead`); one tag
-a word is predicted and written in the official layout (one tag a line, a blank line after each
-sentence). Training skips the words cut off by the length limit; prediction tags them too: a sentence
-longer than the limit is tagged in consecutive windows, each starting at the first word the previous
-one could not hold (every word gets a predicted tag, as the official scorer expects one a word)."""
+"""Token tagging (POS, NER): each word is represented by one of its pieces or their mean, as
+``--word-pooling`` says (:mod:`xling.xglue.tag_pooling`, :class:`WordHead`); one tag a word is
+predicted and written in the official layout (one tag a line, a blank line after each sentence).
+Training skips the words cut off by the length limit; prediction tags them too: a sentence longer
+than the limit is tagged in consecutive windows, each starting at the first word the previous one
+could not hold (every word gets a predicted tag, as the official scorer expects one a word)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from xling.errors import XlingError
 from xling.xglue.readers import read_conll
 from xling.xglue.runner import Runner
+from xling.xglue.tag_pooling import DEFAULT, bare_id, check, word_spans
 from xling.xglue.tasks import TaskSpec
 
 IGNORE = -100  # target of a padding or truncated word
@@ -34,6 +36,8 @@ class Tagger(Runner):
         self.enc, self.labels = encoder, list(spec.labels)
         self.lid = {t: i for i, t in enumerate(self.labels)}
         self.module = WordHead(encoder.model, encoder.embed_dim, len(self.labels))
+        self.pooling = check(getattr(cfg, "word_pooling", DEFAULT) if cfg is not None else DEFAULT)
+        self.bare = bare_id(encoder.dictionary)
 
     def _encode(self, words):
         """fairseq ids and the index of each word's first piece (None if truncated away)."""
@@ -79,13 +83,16 @@ class Tagger(Runner):
 
         n = max(1, max(len(e[3]) for e in items))
         pos = torch.zeros((len(items), n), dtype=torch.long)
+        length = torch.ones((len(items), n), dtype=torch.long)
         target = torch.full((len(items), n), IGNORE, dtype=torch.long)
-        for i, (_w, tags, _ids, first) in enumerate(items):
-            for j, (t, p) in enumerate(zip(tags, first)):
-                if p is not None:
-                    pos[i, j], target[i, j] = p, self.lid[t]
-        return {"net_input": {"src_tokens": self.enc.collate([e[2] for e in items]), "word_pos": pos},
-                "target": target}
+        for i, (_w, tags, ids, first) in enumerate(items):
+            for j, (t, span) in enumerate(zip(tags, word_spans(ids, first, self.pooling, self.bare))):
+                if span is not None:
+                    (pos[i, j], length[i, j]), target[i, j] = span, self.lid[t]
+        net_input = {"src_tokens": self.enc.collate([e[2] for e in items]), "word_pos": pos}
+        if self.pooling == "mean":
+            net_input["word_len"] = length
+        return {"net_input": net_input, "target": target}
 
     def loss(self, model, batch: dict):
         import torch
