@@ -6,10 +6,11 @@ Each update of the Unicoder run holds a sub-batch of ``--batch-size`` examples f
 all), the baseline's one batch of ``--batch-size`` MLM/TLM rows: equal updates, not equal compute;
 ``--matched-baseline`` adds MLM+TLM with a 7x batch (as many examples per update as the Unicoder run).
 
-Retrieval: the held-out valid split of every pair (never trained on); each sentence is embedded as the
-mean of the encoder's last-layer states over its real tokens (``<s>``/``</s>`` excluded), and its nearest
-neighbour by cosine among the other language's sentences of that pair must be its translation
-(top-1 accuracy, X->en and en->X, averaged over pairs). With ``--pos``, also zero-shot POS: ``xling eval
+Retrieval (``xling eval retrieval``): the held-out valid split of every pair (never trained on); each
+sentence is embedded as the mean of the encoder's last-layer states over all its real tokens,
+``<s>`` and ``</s>`` included (XTREME's pooling; padding excluded), and its nearest neighbour by cosine
+among the other language's sentences of that pair must be its translation (top-1 accuracy, X->en and
+en->X, averaged over pairs). With ``--pos``, also zero-shot POS: ``xling eval
 xglue --tasks pos`` fine-tunes each model on English and tags the benchmark's other languages (seqeval
 precision, test sets cut to ``--pos-max-eval`` sentences). Prints a rich table, writes JSON.
 
@@ -53,21 +54,6 @@ def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> P
     xling("prep-data", "--vocab", work / "vocab", "--out", work / "data", "--mono-from-para", "--align",
           "--valid-size", valid_size, *paras)
     return work / "data"
-
-
-def embed(encoder, lines: list[str], batch: int = 64):
-    """Mean-pooled last-layer states over real tokens, L2-normalised (N x C)."""
-    import torch
-
-    out = []
-    d = encoder.dictionary
-    with torch.no_grad():
-        for i in range(0, len(lines), batch):
-            tokens = encoder.collate([encoder.encode(t) for t in lines[i:i + batch]])
-            h = encoder.features(tokens)
-            real = (tokens.ne(d.pad()) & tokens.ne(d.bos()) & tokens.ne(d.eos())).unsqueeze(-1).to(h.dtype)
-            out.append(torch.nn.functional.normalize((h * real).sum(1) / real.sum(1).clamp(min=1), dim=-1))
-    return torch.cat(out)
 
 
 def retrieval(model_dir: Path, data: Path, pairs: list[str]) -> dict:
