@@ -169,9 +169,9 @@ def test_other_vocab_is_refused(vocab_all, tatoeba, tmp_path):
 
 
 def test_prep_data_align_stores_word_alignments(vocab_all, tatoeba, tmp_path):
-    import shutil
+    from xling.align import eflomal_available
 
-    if shutil.which("eflomal-align") is None:
+    if not eflomal_available():
         pytest.skip("eflomal (xling[align]) not installed")
     from xling.align.tokenize import tokenize
 

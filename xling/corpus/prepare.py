@@ -252,7 +252,7 @@ class _Run:
         links = align_lines(sides[0], sides[1], sym=self.cfg.align_sym)
         ranks = split_ranks(n_kept, valid, sorted((k[1] for k in outputs if k[0] == "train"), key=lambda x: x or 0))
         for key, prefs in outputs.items():
-            write_pharaoh(stage / _align_path(prefs), (links[r] for r in ranks[key]))
+            write_pharaoh(stage / _align_path(prefs), links.take(ranks[key]))
 
     def close(self) -> None:
         if self.workers is not None:
