@@ -25,7 +25,9 @@ _RECIPE_HELP = ("Per-task defaults of --lr, --epochs, --batch-size, --max-length
 _POOLING_HELP = ("Tagging (pos, ner): the vector each word's tag is predicted from: first = its first piece, "
                  "first-content = its first piece that is not a bare SentencePiece '▁' (with XLM-R's vocabulary "
                  "86 % of Chinese words start with one), mean = the mean of its pieces. Default by measurement "
-                 "(benchmarks/xglue/pos_e5.py): TABLE")
+                 "(benchmarks/xglue/pos_e5.py, e5-small, 400 English sentences, test precision): first-content "
+                 "lifts zh from 12.0 to 47.7 and keeps the 10 other languages within 0.3 of first or above (avg "
+                 "64.1 -> 67.9); mean: zh 24.4, fr -3.7 (avg 65.9).")
 
 
 @eval_app.command("xglue")
