@@ -41,6 +41,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pretrain import flat_layout  # noqa: E402  (fairseq masked_lm's flat layout, as in the CPU benchmark)
+
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}  # dense bf16
@@ -98,16 +101,6 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict) -> Path:
             p.unlink()
             p.write_bytes(target)
     return data
-
-
-def flat_layout(data: Path, lang: str, dest: Path) -> Path:
-    """``masked_lm`` reads DIR/{split}.bin/.idx and DIR/dict.txt: link the same files there."""
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "dict.txt").symlink_to(data / "dict.txt")
-    for split in ("train", "valid"):
-        for ext in ("bin", "idx"):
-            (dest / f"{split}.{ext}").symlink_to(data / "mono" / f"{split}.{lang}.{ext}")
-    return dest
 
 
 def common_args(a) -> list[str]:
