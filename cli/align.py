@@ -38,7 +38,7 @@ def align(ctx: typer.Context,
                                      "samplers): about 3x the default's sampling time."),
           length: Optional[float] = typer.Option(None, "--length", help="Sampling iterations relative to eflomal's "
                                                  "5000/sqrt(pairs) (overrides the preset)."),
-          n_samplers: Optional[int] = typer.Option(None, "--n-samplers", help="Independent samplers per direction "
+          n_samplers: Optional[int] = typer.Option(None, "--n-samplers", min=1, help="Independent samplers per direction "
                                                    "(overrides the preset)."),
           run_pairs: int = typer.Option(500_000, "--run-pairs", help="Pairs per eflomal run: larger corpora are "
                                         "aligned in consecutive runs of this size, so memory stays bounded "

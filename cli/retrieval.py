@@ -43,8 +43,8 @@ def retrieval(
                               "one forward pass)."),
     prefix: str = typer.Option("", help="Text put before every sentence (e5 models: 'query: ')."),
     similarity: str = typer.Option("cosine", help="cosine, or margin (ratio margin of Artetxe & Schwenk 2019)."),
-    margin_k: int = typer.Option(4, help="Neighbours averaged by the margin's denominator."),
-    batch_size: int = typer.Option(64, help="Sentences per forward pass."),
+    margin_k: int = typer.Option(4, min=1, help="Neighbours averaged by the margin's denominator."),
+    batch_size: int = typer.Option(64, min=1, help="Sentences per forward pass."),
     max_length: int = typer.Option(0, help="Pieces per sentence with <s> and </s>; 0 = the model's maximum."),
     max_sentences: Optional[int] = typer.Option(None, help="Only the first N pairs of each bitext (quick runs; "
                                                 "not official numbers)."),
