@@ -123,10 +123,12 @@ def inspect_checkpoint(path: str | Path) -> dict:
     tasks, task_weights = trained_tasks(task_cfg) if report["updates"] else ([], None)
     report["tasks"] = tasks
     report["task_weights"] = task_weights
+    from xling.xlmplug.objectives import OBJECTIVES  # which objectives log an accuracy
+
     for name in tasks:
         key = name.replace("-", "_")
         report[f"train_{key}_loss"] = _meter(metrics_state, "train", f"{key}_loss")
-        if name in ("clpc", "xlco"):
+        if name in OBJECTIVES and OBJECTIVES[name].loss_kind.accuracy:
             report[f"train_{key}_acc"] = _meter(metrics_state, "train", f"{key}_acc")
     heads = state.get("criterion") or {}
     report["head_parameters"] = int(sum(v.numel() for k, v in heads.items()

@@ -288,8 +288,9 @@ def check_model_dir(model_dir: Path) -> None:
     if not model_dir.is_dir():
         raise XlingError("model directory does not exist", file=model_dir,
                          fix="pass a directory written by `xling import` or `xling pretrain`")
-    need = ["model.pt", "dict.txt", "sentencepiece.bpe.model"]
-    missing = [n for n in need if not (model_dir / n).is_file()]
+    from xling.modeling import REQUIRED
+
+    missing = [n for n in REQUIRED if not (model_dir / n).is_file()]
     if missing:
         raise XlingError(f"not a model directory: missing {', '.join(missing)}", file=model_dir,
                          fix="a model directory holds model.pt, dict.txt and sentencepiece.bpe.model "
