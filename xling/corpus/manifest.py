@@ -7,10 +7,10 @@ corpus, and the whole ``valid`` split), and fairseq is given ``DATA/shard0:DATA/
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xling.errors import XlingError
+from xling.io import read_json
 
 
 def finish(manifest: dict) -> dict:
@@ -25,13 +25,15 @@ def load_manifest(data_dir: str | Path) -> dict:
     d = Path(data_dir)
     mp = d / "manifest.json"
     if not mp.exists():
-        raise XlingError("data directory has no manifest.json", file=d,
-                         fix="prepare it with `xling prep-data --vocab VOCAB --out DIR ...`")
-    m = json.loads(mp.read_text(encoding="utf-8"))
+        raise XlingError("not a prepared data directory: manifest.json is missing", file=d,
+                         fix="point --data at the output of `xling prep-data`")
+    m = read_json(mp, "data manifest")
     if m.get("kind") != "xling-data":
-        raise XlingError("manifest.json was not written by `xling prep-data`", file=mp, fix="prepare the data with xling")
+        raise XlingError("manifest.json is not an xling data manifest", file=mp,
+                         fix="point --data at the output of `xling prep-data`")
     if not (d / "dict.txt").exists():
-        raise XlingError("data directory has no dict.txt", file=d, fix="re-run `xling prep-data`")
+        raise XlingError("dict.txt is missing from the data directory", file=d,
+                         fix="re-run `xling prep-data`, which copies the vocabulary's dict.txt")
     return m
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling.corpus.manifest import shard_dirs
+from xling.corpus.manifest import load_manifest, shard_dirs
 from xling.errors import XlingError
-from xling.io import read_json
 from xling.pretrain.checkpoints import checkpoint_vocab
 from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
 
@@ -45,16 +44,7 @@ def check_data(opts: PretrainOptions) -> DataInfo:
     if not data.is_dir():
         raise XlingError("data directory does not exist", file=data, fix="run `xling prep-data --out DIR` first")
     man_path = data / "manifest.json"
-    if not man_path.exists():
-        raise XlingError("not a prepared data directory: manifest.json is missing", file=data,
-                         fix="point --data at the output of `xling prep-data`")
-    manifest = read_json(man_path, "data manifest")
-    if manifest.get("kind") != "xling-data":
-        raise XlingError("manifest.json is not an xling data manifest", file=man_path,
-                         fix="point --data at the output of `xling prep-data`")
-    if not (data / "dict.txt").exists():
-        raise XlingError("dict.txt is missing from the data directory", file=data,
-                         fix="re-run `xling prep-data`, which copies the vocabulary's dict.txt")
+    manifest = load_manifest(data)
     langs = list(opts.langs or manifest.get("langs", []))
     have = set(manifest.get("langs", []))
     for lang in langs:
