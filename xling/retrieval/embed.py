@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal, Optional
 
+from xling.devices import resolve_device
 from xling.errors import XlingError
 
 Pooling = Literal["mean", "cls"]
@@ -30,19 +31,6 @@ class EmbedConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise XlingError(f"--device {name}: no CUDA device is available here", fix="use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise XlingError(f"unknown device {name!r}", fix="auto, cpu, cuda or cuda:N") from None
 
 
 def num_layers(encoder) -> int:
@@ -83,7 +71,7 @@ def embed(encoder, texts: list[str], layers: list[int], cfg: EmbedConfig,
     if cfg.batch_size < 1:
         raise XlingError("--batch-size must be at least 1")
     check_layers(encoder, layers)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, allow_index=True)
     max_len = min(cfg.max_length or encoder.max_positions, encoder.max_positions)
     ids = [encoder.encode(cfg.prefix + t, max_len=max_len) for t in texts]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))

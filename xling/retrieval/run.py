@@ -16,7 +16,8 @@ from typing import Callable, Optional
 from xling import __version__
 from xling.errors import XlingError
 from xling.io import atomic_dir, sha256_text, write_json_atomic
-from xling.retrieval.embed import EmbedConfig, embed, num_layers, resolve_device
+from xling.devices import resolve_device
+from xling.retrieval.embed import EmbedConfig, embed, num_layers
 from xling.retrieval.mining import best_threshold, candidates, per_source_outcomes
 from xling.retrieval.similarity import Scorer
 from xling.retrieval.tasks import Bitext, RetrievalTask, get_task, load_bitext, parallel_bitext
@@ -117,7 +118,7 @@ def evaluate(cfg: RetrievalConfig, on_progress: Optional[Callable[[str, int, int
 
     if cfg.similarity not in ("cosine", "margin"):
         raise XlingError(f"unknown similarity {cfg.similarity!r}", fix="cosine or margin")
-    resolve_device(cfg.embed.device)
+    resolve_device(cfg.embed.device, allow_index=True)
     task, pairs = load_pairs(cfg)
     kind = task.kind if task else "parallel"
     task_name = task.name if task else "bitext"
@@ -140,7 +141,7 @@ def evaluate(cfg: RetrievalConfig, on_progress: Optional[Callable[[str, int, int
     if out.exists() and not res_path.is_file() and any(out.iterdir()):
         raise XlingError("output directory exists and holds no xling retrieval results", file=out,
                          fix="pass a new or empty directory for --out")
-    device = resolve_device(cfg.embed.device)
+    device = resolve_device(cfg.embed.device, allow_index=True)
     total = sum(len(p.src) + len(p.tgt) for p in pairs)
     done = 0
     result_pairs, outcomes = {}, {}

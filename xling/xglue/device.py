@@ -12,28 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 
+from xling.devices import DEVICES, resolve_device  # noqa: F401  (re-exported)
 from xling.errors import XlingError
 
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def resolve_device(name: str):
-    """The ``torch.device`` for ``--device NAME`` (auto: the GPU when one is visible)."""
-    import torch
-
-    if name not in DEVICES:
-        raise XlingError(f"--device {name!r} is not one of {', '.join(DEVICES)}", fix="--device auto, cpu or cuda")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise XlingError("--device cuda: no CUDA GPU is visible to torch "
-                             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'})",
-                             fix="run on a GPU machine with a CUDA build of torch, check CUDA_VISIBLE_DEVICES, "
-                                 "or use --device cpu (or auto)")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
 
 
 def check_precision(precision: str, device) -> None:
