@@ -76,7 +76,7 @@ def xglue(
     node_rank: int = typer.Option(0, help="Multi-node: this machine's index (0 writes the output)."),
     master_addr: Optional[str] = typer.Option(None, help="Multi-node: address of the machine with --node-rank 0."),
     master_port: int = typer.Option(29500, help="Multi-node: a free port on that machine."),
-    beam: int = typer.Option(4, min=1, help="Generation: beam size."),
+    beam: int = typer.Option(4, help="Generation: beam size."),
     no_repeat_ngram_size: int = typer.Option(3, help="Generation: never repeat an n-gram of this size (0: off)."),
     lenpen: float = typer.Option(1.0, help="Generation: length penalty (> 1 favours longer outputs)."),
     max_source_len: int = typer.Option(256, help="Generation: source pieces kept (longer sources are cut)."),

@@ -1,12 +1,12 @@
-"""Counts where 0 is meaningless are refused by the option parser itself: exit 2, the option named,
-nothing written (no model or data is read, so these run in milliseconds)."""
+"""Counts where 0 is meaningless are refused before any model or data is read: exit 2, the option named,
+nothing written (so these run in milliseconds)."""
 import pytest
 from typer.testing import CliRunner
 
 from xling.cli.main import app
 
 CASES = [
-    (["eval", "xglue", "--model", "M", "--data", "D", "--beam", "0"], "--beam"),
+    (["eval", "xglue", "--model", "M", "--data", "D", "--tasks", "qg", "--beam", "0"], "--beam"),
     (["eval", "retrieval", "--model", "M", "--task", "tatoeba", "--data", "D", "--margin-k", "0"], "--margin-k"),
     (["eval", "retrieval", "--model", "M", "--task", "tatoeba", "--data", "D", "--batch-size", "0"], "--batch-size"),
     (["align", "--src", "S", "--tgt", "T", "--n-samplers", "0"], "--n-samplers"),
