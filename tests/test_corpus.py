@@ -238,9 +238,22 @@ def test_dedup_on_disk_buckets_equal_in_memory(tmp_path, monkeypatch):
     h.tofile(tmp_path / "h.u64")
     repeats = dedup.first_occurrences(tmp_path / "h.u64", tmp_path / "mem.u8")
     monkeypatch.setattr(dedup, "IN_MEMORY", 1000)
+    monkeypatch.setattr(dedup, "BUCKET", 5000)  # 8 buckets of ~5000: one level
     assert dedup.first_occurrences(tmp_path / "h.u64", tmp_path / "disk.u8") == repeats == 40000 - len(set(h.tolist()))
     assert (tmp_path / "mem.u8").read_bytes() == (tmp_path / "disk.u8").read_bytes()
     assert not (tmp_path / "disk.u8.buckets").exists()
+    monkeypatch.setattr(dedup, "BUCKET", 40)  # 256 buckets of ~156 records, each partitioned again
+    monkeypatch.setattr(dedup, "STEP", 3000)
+    assert dedup.first_occurrences(tmp_path / "h.u64", tmp_path / "deep.u8") == repeats
+    assert (tmp_path / "mem.u8").read_bytes() == (tmp_path / "deep.u8").read_bytes()
+    assert not (tmp_path / "deep.u8.buckets").exists()
+    boiler = np.where(np.arange(40000) % 3 == 0, h, np.uint64(7))  # one line repeated in 2 of 3 lines
+    boiler.tofile(tmp_path / "b.u64")
+    monkeypatch.setattr(dedup, "IN_MEMORY", 10**6)
+    mem = dedup.first_occurrences(tmp_path / "b.u64", tmp_path / "bmem.u8")
+    monkeypatch.setattr(dedup, "IN_MEMORY", 1000)
+    assert dedup.first_occurrences(tmp_path / "b.u64", tmp_path / "bdisk.u8") == mem
+    assert (tmp_path / "bmem.u8").read_bytes() == (tmp_path / "bdisk.u8").read_bytes()
 
 
 def test_shard_size_writes_fairseq_shards(vocab_all, tatoeba, tmp_path):

@@ -56,11 +56,12 @@ def read_lines_hashed(path: str | Path, what: str = "input file", allow_empty: b
     return lines, digest
 
 
-def iter_line_blocks(path: str | Path, block: int = 1 << 23, hasher=None) -> Iterator[tuple[int, list[str]]]:
-    """Stream a UTF-8 text file as ``(number of the block's first line, lines)`` in blocks of about
-    ``block`` bytes, with the line rules of :func:`read_lines` (split on ``\\n``, a trailing ``\\r``
-    dropped, a byte-order mark at the start dropped). Invalid UTF-8 is an :class:`XlingError` naming the
-    line. ``hasher`` (e.g. ``hashlib.sha256()``) is updated with every byte read."""
+def iter_text_blocks(path: str | Path, block: int = 1 << 20, hasher=None) -> Iterator[tuple[int, str]]:
+    """Stream a UTF-8 text file as ``(number of the block's first line, text)``: blocks of about ``block``
+    bytes, each cut after a ``\\n`` (the last may end without one), a byte-order mark at the start of the
+    file dropped. Invalid UTF-8 is an :class:`XlingError` naming the line. ``hasher`` (e.g.
+    ``hashlib.sha256()``) is updated with every byte read. Blocks stay small (1 MiB by default) so that
+    the transient buffers are returned to the system between blocks instead of fragmenting the heap."""
     p = Path(path)
     rest, line0, offset = b"", 1, 0
     with open(p, "rb") as f:
@@ -81,14 +82,22 @@ def iter_line_blocks(path: str | Path, block: int = 1 << 23, hasher=None) -> Ite
                                      fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
                 if offset == 0 and text.startswith("\ufeff"):
                     text = text[1:]
-                lines = text.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
-                yield line0, [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-                line0 += len(lines)
+                yield line0, text
+                line0 += text.count("\n") + (not text.endswith("\n") and text != "")
                 offset += len(chunk)
             if not b:
                 return
+
+
+def iter_line_blocks(path: str | Path, block: int = 1 << 23, hasher=None) -> Iterator[tuple[int, list[str]]]:
+    """Stream a UTF-8 text file as ``(number of the block's first line, lines)`` in blocks of about
+    ``block`` bytes, with the line rules of :func:`read_lines` (split on ``\\n``, a trailing ``\\r``
+    dropped, a byte-order mark at the start dropped); see :func:`iter_text_blocks`."""
+    for line0, text in iter_text_blocks(path, block, hasher):
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        yield line0, [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

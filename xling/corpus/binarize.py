@@ -16,7 +16,7 @@ import numpy as np
 
 MAGIC = b"MMIDIDX\x00\x00"
 DTYPE_CODE = {np.dtype(np.uint16): 8, np.dtype(np.uint32): 9, np.dtype(np.int32): 4, np.dtype(np.int64): 5}
-STEP = 1 << 20  # items per read when streaming sizes
+STEP = 1 << 18  # items per read when streaming sizes
 
 
 class Appender:
@@ -62,9 +62,13 @@ def write_index(idx_path: Path, sizes_path: Path, dtype) -> None:
                 s = np.fromfile(f, dtype=np.int32, count=STEP)
                 if not len(s):
                     break
-                ends = np.cumsum(s, dtype=np.int64) * dtype.itemsize + address
-                np.concatenate([[address], ends[:-1]]).astype(np.int64).tofile(out)
-                address = int(ends[-1])
+                starts = np.empty(len(s), dtype=np.int64)  # byte offset of each item: exclusive cumsum
+                starts[0] = address
+                np.cumsum(s[:-1], dtype=np.int64, out=starts[1:])
+                starts[1:] *= dtype.itemsize
+                starts[1:] += address
+                starts.tofile(out)
+                address = int(starts[-1]) + int(s[-1]) * dtype.itemsize
 
 
 def read_sizes(idx_path: Path) -> np.ndarray:

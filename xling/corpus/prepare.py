@@ -26,7 +26,7 @@ from xling.corpus.config import DataConfig
 from xling.corpus.manifest import finish
 from xling.corpus.reader import InputFile, Source, scan_file
 from xling.corpus.split import assemble, decide, split_ranks, valid_ranks
-from xling.corpus.stream import Workers, load_state, run_stream
+from xling.corpus.stream import Workers, load_state, release_free_heap, run_stream
 from xling.corpus.textenc import TextEncoder
 from xling.errors import XlingError
 from xling.io import sha256_file, sha256_text, write_json_atomic
@@ -201,7 +201,9 @@ class _Run:
         n_sides = len(c.names)
         report = (lambda d, t: self.progress(section, c.key, d, t)) if self.progress else None
         st = run_stream(work, c.fingerprint, c.sources, n_sides, self.workers, cfg.chunk_lines, forced, report)
+        release_free_heap()  # each phase starts from the same heap at any corpus size
         counts, n_kept, forced_ranks = decide(work, n_sides, st["items"], cfg, forced is not None)
+        release_free_heap()
         counts = {**st["counts"], **counts, "kept": n_kept}
         key = f"{section}:{c.key}"
         size = None

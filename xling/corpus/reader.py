@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from xling.errors import XlingError
-from xling.io import check_file, iter_line_blocks
+from xling.io import check_file, iter_text_blocks
 
-BLOCK = 1 << 23
+BLOCK = 1 << 23  # bytes a read when seeking to a line
+SCAN_BLOCK = 1 << 20  # bytes a block when validating (small blocks keep the heap from growing with the file)
 BOM = b"\xef\xbb\xbf"
 
 
@@ -33,12 +34,11 @@ def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
     p = check_file(path, what)
     h = hashlib.sha256()
     n_lines, nonblank = 0, False
-    for _, lines in iter_line_blocks(p, BLOCK, h):
-        if not nonblank:
-            nonblank = any(ln.strip() for ln in lines)
+    for line0, text in iter_text_blocks(p, SCAN_BLOCK, h):
+        nonblank = nonblank or not (text.isspace() or text == "")  # a line that strips to something
         if bars:
-            _check_bars(lines, p, n_lines)
-        n_lines += len(lines)
+            _check_bars(text, p, line0)
+        n_lines = line0 - 1 + text.count("\n") + (not text.endswith("\n") and text != "")
     if not nonblank:
         raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
     with open(p, "rb") as f:
@@ -46,8 +46,11 @@ def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
     return InputFile(str(path), h.hexdigest(), n_lines, p.stat().st_size, start)
 
 
-def _check_bars(lines: list[str], path: Path, before: int) -> None:
-    for i, ln in enumerate(lines, before + 1):
+def _check_bars(text: str, path: Path, line0: int) -> None:
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for i, ln in enumerate(lines, line0):
         c = ln.count("|||")
         if c == 1:
             continue

@@ -35,11 +35,12 @@ def decide(work: Path, n_sides: int, n_items: int, cfg, forced: bool) -> tuple[d
               "too_short": 0, "too_long": 0}
     if n_sides == 2:
         counts["ratio"] = 0
-    keep = np.memmap(work / "keep.u8", dtype=np.uint8, mode="r+", shape=(n_items,)) if n_items else np.zeros(0, np.uint8)
+    keep = open(work / "keep.u8", "r+b")  # rewritten in place, a step at a time
     n_kept, forced_ranks = 0, []
     for a in range(0, n_items, STEP):
         b = min(a + STEP, n_items)
-        first = keep[a:b] == 1
+        keep.seek(a)
+        first = np.fromfile(keep, dtype=np.uint8, count=b - a) == 1
         p = [_read(work / f"side{j}.sizes", np.int32, a, b - a) - 1 for j in range(n_sides)]
         short = [x < cfg.min_len for x in p]
         long = [x > cfg.max_len for x in p]
@@ -56,14 +57,13 @@ def decide(work: Path, n_sides: int, n_items: int, cfg, forced: bool) -> tuple[d
         counts["too_short"] += int((first & why_short).sum())
         counts["too_long"] += int((first & why_long).sum())
         kept = first & ok
-        keep[a:b] = kept
+        keep.seek(a)
+        kept.astype(np.uint8).tofile(keep)
         if forced:
             ranks = n_kept + np.cumsum(kept) - 1
             forced_ranks.append(ranks[(_read(work / "forced.u8", np.uint8, a, b - a) == 1) & kept])
         n_kept += int(kept.sum())
-    if isinstance(keep, np.memmap):
-        keep.flush()
-    del keep
+    keep.close()
     return counts, n_kept, (np.concatenate(forced_ranks) if forced_ranks else np.zeros(0, np.int64))
 
 
