@@ -29,7 +29,7 @@ def align(ctx: typer.Context,
           tokenizer: str = typer.Option("unicode", "--tokenizer", help="`unicode`: punctuation split off, CJK one "
                                         "character a word; `whitespace`: spaces only. With --input (tokenized "
                                         "text) links always index the input's own space-separated tokens: finer "
-                                        "words are aligned and their links mapped back."),
+                                        "words are aligned, each direction's links mapped back, then symmetrized."),
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
           model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
           fast: bool = typer.Option(False, "--fast", help="Preset: --length 0.25, 1 sampler per direction: about half the "

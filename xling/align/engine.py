@@ -141,16 +141,38 @@ class _Run:
         return self.enc
 
 
-def _remap(f, flags: np.ndarray, lens: np.ndarray, sid: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Map word indices of the flagged pairs of a chunk onto input-token indices read from ``f``."""
-    count = int(lens[flags].sum())
-    if count == 0:
-        return idx, False
-    owners = np.fromfile(f, np.uint16, count).astype(np.int64)
-    start = np.zeros(len(flags), np.int64)
-    start[flags] = np.concatenate(([0], np.cumsum(lens[flags])[:-1]))
-    hit = flags[sid]
-    return np.where(hit, owners[np.where(hit, start[sid] + idx, 0)], idx), True
+class _Owners:
+    """Input-token index of every word of the flagged pairs of a chunk (read from ``f``), and each pair's
+    length in input tokens."""
+
+    def __init__(self, f, flags: np.ndarray, lens: np.ndarray):
+        self.flags, self.lens, self.owners = flags, lens, None
+        count = int(lens[flags].sum())
+        if count:
+            self.owners = np.fromfile(f, np.uint16, count).astype(np.int64)
+            idx = np.flatnonzero(flags)
+            self.start = np.zeros(len(flags), np.int64)
+            self.start[idx] = np.concatenate(([0], np.cumsum(lens[idx])[:-1]))
+            self.lens = lens.copy()
+            self.lens[idx] = np.maximum.reduceat(self.owners, self.start[idx]) + 1
+
+    def apply(self, sid: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        if self.owners is None:
+            return idx
+        hit = self.flags[sid]
+        return np.where(hit, self.owners[np.where(hit, self.start[sid] + idx, 0)], idx)
+
+
+def _to_tokens(links, own_s: _Owners, own_t: _Owners):
+    """One direction's word links as input-token links (several words of one token: one link)."""
+    sid, i, j = links
+    if own_s.owners is None and own_t.owners is None:
+        return links
+    hit = own_s.flags[sid] | own_t.flags[sid]  # only links of pairs with split tokens can repeat
+    sub = sid[hit]
+    key = np.unique((sub << 42) | (own_s.apply(sub, i[hit]) << 21) | own_t.apply(sub, j[hit]))
+    return (np.concatenate((sid[~hit], key >> 42)), np.concatenate((i[~hit], (key >> 21) & 0x1FFFFF)),
+            np.concatenate((j[~hit], key & 0x1FFFFF)))
 
 
 class Aligner:
@@ -224,15 +246,11 @@ class Aligner:
                 except ValueError as e:
                     raise XlingError(f"eflomal's output is incomplete ({e})", fix="re-run; report it if it recurs")
                 ns, nt = enc.ns[a:b], enc.nt[a:b]
-                sid, i, j = symmetrize_batch(ns, nt, fwd, rev, self.opts["sym"])
-                if own is not None:
-                    i, hit_s = _remap(own[0], enc.remap_s[a:b], ns, sid, i)
-                    j, hit_t = _remap(own[1], enc.remap_t[a:b], nt, sid, j)
-                    if hit_s or hit_t:  # several finer words of one input token: one link
-                        key = np.sort((sid << 42) | (i << 21) | j)
-                        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-                        sid, i, j = key >> 42, (key >> 21) & 0x1FFFFF, key & 0x1FFFFF
-                yield n, sid, i, j
+                if own is not None:  # symmetrize the input's tokens, the units the links are read in
+                    own_s, own_t = _Owners(own[0], enc.remap_s[a:b], ns), _Owners(own[1], enc.remap_t[a:b], nt)
+                    fwd, rev = _to_tokens(fwd, own_s, own_t), _to_tokens(rev, own_s, own_t)
+                    ns, nt = own_s.lens, own_t.lens
+                yield n, *symmetrize_batch(ns, nt, fwd, rev, self.opts["sym"])
                 if progress is not None:
                     progress("writing", b, enc.n_pairs)
         for f in own or []:
