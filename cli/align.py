@@ -33,9 +33,9 @@ def align(ctx: typer.Context,
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
           model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
           fast: bool = typer.Option(False, "--fast", help="Preset: --length 0.25, 1 sampler per direction: about half the "
-                                 "default's time, somewhat higher AER (default: --length 0.5, 2 samplers)."),
+                                 "default's sampling time, somewhat higher AER (default: --length 0.75, 1 sampler)."),
           accurate: bool = typer.Option(False, "--accurate", help="Preset: eflomal-align's own settings (--length 1, 3 "
-                                     "samplers): about 3x the default's sampling time."),
+                                     "samplers): about 4x the default's sampling time."),
           length: Optional[float] = typer.Option(None, "--length", help="Sampling iterations relative to eflomal's "
                                                  "5000/sqrt(pairs) (overrides the preset)."),
           n_samplers: Optional[int] = typer.Option(None, "--n-samplers", min=1, help="Independent samplers per direction "

@@ -225,3 +225,27 @@ def test_cached_token_splitting_equals_line_tokenization():
         else:
             assert len(o) == len(w) and all(w[k] in ws[i] for k, i in enumerate(o))
     assert split.lines(["a b c", "d e"]) == ([["a", "b", "c"], ["d", "e"]], None)  # nothing to split
+
+
+def test_failed_background_run_stops_the_pipeline(tmp_path, monkeypatch):
+    """Runs are sampled in a background thread while the next is numbered: an eflomal failure in the
+    second of four runs is the command's one error (exit 2), later runs are never sampled, nothing is written."""
+    from xling.errors import XlingError
+
+    calls = []
+
+    def run(src, tgt, fwd, rev, *, n_sentences, **kw):
+        calls.append(n_sentences)
+        if len(calls) == 2:
+            raise XlingError("eflomal failed (exit 1): out of memory", fix="use a smaller --run-pairs")
+        Path(fwd).write_text("\n" * n_sentences)
+        Path(rev).write_text("\n" * n_sentences)
+        return {"eflomal_peak_rss_mb": 0.0}
+
+    monkeypatch.setattr(eflomal_mod, "run_sampler", run)
+    monkeypatch.setattr("xling.align.options.MIN_RUN_PAIRS", 1)
+    inp = tmp_path / "in.txt"
+    inp.write_text("".join(f"a{k} b ||| c d{k}\n" for k in range(200)), encoding="utf-8")
+    r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(tmp_path / "o.al"), "--run-pairs", "60"])
+    assert r.exit_code == 2 and "out of memory" in r.output, r.output
+    assert calls == [60, 60] and not (tmp_path / "o.al").exists()

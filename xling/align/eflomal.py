@@ -185,8 +185,10 @@ class _SamplerProgress:
 
 
 def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
-                length: float, n_samplers: int, priors: Path | None = None, progress=None) -> dict:
-    """Run both directions of eflomal (in parallel threads of one process) and wait for the links.
+                length: float, n_samplers: int, priors: Path | None = None, progress=None,
+                stop: threading.Event | None = None) -> dict:
+    """Run both directions of eflomal (in parallel threads of one process) and wait for the links; ``stop``
+    set from another thread kills it.
 
     Returns ``{"eflomal_peak_rss_mb": ...}`` (its high-water mark read from /proc while it runs; 0 elsewhere)."""
     it = iterations(n_sentences, length, model)
@@ -213,6 +215,8 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
     peak = 0.0
     try:
         while proc.poll() is None:
+            if stop is not None and stop.is_set():
+                raise XlingError("eflomal was stopped", fix="")
             track.tick()
             peak = max(peak, peak_rss_mb(proc.pid))
             time.sleep(0.25)

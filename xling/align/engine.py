@@ -8,7 +8,6 @@ corpus and one alignment per sampler and direction in memory (linear in tokens x
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from xling.align import eflomal
 from xling.align.links import Alignments, format_pharaoh, parse_links, read_link_lines
 from xling.align.options import resolve
+from xling.align.sampling import SamplerQueue
 from xling.align.symmetrize import symmetrize_batch
 from xling.align.tokenize import tokenize
 from xling.errors import XlingError
@@ -186,13 +186,14 @@ class Aligner:
         self.timings: dict[str, float] = {}
 
     # -- pass 1: tokenize and number -------------------------------------------------------------
-    def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> list[_Run]:
+    def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> Iterator[_Run]:
+        """Yield each run as soon as it is numbered and closed."""
         tok, low, limit = self.opts["tokenizer"], self.opts["lowercase"], self.opts["run_pairs"] or (1 << 62)
         mapped = pretokenized and tok != "whitespace"  # indices must stay those of the input's tokens
         text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
             if save_text else None
         split = _Splitter(tok)
-        runs: list[_Run] = []
+        runs: list[_Run] = []  # the current one last
         for pairs, done in blocks:
             if low:
                 pairs = [(s.lower(), t.lower()) for s, t in pairs]
@@ -207,6 +208,7 @@ class Aligner:
                 if not runs or runs[-1].n >= limit:
                     if runs:
                         runs[-1].close()
+                        yield runs[-1]
                     runs.append(_Run(d / f"run{len(runs)}", mapped))
                 end = min(len(pairs), start + limit - runs[-1].n)
                 sw, tw = s_words[start:end], t_words[start:end]
@@ -222,7 +224,7 @@ class Aligner:
         if not runs:
             runs.append(_Run(d / "run0", mapped))
         runs[-1].close()
-        return runs
+        yield runs[-1]
 
     # -- pass 2: read links, symmetrize, write ---------------------------------------------------
     def _chunks(self, enc: _Encoded) -> Iterator[tuple[int, int]]:
@@ -257,57 +259,44 @@ class Aligner:
             f.close()
 
     def _run(self, blocks, pretokenized: bool, progress, total_bytes, save_priors) -> Iterator:
-        o = self.opts
+        """Encode runs, sample each in the background as soon as it is numbered (:mod:`.sampling`), and
+        yield the symmetrized links run by run; the phases of consecutive runs overlap."""
         with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
             d = Path(tmp)
-            t0, c0 = time.perf_counter(), time.process_time()
-            runs = self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes)
-            t_read, c_read = time.perf_counter() - t0, time.process_time() - c0
-            n_all = sum(r.n for r in runs)
-            sizes = [2 * (sum(eflomal.iterations(r.n, o["length"], o["model"])) + 1) if r.enc.tokens else 0
-                     for r in runs]
-            t_ef = c_ef = t_out = c_out = peak = 0.0
-            done_pairs = done_iters = 0
-            for run, size in zip(runs, sizes):
-                t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-                if size == 0:
-                    (run.d / "fwd").write_bytes(b"\n" * run.n)
-                    (run.d / "rev").write_bytes(b"\n" * run.n)
-                else:
-                    priors = None
-                    if o["priors"] is not None:
-                        priors = run.d / "priors.num"
-                        eflomal.write_numbered_priors(Path(o["priors"]), run.src, run.tgt, priors, o["lowercase"])
-                    rep = None if progress is None else \
-                        (lambda ph, c, t, k=done_iters: progress(ph, k + c, sum(sizes)))
-                    sampler = eflomal.run_sampler(run.d / "src.num", run.d / "tgt.num", run.d / "fwd", run.d / "rev",
-                                                  n_sentences=run.n, tokens=run.enc.tokens, model=o["model"],
-                                                  length=o["length"], n_samplers=o["n_samplers"], priors=priors,
-                                                  progress=rep)
-                    peak = max(peak, sampler["eflomal_peak_rss_mb"])
-                r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                t_ef += time.perf_counter() - t1
-                c_ef += r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime
-                if save_priors is not None:
-                    for name in ("fwd", "rev"):
-                        with open(d / name, "ab") as f:
-                            f.write((run.d / name).read_bytes())
-                t3, c3 = time.perf_counter(), time.process_time()
-                rep = None if progress is None else (lambda ph, c, t, k=done_pairs: progress(ph, k + c, n_all))
-                yield from self._decode(run.enc, run.d, rep)
-                t_out += time.perf_counter() - t3
-                c_out += time.process_time() - c3
-                done_pairs += run.n
-                done_iters += size
-                shutil.rmtree(run.d)  # its disk space is not needed any more
+            sampler = SamplerQueue(self.opts, progress)
+            runs: list[_Run] = []
+            try:
+                t0, c0 = time.perf_counter(), time.process_time()
+                for run in self._encode(blocks, pretokenized, d, save_priors is not None, progress, total_bytes):
+                    runs.append(run)
+                    sampler.submit(run)
+                t_read, c_read = time.perf_counter() - t0, time.process_time() - c0
+                n_all = sum(r.n for r in runs)
+                t_out = c_out = 0.0
+                done_pairs = 0
+                for run in runs:
+                    sampler.wait(run)
+                    if save_priors is not None:
+                        for name in ("fwd", "rev"):
+                            with open(d / name, "ab") as f:
+                                f.write((run.d / name).read_bytes())
+                    t3, c3 = time.perf_counter(), time.process_time()
+                    rep = None if progress is None else (lambda ph, c, t, k=done_pairs: progress(ph, k + c, n_all))
+                    yield from self._decode(run.enc, run.d, rep)
+                    t_out += time.perf_counter() - t3
+                    c_out += time.process_time() - c3
+                    done_pairs += run.n
+                    shutil.rmtree(run.d)  # its disk space is not needed any more
+            finally:
+                sampler.close()
             if save_priors is not None:
                 with atomic_path(save_priors) as out:
                     eflomal.make_priors(d / "src.txt", d / "tgt.txt", d / "fwd", d / "rev", out)
-            self.timings = {"read_tokenize_number_s": t_read, "eflomal_s": t_ef, "links_symmetrize_write_s": t_out,
-                            "read_tokenize_number_cpu": c_read, "eflomal_cpu": c_ef, "links_symmetrize_write_cpu": c_out,
-                            "pairs": n_all, "tokens": sum(r.enc.tokens for r in runs), "eflomal_runs": len(runs),
-                            "xling_peak_rss_mb": eflomal.peak_rss_mb(os.getpid()),
-                            "eflomal_peak_rss_mb": peak}
+            self.timings = {"read_tokenize_number_s": t_read, "eflomal_s": sampler.wall, "links_symmetrize_write_s": t_out,
+                            "read_tokenize_number_cpu": c_read, "eflomal_cpu": sampler.cpu,
+                            "links_symmetrize_write_cpu": c_out, "pairs": n_all,
+                            "tokens": sum(r.enc.tokens for r in runs), "eflomal_runs": len(runs),
+                            "xling_peak_rss_mb": eflomal.peak_rss_mb(os.getpid()), "eflomal_peak_rss_mb": sampler.peak}
 
     def align_to_file(self, source, out: str | Path, *, progress: Progress | None = None,
                       save_priors: str | Path | None = None) -> dict:

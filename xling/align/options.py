@@ -6,21 +6,25 @@ for the last model, see :func:`xling.align.eflomal.iterations`) and the samplers
 eflomal process, so one sampler per direction already keeps two cores busy; each extra sampler adds
 its full cost in CPU time and buys accuracy through the argmax over samplers.
 
-Measured with ``benchmarks/align.py`` (100k pairs: en-fr + zh-en gold + tatoeba x20, lowercased,
-2 shared cores at load 7-10, eflomal CPU seconds for both directions; fast_align: 30.6 s CPU, AER
-en-fr 0.269, zh-en 0.490)::
+Measured with ``benchmarks/align.py``'s corpus (en-fr + zh-en gold + tatoeba, lowercased, tokenized;
+``src ||| tgt`` input, so CJK words are split into characters, aligned, mapped back and symmetrized on
+the input's tokens), 2 cores, quiet machine (load about 1). eflomal seeds itself from /dev/urandom, so
+AER moves by about +-0.01 between runs: ranges are over 2-3 runs. fast_align (``-d -o -v``, both
+directions, ``atools`` grow-diag-final-and): 6.9 s at 100k pairs (AER en-fr 0.269, zh-en 0.490),
+63.2 s at 1M pairs (0.280, 0.513)::
 
-    length  samplers  eflomal CPU s  AER en-fr  AER zh-en   (zh-en with the gold's own words / unicode split)
-    0.2     1          ~4             0.246      0.569
-    0.25    1          ~5.6           0.236      0.565 / 0.534       <- "fast"
-    0.5     1          ~5.7           0.216      0.540
-    1.0     1          ~9.9           0.211      0.489
-    0.5     2          ~11-12         0.192-0.21 0.478-0.499 / 0.457  <- "default"
-    1.0     3          ~3x (1.0, 1)   -          -                    <- "accurate" (eflomal-align's own)
+    pairs  length  samplers  eflomal wall s  xling wall s  AER en-fr     AER zh-en
+    100k   0.25    1          1.8-2.0        3.5-3.8       0.234-0.236   0.506-0.510     <- "fast"
+    100k   0.5     1          2.3-2.5        4.2-4.4       0.210-0.216   0.479-0.492
+    100k   0.75    1          3.3-3.5        5.3-5.7       0.204-0.208   0.454-0.461     <- "default"
+    100k   0.5     2          4.5-5.3        6.1-7.1       0.194-0.203   0.432-0.445
+    1M     0.25    1         20.0            27.5          0.240         0.512           <- "fast"
+    1M     0.75    1         23.6            31.4          0.231         0.501           <- "default"
 
-The default is the cheapest setting whose AER is at or below fast_align's on both gold sets (zh-en
-only with unicode splitting: the gold's Chinese words are rare, their characters are not); "fast"
-keeps en-fr well ahead of fast_align for a third of the CPU and is worse on zh-en.
+(1M pairs are two eflomal runs of 500k, the second sampled while the first's links are written; at
+that size every length up to 0.7 is the floor schedule 2/2/4.) The default is the cheapest setting
+whose AER is below fast_align's on both gold sets with a margin wider than the run-to-run spread;
+"fast" is below on en-fr, and on zh-en only at 1M; "accurate" is eflomal-align's own schedule.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ MIN_RUN_PAIRS = 1000  # smaller eflomal runs would learn too little
 
 PRESETS = {
     "fast": {"length": 0.25, "n_samplers": 1},
-    "default": {"length": 0.5, "n_samplers": 2},
+    "default": {"length": 0.75, "n_samplers": 1},
     "accurate": {"length": 1.0, "n_samplers": 3},  # eflomal-align's own defaults
 }
 
