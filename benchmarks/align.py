@@ -17,18 +17,21 @@ since the machine may be shared (the load average is printed before each run).
 Targets (issue 17): ratio >= 2.0 at 100k and 1M pairs, AER <= fast_align's on both gold sets, xling's
 peak RSS at 1M within 2x of that at 100k.
 
-Last run (2 shared cores, load average 6-8 from other jobs, so wall times are noisy; CPU s = user+sys):
+Last run (2 cores, quiet machine, load 0.2-1.8; CPU s = user+sys; eflomal seeds itself at random, so AER
+moves by about +-0.01 between runs, more at 1M on zh-en: another 1M default run gave 0.231 / 0.501):
 
     pairs  tool          wall s  CPU s  x fast_align (wall/CPU)  AER en-fr  AER zh-en
-    100k   fast_align      73.6   23.7                            0.2692     0.4898
-    100k   xling           44.4   15.0  1.66 / 1.58              0.1997     0.4491
-    100k   xling --fast    16.7    6.6  4.40 / 3.60              0.2225     0.5408
-    1M     fast_align     340.4  185.1                            0.2800     0.5131
-    1M     xling          217.9  117.1  1.56 / 1.58              0.2170     0.4847
-    1M     xling --fast    93.5   72.1  3.64 / 2.57              0.2384     0.5254
+    100k   fast_align       7.4   12.9                            0.2692     0.4899
+    100k   xling            5.4    8.4  1.37 / 1.55              0.2129     0.4633
+    100k   xling --fast     4.0    5.3  1.85 / 2.43              0.2311     0.5211
+    1M     fast_align      68.1  127.7                            0.2800     0.5133
+    1M     xling           30.3   50.7  2.25 / 2.52              0.2409     0.5172
+    1M     xling --fast    30.3   49.0  2.25 / 2.61              0.2422     0.5096
 
-Peak RSS (/proc VmHWM, `xling align --fast` from a shell): xling's process 233 MB at 100k, 271 MB at
-1M (1.16x); eflomal 36 -> 114 MB (--fast) and 57 -> 170 MB (default), in runs of at most 500k pairs.
+Peak RSS (largest process): xling 217 MB at 100k, 253 MB at 1M (1.16x); eflomal 35 -> 114 MB (runs of at
+most 500k pairs). At 1M the second eflomal run samples while the first run's links are written, so
+the phases overlap; at 100k (one run) they cannot, and Python's reading (1.2 s) and writing (0.5 s)
+are a third of xling's time.
 """
 from __future__ import annotations
 

@@ -18,13 +18,14 @@ directions, ``atools`` grow-diag-final-and): 6.9 s at 100k pairs (AER en-fr 0.26
     100k   0.5     1          2.3-2.5        4.2-4.4       0.210-0.216   0.479-0.492
     100k   0.75    1          3.3-3.5        5.3-5.7       0.204-0.208   0.454-0.461     <- "default"
     100k   0.5     2          4.5-5.3        6.1-7.1       0.194-0.203   0.432-0.445
-    1M     0.25    1         20.0            27.5          0.240         0.512           <- "fast"
-    1M     0.75    1         23.6            31.4          0.231         0.501           <- "default"
+    1M     0.25    1         20.0-21.6       27.5-30.3     0.240-0.242   0.510-0.512     <- "fast"
+    1M     0.75    1         22.0-23.6       30.3-31.4     0.231-0.241   0.501-0.517     <- "default"
 
 (1M pairs are two eflomal runs of 500k, the second sampled while the first's links are written; at
 that size every length up to 0.7 is the floor schedule 2/2/4.) The default is the cheapest setting
-whose AER is below fast_align's on both gold sets with a margin wider than the run-to-run spread;
-"fast" is below on en-fr, and on zh-en only at 1M; "accurate" is eflomal-align's own schedule.
+whose AER is below fast_align's on both gold sets at 100k with a margin wider than the run-to-run
+spread; at 1M its zh-en AER is within that spread of fast_align's. "fast" is below on en-fr only;
+"accurate" is eflomal-align's own schedule.
 """
 from __future__ import annotations
 
