@@ -216,7 +216,7 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
     try:
         while proc.poll() is None:
             if stop is not None and stop.is_set():
-                raise XlingError("eflomal was stopped", fix="")
+                raise XlingError("eflomal was stopped")
             track.tick()
             peak = max(peak, peak_rss_mb(proc.pid))
             time.sleep(0.25)

@@ -10,7 +10,7 @@ inputs are read on from the byte offsets stored with it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import json
 import multiprocessing
 import time
@@ -28,17 +28,23 @@ from xling.io import write_json_atomic
 CHECKPOINT_SECONDS = 5.0
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc; musl, macOS and Windows have none
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def release_free_heap() -> None:
     """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere).
 
     Reading a file in megabyte blocks leaves the heap holding tens of MB of freed buffers (glibc raises
     its mmap threshold after the first large free, so later blocks come from the heap). Trimmed before
     forking, the workers do not start with a copy of them, so memory stays the same at any corpus size."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class _Ready:
