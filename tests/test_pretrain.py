@@ -121,8 +121,10 @@ def test_mlm_tlm_run_logs_both_losses(data_dir, tmp_path):
     stamp = last_ck.stat().st_mtime_ns
     rep = json.loads(json.dumps(__import__("xling.checkpoint_info", fromlist=["x"]).inspect_checkpoint(out)))
     assert rep["lang_embeddings"] and rep["pairs"] == ["en-de", "en-fr"] and rep["train_tlm_loss"] is not None
-    # re-running a finished run skips it
+    # re-running a finished run skips it, also with options that are not part of its identity (logging)
     r = ok(*tiny(data_dir, out, "--tlm", "--lang-embeddings", "--max-updates", 200, "--log-interval", 20))
+    assert "up to date" in r.output and last_ck.stat().st_mtime_ns == stamp
+    r = ok(*tiny(data_dir, out, "--tlm", "--lang-embeddings", "--max-updates", 200, "--log-interval", 50))
     assert "up to date" in r.output and last_ck.stat().st_mtime_ns == stamp
 
 

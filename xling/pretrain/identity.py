@@ -6,7 +6,8 @@ the objectives and the schedule, each as the fairseq flags that set it. Where it
 logging, devices and data parallelism are not part of it: extending a run or moving it to more GPUs
 resumes it. :func:`check_identity` refuses to resume ``checkpoint_last.pt`` under another identity
 (``--force-resume`` overrides; the change is then kept in ``run.json``'s ``launches`` and
-``pretrain.json``)."""
+``pretrain.json``). The same identity decides when a re-run is skipped: ``pretrain.json``'s ``fingerprint``
+is its hash, and a finished run (``num_updates >= --max-updates``) of that fingerprint is not run again."""
 from __future__ import annotations
 
 import json

@@ -185,13 +185,6 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
     return curve, valid, last_train
 
 
-def fingerprint(opts: PretrainOptions, cmd: list[str], info: DataInfo) -> str:
-    """Identity of a run: everything but where it stops (a longer --max-updates continues it)."""
-    i = cmd.index("--max-update")
-    argv = cmd[1:i] + cmd[i + 2:]
-    return sha256_text(json.dumps([argv, info.manifest, str(opts.init)], sort_keys=True, default=str))
-
-
 def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: int, fields: dict,
           prepare: Optional[Callable[[], dict]] = None, on_stats: Optional[StatsCallback] = None) -> dict:
     """Run (or resume, or skip when finished) the checked command ``cmd``; return the summary written to
@@ -207,8 +200,8 @@ def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: in
 def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock) -> dict:
     out = Path(opts.out)
     summary_path = out / "pretrain.json"
-    fp = fingerprint(opts, cmd, info)
     ident = run_identity(opts, info, cmd)
+    fp = sha256_text(json.dumps(ident, sort_keys=True, default=str))  # a finished run of this identity is skipped
     changed = check_identity(opts, ident, force=opts.force_resume)
     old = read_json(summary_path, "pretrain summary") if summary_path.exists() else None
     if old and old.get("fingerprint") == fp and (out / "model" / "model.pt").exists() \
