@@ -98,13 +98,13 @@ def score(pred: Path = typer.Option(..., "--pred", help="Predicted Pharaoh align
     """Precision, recall and alignment error rate (Och & Ney) with sure and possible links."""
     from rich.table import Table
 
-    from xling.align.cache import check_output
     from xling.align.score import score_files
     from xling.align.source import read_parallel
     from xling.io import write_json_atomic
+    from xling.outputs import check_out_file
 
     if json_out is not None:
-        check_output(json_out, "--json")
+        check_out_file(json_out, "--json")
     lengths = None
     if text is not None:
         s, t = read_parallel(input=text)

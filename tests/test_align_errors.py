@@ -106,7 +106,7 @@ def test_out_that_is_a_directory_or_under_a_file(tmp_path):
     assert list(d.iterdir()) == []
     (tmp_path / "afile").write_text("keep\n")
     r = _run("align", "--input", tmp_path / "in", "--out", tmp_path / "afile" / "o.al")
-    _assert_fails(r, tmp_path, "not writable")
+    _assert_fails(r, tmp_path, "is a file, not a directory")
     assert (tmp_path / "afile").read_text() == "keep\n"
 
 

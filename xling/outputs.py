@@ -140,7 +140,8 @@ def claim_dir(out: Path, *, command: str, identity: Optional[Mapping] = None, fo
 
 
 def check_out_file(path: Path, flag: str = "--out") -> Path:
-    """A single-file output must not be a directory, and no part of its parent may be a file."""
+    """A single-file output we can write, checked before any work: not a directory, no part of its parent a
+    file, the nearest existing folder writable, the name within the file system's 255 bytes."""
     path = Path(path)
     if path.is_dir():
         raise XlingError(f"{flag} is a directory, not a file", file=path,
@@ -150,7 +151,12 @@ def check_out_file(path: Path, flag: str = "--out") -> Path:
             if not parent.is_dir():
                 raise XlingError(f"{flag}: {parent} is a file, not a directory", file=path,
                                  fix=f"choose a {flag} path whose folders are directories")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise XlingError(f"cannot write {flag}: permission denied, folder {parent} is not writable",
+                                 file=path, fix="choose a folder you can write to")
             break
+    if len(path.name.encode()) > 250:  # the atomic writer's temporary name beside it needs a few bytes more
+        raise XlingError(f"{flag}: file name too long", file=path, fix="use a shorter name (at most 250 bytes)")
     return path
 
 

@@ -6,31 +6,15 @@ pairs, links and the time of each phase. A re-run with the same fingerprint is s
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from xling.align.engine import Aligner, Progress
 from xling.align.source import ParallelSource
 from xling.errors import XlingError
 from xling.io import sha256_file, sha256_text, write_json_atomic
+from xling.outputs import check_out_file
 
 KIND = "xling-align"
-
-
-def check_output(path: str | Path, what: str) -> Path:
-    """An output file path we can write: not a directory, in a writable (or creatable) folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise XlingError(f"{what} is a directory", file=p, fix=f"give a file name for {what}, e.g. {p / 'out'}")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise XlingError(f"cannot write {what}: folder {parent} is not writable", file=p,
-                         fix="choose a folder you can write to")
-    if len(p.name.encode()) > 250:
-        raise XlingError(f"{what} file name is too long", file=p, fix="use a shorter name")
-    return p
 
 
 def _record(meta: Path) -> dict | None:
@@ -45,10 +29,10 @@ def _record(meta: Path) -> dict | None:
 def align_cached(out: str | Path, *, src=None, tgt=None, input=None, force: bool = False,
                  progress: Progress | None = None, save_priors: str | Path | None = None, **opts) -> dict:
     """Align into ``out`` unless it is up to date; returns the run record (``"skipped": True`` if reused)."""
-    out = check_output(out, "--out")
+    out = check_out_file(out, "--out")
     meta = out.with_name(out.name + ".json")
     if save_priors is not None:
-        check_output(save_priors, "--save-priors")
+        check_out_file(save_priors, "--save-priors")
     aligner = Aligner(**opts)
     source = ParallelSource(src, tgt, input)
     o = dict(aligner.opts)
@@ -61,11 +45,8 @@ def align_cached(out: str | Path, *, src=None, tgt=None, input=None, force: bool
                              fix="choose another --out, or add --force to replace it")
         if rec.get("fingerprint") == fp:
             return {**rec, "skipped": True}
-    try:
-        stats = aligner.align_to_file(source, out, progress=progress, save_priors=save_priors)
-        rec = {"kind": KIND, "fingerprint": fp, "options": o, **stats}
-        write_json_atomic(meta, rec)
-    except OSError as e:
-        raise XlingError(f"cannot write the alignments: {e.strerror or e}", file=e.filename or out,
-                         fix="check free space and permissions of the output folder") from None
+    # an OSError (full disk, permissions) propagates: the CLI turns it into its one message (exit 2)
+    stats = aligner.align_to_file(source, out, progress=progress, save_priors=save_priors)
+    rec = {"kind": KIND, "fingerprint": fp, "options": o, **stats}
+    write_json_atomic(meta, rec)
     return {**rec, "skipped": False}
