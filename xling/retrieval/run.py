@@ -131,14 +131,16 @@ def evaluate(cfg: RetrievalConfig, on_progress: Optional[Callable[[str, int, int
     sig = signature(cfg, task_name, pairs, enc.fingerprint(), layers)
     out = Path(cfg.out)
     res_path = out / "results.json"
+    old = None
     if res_path.is_file():
         try:
             old = json.loads(res_path.read_text(encoding="utf-8"))
         except ValueError:
-            old = {}
-        if old.get("signature") == sig:
+            old = None
+        if isinstance(old, dict) and old.get("kind") == "xling-retrieval" and old.get("signature") == sig:
             return {**old, "skipped": True}
-    if out.exists() and not res_path.is_file() and any(out.iterdir()):
+    ours = isinstance(old, dict) and old.get("kind") == "xling-retrieval"
+    if out.exists() and not ours and any(out.iterdir()):  # refused before any work, not when writing
         raise XlingError("output directory exists and holds no xling retrieval results", file=out,
                          fix="pass a new or empty directory for --out")
     device = resolve_device(cfg.embed.device, allow_index=True)
