@@ -194,6 +194,17 @@ def test_prep_data_align_stores_word_alignments(vocab_all, tatoeba, tmp_path):
                 diag += abs(i / ns - j / nt) < 0.25
         assert links > len(src)  # more than one link per pair on average
         assert diag / links > 0.7  # fr-en is mostly monotone
+    # sharded: links are streamed to each shard's file, one line per pair of that shard
+    d2 = tmp_path / "d2"
+    cli("prep-data", "--vocab", vocab_all, "--para", f"fr-en={tatoeba}/tatoeba.fr-en.fr,{tatoeba}/tatoeba.fr-en.en",
+        "--align", "--shard-size", 400, "--out", d2)
+    shards = sorted(d2.glob("shard*/para/train.fr-en.align"))
+    assert len(shards) == 3
+    for a in shards + [d2 / "para" / "valid.fr-en.align"]:
+        txt = a.with_name(a.name.replace(".align", ".fr.txt"))
+        al, src = a.read_text(encoding="utf-8").splitlines(), txt.read_text(encoding="utf-8").splitlines()
+        assert len(al) == len(src) > 0
+        assert all(int(x.split("-")[0]) < len(tokenize(s, "unicode", True)) for s, ln in zip(src, al) for x in ln.split())
 
 
 # ---- streaming, workers, shards, resume (issue 15) ----------------------------------------------

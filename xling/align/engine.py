@@ -310,6 +310,13 @@ class Aligner:
                 n_links += len(sid)
         return {"pairs": n_pairs, "links": n_links, **self.timings}
 
+    def align_blocks(self, blocks: Iterable[tuple[list[tuple[str, str]], int]], *, total: int = 0,
+                     progress: Progress | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Align raw (untokenized) pairs given in blocks ``(pairs, done)`` (``done``: progress out of ``total``);
+        yield ``(n_pairs, sid, i, j)`` chunks in input order (``sid`` counts from the chunk's first pair), for
+        :func:`~xling.align.links.format_pharaoh`. Memory: one block and one chunk, besides eflomal's run."""
+        return self._run(blocks, False, progress, total, None)
+
     def align_pairs(self, src_lines: Iterable[str], tgt_lines: Iterable[str], *, pretokenized: bool = False,
                     progress: Progress | None = None, save_priors: str | Path | None = None) -> Alignments:
         """Align in-memory sentence pairs; returns an :class:`Alignments` (list-like, compact)."""

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
+from itertools import compress, islice
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -240,21 +241,43 @@ class _Run:
         self.done.append(f"{section}:{c.key}")
 
     def _align(self, work: Path, n_kept: int, valid: np.ndarray, outputs: dict, stage: Path) -> None:
-        """Word-align all kept pairs in one aligner run (eflomal needs the whole text: the one step that
-        holds a corpus in memory), then write each output's links."""
-        from itertools import compress
+        """Word-align all kept pairs, streamed in blocks through the aligner (eflomal holds one run of at
+        most ``RUN_PAIRS`` pairs), each pair's links appended to the ``.align`` file of its output."""
+        from xling.align import Aligner
+        from xling.align.links import format_pharaoh
 
-        from xling.align import align_lines, write_pharaoh
+        keys = list(outputs)
+        dest = np.zeros(n_kept, dtype=np.uint16)  # output of each kept pair (2 bytes a pair)
+        ranks = split_ranks(n_kept, valid, sorted((k[1] for k in keys if k[0] == "train"), key=lambda x: x or 0))
+        for n, key in enumerate(keys):
+            dest[ranks[key]] = n
+        del ranks
 
-        keep = np.fromfile(work / "keep.u8", dtype=np.uint8).astype(bool)  # one byte a pair
-        sides = []
-        for j in range(2):
-            with open(work / f"side{j}.txt", encoding="utf-8") as f:
-                sides.append([ln.rstrip("\n") for ln in compress(f, keep)])
-        links = align_lines(sides[0], sides[1], sym=self.cfg.align_sym)
-        ranks = split_ranks(n_kept, valid, sorted((k[1] for k in outputs if k[0] == "train"), key=lambda x: x or 0))
-        for key, prefs in outputs.items():
-            write_pharaoh(stage / _align_path(prefs), links.take(ranks[key]))
+        def blocks():
+            done = 0
+            with open(work / "side0.txt", encoding="utf-8") as f0, open(work / "side1.txt", encoding="utf-8") as f1, \
+                    open(work / "keep.u8", "rb") as fk:
+                while True:
+                    a = list(islice(f0, 1 << 16))
+                    if not a:
+                        return
+                    b = list(islice(f1, len(a)))
+                    keep = np.fromfile(fk, dtype=np.uint8, count=len(a)).astype(bool)
+                    done += len(a)
+                    yield [(x.rstrip("\n"), y.rstrip("\n")) for x, y in compress(zip(a, b), keep)], done
+
+        files = [open(stage / _align_path(outputs[k]), "w", encoding="utf-8") for k in keys]
+        try:
+            base = 0
+            aligner = Aligner(sym=self.cfg.align_sym)
+            for n, sid, i, j in aligner.align_blocks(blocks()):
+                lines = format_pharaoh(n, sid, i, j).split("\n")[:-1]
+                for k, ln in zip(dest[base:base + n].tolist(), lines):
+                    files[k].write(ln + "\n")
+                base += n
+        finally:
+            for f in files:
+                f.close()
 
     def close(self) -> None:
         if self.workers is not None:
