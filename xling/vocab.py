@@ -12,6 +12,7 @@ dictionary (so that ``fairseq id = spm id + 1``, the XLM-R convention) and the s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -89,19 +90,21 @@ def sampling_probs(counts: dict[str, int], alpha: float) -> dict[str, float]:
     return {k: (v ** alpha / z if v > 0 else 0.0) for k, v in p.items()}
 
 
-def _iter_sentences(path: Path):
-    """Blocks of the file's non-blank lines, stripped."""
-    for _, lines in iter_line_blocks(path):
+def _iter_sentences(path: Path, hasher=None):
+    """Blocks of the file's non-blank lines, stripped (``hasher`` is updated with every byte read)."""
+    for _, lines in iter_line_blocks(path, hasher=hasher):
         yield [s for s in (ln.strip() for ln in lines) if s]
 
 
 def _scan(path: Path, lang: str) -> tuple[int, str]:
-    """Count non-blank lines, validating UTF-8, in one pass of bounded memory; return (count, sha256)."""
+    """Count non-blank lines, validating UTF-8 and hashing the file, in one read of bounded memory;
+    return (count, sha256). The sampling pass then reads the file once more, knowing every count."""
     check_file(path, f"--input {lang}")
-    n = sum(len(block) for block in _iter_sentences(path))
+    h = hashlib.sha256()
+    n = sum(len(block) for block in _iter_sentences(path, h))
     if n == 0:
         raise XlingError("input holds only blank lines", file=path, fix="pass a file with text in it")
-    return n, sha256_file(path)
+    return n, h.hexdigest()
 
 
 def _plan(n: int, want: int, heldout: int, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray]:
