@@ -26,6 +26,20 @@ def check_file(path: str | Path, what: str = "input file", allow_empty: bool = F
     return p
 
 
+def count_lines(text: str) -> int:
+    """Lines in ``text`` under :func:`read_lines`' rules: a last line without ``\\n`` counts, nothing after a
+    final ``\\n`` does."""
+    return text.count("\n") + (text != "" and not text.endswith("\n"))
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` under :func:`read_lines`' rules (split on ``\\n``, a trailing ``\\r`` dropped)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines] if "\r" in text else lines
+
+
 def read_lines(path: str | Path, what: str = "input file", allow_empty: bool = False) -> list[str]:
     """Read a UTF-8 text file as a list of lines without their line ends.
 
@@ -47,10 +61,7 @@ def read_lines_hashed(path: str | Path, what: str = "input file", allow_empty: b
                          line=line, fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    lines = split_lines(text)
     if not allow_empty and not any(ln.strip() for ln in lines):
         raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
     return lines, digest
@@ -83,7 +94,7 @@ def iter_text_blocks(path: str | Path, block: int = 1 << 20, hasher=None) -> Ite
                 if offset == 0 and text.startswith("\ufeff"):
                     text = text[1:]
                 yield line0, text
-                line0 += text.count("\n") + (not text.endswith("\n") and text != "")
+                line0 += count_lines(text)
                 offset += len(chunk)
             if not b:
                 return
@@ -94,10 +105,7 @@ def iter_line_blocks(path: str | Path, block: int = 1 << 23, hasher=None) -> Ite
     ``block`` bytes, with the line rules of :func:`read_lines` (split on ``\\n``, a trailing ``\\r``
     dropped, a byte-order mark at the start dropped); see :func:`iter_text_blocks`."""
     for line0, text in iter_text_blocks(path, block, hasher):
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        yield line0, [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+        yield line0, split_lines(text)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from xling.errors import XlingError
-from xling.io import check_file
+from xling.io import check_file, split_lines
 
 BLOCK_BYTES = 1 << 22
 
@@ -41,11 +41,7 @@ def iter_line_blocks(path: str | Path, what: str) -> Iterator[tuple[list[str], i
             if first and text.startswith("\ufeff"):
                 text = text[1:]
             first = False
-            lines = text.split("\n")
-            if lines[-1] == "":
-                lines.pop()
-            if "\r" in text:
-                lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+            lines = split_lines(text)
             line_no += len(lines)
             yield lines, done
             if not data:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from xling.errors import XlingError
-from xling.io import check_file, iter_text_blocks
+from xling.io import check_file, count_lines, iter_text_blocks, split_lines
 
 BLOCK = 1 << 23  # bytes a read when seeking to a line
 SCAN_BLOCK = 1 << 20  # bytes a block when validating (small blocks keep the heap from growing with the file)
@@ -38,7 +38,7 @@ def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
         nonblank = nonblank or not (text.isspace() or text == "")  # a line that strips to something
         if bars:
             _check_bars(text, p, line0)
-        n_lines = line0 - 1 + text.count("\n") + (not text.endswith("\n") and text != "")
+        n_lines = line0 - 1 + count_lines(text)
     if not nonblank:
         raise XlingError(f"{what} holds only blank lines", file=p, fix="pass a file with text in it")
     with open(p, "rb") as f:
@@ -47,10 +47,7 @@ def scan_file(path: str, what: str, bars: bool = False) -> InputFile:
 
 
 def _check_bars(text: str, path: Path, line0: int) -> None:
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    for i, ln in enumerate(lines, line0):
+    for i, ln in enumerate(split_lines(text), line0):
         c = ln.count("|||")
         if c == 1:
             continue

@@ -137,9 +137,9 @@ def evaluate(cfg: RetrievalConfig, on_progress: Optional[Callable[[str, int, int
             old = json.loads(res_path.read_text(encoding="utf-8"))
         except ValueError:
             old = None
-        if isinstance(old, dict) and old.get("kind") == "xling-retrieval" and old.get("signature") == sig:
-            return {**old, "skipped": True}
     ours = isinstance(old, dict) and old.get("kind") == "xling-retrieval"
+    if ours and old.get("signature") == sig:
+        return {**old, "skipped": True}
     if out.exists() and not ours and any(out.iterdir()):  # refused before any work, not when writing
         raise XlingError("output directory exists and holds no xling retrieval results", file=out,
                          fix="pass a new or empty directory for --out")
