@@ -59,11 +59,12 @@ class SamplerQueue:
             st = self._state[id(run)]
             try:
                 self._sample(run, st)
-            except BaseException as e:  # handed to the caller's wait()
+            except BaseException as e:  # handed to the caller's wait(); later runs are not sampled
                 st["error"] = e
+            finally:
                 st["done"].set()
+            if st["error"] is not None:
                 return
-            st["done"].set()
 
     def _sample(self, run, st: dict) -> None:
         o = self.opts

@@ -24,7 +24,7 @@ import numpy as np
 
 IN_MEMORY = 1 << 19  # lines deduplicated in memory (4 MiB of hashes; np.unique needs about 4x that)
 BUCKET = 1 << 18  # records (16 bytes) a bucket holds at most before it is partitioned again
-FANOUT = 256  # buckets per partition (open files)
+FANOUT = 256  # buckets per partition at most (open files; a power of two)
 STEP = 1 << 18  # records read at a time
 REC = np.dtype([("h", "<u8"), ("i", "<i8")])
 
@@ -54,7 +54,7 @@ def _bucket_records(path: Path) -> Iterator[np.ndarray]:
 
 def _partition(blocks: Iterator[np.ndarray], n: int, used_bits: int, work: Path) -> list[tuple[Path, int, int]]:
     """Split records by the hash bits after the first ``used_bits``; returns (file, records, bits used)."""
-    bits = min(8, max(1, int(np.ceil(np.log2(max(n, 1) / BUCKET))) + 1), 64 - used_bits)
+    bits = min(FANOUT.bit_length() - 1, max(1, int(np.ceil(np.log2(max(n, 1) / BUCKET))) + 1), 64 - used_bits)
     shift, mask = np.uint64(64 - used_bits - bits), np.uint64((1 << bits) - 1)
     work.mkdir(parents=True, exist_ok=True)
     paths = [work / f"{b}.bin" for b in range(1 << bits)]
@@ -128,10 +128,9 @@ def first_occurrences(hash_path: Path, out_path: Path, dedup: bool = True) -> in
     work = out_path.parent / (out_path.name + ".buckets")
     shutil.rmtree(work, ignore_errors=True)  # a killed run's partition
     buckets = _partition(_hash_records(hash_path), n, 0, work)
-    with open(out_path, "wb") as f:
-        f.truncate(n)
     repeats = n
-    with open(out_path, "r+b") as f:
+    with open(out_path, "w+b") as f:
+        f.truncate(n)  # all zeros: repeats until marked
         mm = mmap.mmap(f.fileno(), n)
         keep = np.frombuffer(mm, dtype=np.uint8)
         try:
