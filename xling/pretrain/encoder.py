@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Optional
 
 from xling.pretrain.checks import check_data, check_resume
-from xling.pretrain.command import launch_args, train_program, trainer_args
+from xling.pretrain.command import compiles, launch_args, train_program, trainer_args
 from xling.pretrain.init import add_init, encoder_init_args, prepare_encoder_init
 from xling.pretrain.launch import StatsCallback, train
-from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
+from xling.pretrain.options import GPU_COMPILE_ARGS, PRESETS, DataInfo, PretrainOptions
 
 
 def vocab_rows(info: DataInfo) -> int:
@@ -54,6 +54,8 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
         cmd += ["--lang-embeddings"]
     if opts.mask_span_p > 0:
         cmd += ["--mask-span-p", str(opts.mask_span_p)]
+    if compiles(opts):
+        cmd += list(GPU_COMPILE_ARGS)
     # Unicoder objectives run the model several times per update: legacy DDP (all-reduce after backward)
     return cmd + launch_args(opts, info.validate, legacy_ddp=unicoder)
 

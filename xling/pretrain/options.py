@@ -35,6 +35,10 @@ SEQ2SEQ_PRESETS = {
 # (compute capability >= 8: Ampere, Hopper), else fp16.
 GPU_BATCH_SCALE = {"tiny": 1, "base": 2, "large": 2}
 GPU_WORKERS = 2
+# On GPUs the encoder's layers and its masked-LM loss run through torch.compile (fused element-wise work, fewer
+# kernel launches): on one H200, XLM-R base, 32 x 512 tokens, bf16, 247k tokens/s against 199k eager
+# (fairseq masked_lm: 127k); --no-compile runs eager.
+GPU_COMPILE_ARGS = ("--compile-layers", "--compile-loss")
 SEQ2SEQ_TASKS = ("xdae",)  # what the encoder-decoder trains (multilingual denoising)
 
 
@@ -64,6 +68,7 @@ class PretrainOptions:
     node_rank: int = 0
     master: Optional[str] = None  # ADDR or ADDR:PORT
     precision: Optional[str] = None  # "bf16" | "fp16" | "fp32" (none: bf16/fp16 on GPUs, fp32 on CPU)
+    compile: Optional[bool] = None  # torch.compile layers and loss (none: on GPUs, not on CPU); encoder only
     extra: list[str] = field(default_factory=list)
     init: Optional[Path] = None
     force_resume: bool = False  # resume checkpoint_last.pt even if data/model/objectives/schedule changed

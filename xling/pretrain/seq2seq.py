@@ -31,6 +31,8 @@ def check(opts: PretrainOptions, noise: NoiseOptions) -> DataInfo:
     if opts.lang_embeddings or opts.mask_span_p:
         raise XlingError("--lang-embeddings / --mask-span-p are encoder options",
                          fix="with --arch seq2seq the language token and --mask/--poisson-lambda do that")
+    if opts.compile:
+        raise XlingError("--compile is an encoder option (the encoder-decoder runs eager)", fix="drop --compile")
     noise.check()
     # the encoder's objectives (--tasks) do not apply here
     info = check_data(replace(opts, tasks=None, task_weights=None))

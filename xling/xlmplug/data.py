@@ -156,12 +156,26 @@ class MaskedExamples(FairseqDataset):
         pos = data_utils.collate_tokens([s["pos"] for s in samples], 0)
         lang = data_utils.collate_tokens([s["lang"] for s in samples], 0)
         lengths = torch.tensor([len(s["source"]) for s in samples])
+        tlm = torch.tensor([bool(s["tlm"]) for s in samples])
         return {
             "id": torch.tensor([s["id"] for s in samples]),
             "nsentences": len(samples),
             "ntokens": int(lengths.sum()),
             "net_input": {"src_tokens": src, "src_lengths": lengths, "positions": pos, "lang_ids": lang},
             "target": tgt,
-            "tlm": torch.tensor([bool(s["tlm"]) for s in samples]),
+            "tlm": tlm,
             "lang": lang[:, 0].clone(),
+            **masked_batch(tgt, tlm, pad),
         }
+
+
+def masked_batch(target: torch.Tensor, tlm_rows: torch.Tensor, pad: int) -> dict:
+    """What the loss needs about the masked positions, worked out on the host while collating, so that the
+    training step never waits for the GPU to count them: ``masked_index`` (flat B·T positions, row-major, the
+    order of ``target[target != pad]``), ``masked_target`` (their tokens), ``masked_tlm`` (whether each sits in
+    a TLM row) and the counts ``sample_size`` and ``tlm_sample_size`` as Python ints."""
+    flat = target.reshape(-1)
+    index = flat.ne(pad).nonzero().squeeze(1)
+    in_tlm = tlm_rows.repeat_interleave(target.size(1))[index] if target.numel() else tlm_rows.new_zeros(0)
+    return {"masked_index": index, "masked_target": flat[index], "masked_tlm": in_tlm,
+            "sample_size": int(index.numel()), "tlm_sample_size": int(in_tlm.sum())}

@@ -23,6 +23,7 @@ from fairseq.modules.transformer_layer import TransformerEncoderLayerBase
 from fairseq.utils import safe_getattr
 
 from xling.xlmplug.models.attention import SdpaSelfAttention
+from xling.xlmplug.models.lm_head import XlmLMHead
 
 ATTENTION = ("sdpa", "fairseq")
 
@@ -115,6 +116,10 @@ class XlmEncoder(RobertaEncoder):
         self._num_langs = num_langs
         super().__init__(args, dictionary)
 
+    def build_lm_head(self, embed_dim, output_dim, activation_fn, weight):
+        return XlmLMHead(embed_dim, output_dim, activation_fn, weight,
+                         pad_to=safe_getattr(self.args, "lm_head_pad", 8))
+
     def build_encoder(self, args, dictionary, embed_tokens):
         from fairseq.modules.transformer_sentence_encoder import init_bert_params
 
@@ -123,12 +128,17 @@ class XlmEncoder(RobertaEncoder):
         return encoder
 
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, masked_tokens=None,
-                positions=None, lang_ids=None, **unused):
+                positions=None, lang_ids=None, masked_index=None, **unused):
+        """RoBERTa's encoder forward; ``masked_index`` (flat B·T positions) is ``masked_tokens`` given as
+        indices: the LM head scores those rows (N×V logits) without a boolean-mask host sync."""
         x, extra = self.extract_features(src_tokens, return_all_hiddens=return_all_hiddens,
                                          positions=positions, lang_ids=lang_ids,
                                          token_embeddings=unused.get("token_embeddings"))
         if not features_only:
-            x = self.output_layer(x, masked_tokens=masked_tokens)
+            if masked_index is not None:
+                x = self.output_layer(x.reshape(-1, x.size(-1)).index_select(0, masked_index))
+            else:
+                x = self.output_layer(x, masked_tokens=masked_tokens)
         return x, extra
 
     def extract_features(self, src_tokens, return_all_hiddens=False, positions=None, lang_ids=None,
@@ -149,16 +159,26 @@ class XlmModelConfig(FairseqDataclass):
                 "no host sync) or fairseq (its MultiheadAttention forward); same parameters and names"})
     compile_layers: bool = field(default=False, metadata={
         "help": "torch.compile each encoder layer (first updates are slower while it compiles)"})
+    lm_head_pad: int = field(default=8, metadata={
+        "help": "while training, pad the LM head's vocabulary to a multiple of this many rows (aligned "
+                "matrix products for vocabularies like XLM-R's 250,002; same logits); 0: off"})
+    amp_bf16: bool = field(default=False, metadata={
+        "help": "train in bfloat16 autocast with float32 weights, gradients and optimizer (torch.autocast "
+                "around the forward while training); instead of fairseq's --bf16 (bf16 weights + fp32 copies)"})
 
 
 @register_model("xling_xlm")
 class XlmModel(RobertaModel):
+    takes_masked_index = True  # forward(..., masked_index=flat positions): see XlmEncoder.forward
+
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, classification_head_name=None,
                 positions=None, lang_ids=None, **kwargs):
         """RoBERTa's forward, plus ``positions`` (B×T, 0-based; default 0, 1, 2, ...) and ``lang_ids``
         (B×T language indices, used by models built with ``--lang-embeddings``)."""
-        return super().forward(src_tokens, features_only, return_all_hiddens, classification_head_name,
-                               positions=positions, lang_ids=lang_ids, **kwargs)
+        with torch.autocast(src_tokens.device.type, dtype=torch.bfloat16,
+                            enabled=self.training and safe_getattr(self.args, "amp_bf16", False)):
+            return super().forward(src_tokens, features_only, return_all_hiddens, classification_head_name,
+                                   positions=positions, lang_ids=lang_ids, **kwargs)
 
     @staticmethod
     def add_args(parser):
@@ -192,6 +212,8 @@ def _arch(layers, dim, ffn, heads):
         args.lang_embeddings = safe_getattr(args, "lang_embeddings", False)
         args.attention_impl = safe_getattr(args, "attention_impl", "sdpa")
         args.compile_layers = safe_getattr(args, "compile_layers", False)
+        args.lm_head_pad = safe_getattr(args, "lm_head_pad", 8)
+        args.amp_bf16 = safe_getattr(args, "amp_bf16", False)
         base_architecture(args)
 
     return fn

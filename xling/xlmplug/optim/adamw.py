@@ -53,6 +53,13 @@ class XlingAdamW(FairseqAdam):
     def supports_flat_params(self):
         return True  # fairseq's FP16Optimizer (--fp16/--bf16) hands over one flat fp32 tensor
 
+    def multiply_grads(self, c):
+        """fairseq's ``multiply_grads`` (every gradient times ``c``) in one multi-tensor call instead of a
+        kernel per parameter (fp32 and autocast runs; ``--fp16``/``--bf16`` scale their flat fp32 copy)."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            torch._foreach_mul_(grads, c)
+
     def clip_grad_norm(self, max_norm, aggregate_norm_fn=None):
         """fairseq's clip (``max_norm / (norm + 1e-6)``, capped at 1) with multi-tensor norm and scaling."""
         params = [p for p in self.params if p.grad is not None]

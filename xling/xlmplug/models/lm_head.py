@@ -1,0 +1,35 @@
+"""The masked-LM head of ``xling_xlm``: fairseq's :class:`RobertaLMHead` (same parameters and names, the
+output projection tied to the token embeddings), whose output projection pads the vocabulary while training.
+
+XLM-R's 250,002-row vocabulary is not a multiple of 8, so the logits' rows (and the weight gradient's
+operands) are not 16-byte aligned and cuBLAS falls back to slow kernels for the three largest matrix products
+of a masked-LM update (measured on an H200: sm80 ``align2`` kernels at about 280 TFLOP/s). While training,
+the projection runs on the weight and bias padded with zero rows to a multiple of ``pad_to`` and the logits
+are the first ``V`` columns of its output: the same numbers (the padded rows only add columns that are cut
+off, and get zero gradient), aligned operands. Evaluation runs fairseq's own projection. Under bf16
+autocast (``--amp-bf16``) the bias is added in bf16, so the N×V logits stay bf16.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from fairseq.models.roberta.model import RobertaLMHead
+
+
+class XlmLMHead(RobertaLMHead):
+    """RoBERTa's LM head; ``pad_to`` > 0 pads the vocabulary of the training projection (module doc)."""
+
+    def __init__(self, embed_dim, output_dim, activation_fn, weight=None, pad_to: int = 8):
+        super().__init__(embed_dim, output_dim, activation_fn, weight)
+        self.pad_to = int(pad_to)
+
+    def forward(self, features, masked_tokens=None, **kwargs):
+        vocab = self.weight.size(0)
+        extra = (-vocab) % self.pad_to if self.pad_to > 0 and self.training else 0
+        if not extra:
+            return super().forward(features, masked_tokens, **kwargs)
+        if masked_tokens is not None:
+            features = features[masked_tokens, :]
+        x = self.layer_norm(self.activation_fn(self.dense(features)))
+        logits = F.linear(x, F.pad(self.weight, (0, 0, 0, extra)))
+        # the bias in the logits' dtype: under bf16 autocast they stay bf16 (as with fairseq's --bf16)
+        return (logits + F.pad(self.bias, (0, extra)).to(logits.dtype))[..., :vocab]
