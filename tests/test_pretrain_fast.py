@@ -216,8 +216,12 @@ def test_amp_bf16_compiled_tiny_run_trains_on_cpu(data_dir, tmp_path):
     assert "--compile-layers --compile-loss" in s["command"] and "--bf16" not in s["command"].split()
     losses = [c["loss"] for c in s["curve"]]
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
-    state = torch.load(out / "model" / "model.pt", weights_only=False)["model"]
-    assert state["encoder.sentence_encoder.embed_tokens.weight"].dtype == torch.float32
+    state = torch.load(out / "model" / "model.pt", weights_only=False)
+    assert state["model"]["encoder.sentence_encoder.embed_tokens.weight"].dtype == torch.float32
+    model_cfg = state["cfg"]["model"]  # the model directory is for fine-tuning: no compile, no autocast
+    assert not getattr(model_cfg, "compile_layers") and not getattr(model_cfg, "amp_bf16")
+    last = torch.load(out / "checkpoints" / "checkpoint_last.pt", weights_only=False)["cfg"]["model"]
+    assert getattr(last, "compile_layers") and getattr(last, "amp_bf16")
     r = cli(*tiny(data_dir, tmp_path / "s2s", "--arch", "seq2seq", "--tasks", "xdae", "--compile"), ok=False)
     assert r.exit_code == 2 and "--compile is an encoder option" in r.output
 

@@ -94,13 +94,30 @@ def checkpoint_updates(path: Path) -> int:
     return int(hist[-1].get("num_updates", 0))
 
 
+# model options that only make training faster; a model directory is for inference and fine-tuning, so they are off
+# there (a fine-tuning run would otherwise compile each layer, or train under bf16 autocast, without asking)
+TRAINING_SPEED_OPTIONS = {"compile_layers": False, "amp_bf16": False}
+
+
+def without_training_speed_options(state: dict) -> dict:
+    """``state`` with :data:`TRAINING_SPEED_OPTIONS` turned off in its model config (dict or Namespace)."""
+    model_cfg = model_options(state)
+    for key, off in TRAINING_SPEED_OPTIONS.items():
+        if isinstance(model_cfg, dict) and key in model_cfg:
+            model_cfg[key] = off
+        elif model_cfg is not None and not isinstance(model_cfg, dict) and hasattr(model_cfg, key):
+            setattr(model_cfg, key, off)
+    return state
+
+
 def write_model_dir(opts: PretrainOptions, info=None) -> Path:
-    """``OUT/model``: the best (else last) checkpoint without optimizer state, dict.txt, spm model."""
+    """``OUT/model``: the best (else last) checkpoint without optimizer state or training-speed options,
+    dict.txt, spm model."""
     import torch
 
     ck = opts.checkpoint_dir
     src = ck / "checkpoint_best.pt" if (ck / "checkpoint_best.pt").exists() else ck / "checkpoint_last.pt"
-    state = load_state(src)
+    state = without_training_speed_options(load_state(src))
     state.pop("last_optimizer_state", None)
     dest = Path(opts.out) / "model"
     with atomic_dir(dest, command="pretrain") as tmp:
