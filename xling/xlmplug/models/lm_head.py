@@ -6,8 +6,8 @@ operands) are not 16-byte aligned and cuBLAS falls back to slow kernels for the 
 of a masked-LM update (measured on an H200: sm80 ``align2`` kernels at about 280 TFLOP/s). While training,
 the projection runs on the weight and bias padded with zero rows to a multiple of ``pad_to`` and the logits
 are the first ``V`` columns of its output: the same numbers (the padded rows only add columns that are cut
-off, and get zero gradient), aligned operands. Evaluation runs fairseq's own projection. Under bf16
-autocast (``--amp-bf16``) the bias is added in bf16, so the N×V logits stay bf16.
+off, and get zero gradient), aligned operands. Evaluation, and CPU training (no such kernels), run fairseq's own
+projection. Under bf16 autocast (``--amp-bf16``) the padded path adds the bias in bf16, so the N×V logits stay bf16.
 """
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ from fairseq.models.roberta.model import RobertaLMHead
 class XlmLMHead(RobertaLMHead):
     """RoBERTa's LM head; ``pad_to`` > 0 pads the vocabulary of the training projection (module doc)."""
 
+    pad_devices = ("cuda",)  # where alignment pays; on CPU the padded copy is pure cost
+
     def __init__(self, embed_dim, output_dim, activation_fn, weight=None, pad_to: int = 8):
         super().__init__(embed_dim, output_dim, activation_fn, weight)
         self.pad_to = int(pad_to)
 
     def forward(self, features, masked_tokens=None, **kwargs):
         vocab = self.weight.size(0)
-        extra = (-vocab) % self.pad_to if self.pad_to > 0 and self.training else 0
+        pads = self.pad_to > 0 and self.training and features.device.type in self.pad_devices
+        extra = (-vocab) % self.pad_to if pads else 0
         if not extra:
             return super().forward(features, masked_tokens, **kwargs)
         if masked_tokens is not None:
