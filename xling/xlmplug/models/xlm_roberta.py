@@ -160,7 +160,7 @@ class XlmModelConfig(FairseqDataclass):
     compile_layers: bool = field(default=False, metadata={
         "help": "torch.compile each encoder layer (first updates are slower while it compiles)"})
     lm_head_pad: int = field(default=8, metadata={
-        "help": "while training, pad the LM head's vocabulary to a multiple of this many rows (aligned "
+        "help": "while training on GPUs, pad the LM head's vocabulary to a multiple of this many rows (aligned "
                 "matrix products for vocabularies like XLM-R's 250,002; same logits); 0: off"})
     amp_bf16: bool = field(default=False, metadata={
         "help": "train in bfloat16 autocast with float32 weights, gradients and optimizer (torch.autocast "
