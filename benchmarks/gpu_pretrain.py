@@ -133,10 +133,10 @@ def common_args(a, batch_size: int) -> list[str]:
 
 
 def run(train_args: list[str], env: dict, profile: Path | None = None, window: tuple[int, int] = (0, 0),
-        trace: bool = False) -> dict:
+        trace: bool = False, log_interval: int = 1) -> dict:
     """One training run: tokens/s (mean wps of the log records after the first) and the least ``gb_free``;
-    with ``profile``, a profiler window over updates ``window`` (inside the first, untimed log interval)
-    written there by ``profile_train.py``."""
+    with ``profile``, a profiler window over updates ``window`` written there by ``profile_train.py`` (the log
+    intervals it overlaps are left out of the tokens/s)."""
     from xling.pretrain.launch import parse_log_line
 
     if profile is None:
@@ -149,7 +149,12 @@ def run(train_args: list[str], env: dict, profile: Path | None = None, window: t
     if r.returncode or not recs:  # reported, and the other runs go on
         print(f"FAILED (exit {r.returncode}): {' '.join(cmd)}\n{r.stdout[-1500:]}{r.stderr[-3000:]}", flush=True)
         return {"tokens_per_s": float("nan"), "gb_free": None, "loss": None, "failed": True}
-    wps = [x["wps"] for x in recs[1:] or recs]  # the first interval includes start-up (and the profiler window)
+    def profiled(x: dict) -> bool:  # the interval (num_updates - log_interval, num_updates] overlaps the window
+        end = int(x.get("num_updates", 0))
+        return profile is not None and end - log_interval < window[1] - 1 and window[0] <= end
+
+    timed = [x for x in recs[1:] if not profiled(x)]  # the first interval includes start-up (and compiling)
+    wps = [x["wps"] for x in timed or recs]
     free = [x["gb_free"] for x in recs if "gb_free" in x]
     out = {"tokens_per_s": statistics.mean(wps), "gb_free": min(free) if free else None, "loss": recs[-1].get("loss")}
     if profile is not None and (profile / "summary.json").exists():
@@ -204,8 +209,10 @@ def main():
                          "one run of xling's defaults, named xling)")
     ap.add_argument("--precision", choices=("bf16", "fp16", "fp32"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--profile", type=Path, help="folder: a torch profiler window of 3 updates in each run's "
-                                                 "first (untimed) log interval, first repeat; see profile_train.py")
+    ap.add_argument("--profile", type=Path, help="folder: a torch profiler window of 3 updates in each run of the "
+                                                 "first repeat (see --profile-at and profile_train.py)")
+    ap.add_argument("--profile-at", type=int, help="first profiled update (default: half the first log interval; "
+                                                   "a later one leaves its log interval out of the tokens/s)")
     ap.add_argument("--trace", help="with --profile: also a Chrome trace of this run name's profiler window "
                                     "(first batch size)")
     ap.add_argument("--peak-tflops", type=float, help="the device's dense peak for MFU (GPU default: table)")
@@ -219,9 +226,10 @@ def main():
     a.variant = a.variant or [("xling", [] if a.cpu else list(GPU_COMPILE_ARGS))]
     a.precision = a.precision or ("fp32" if a.cpu else "bf16")
     a.log_interval = max(1, a.updates // 5)
-    window = (max(2, a.log_interval // 2), max(2, a.log_interval // 2) + 3)
-    if a.profile and window[1] > a.log_interval:
-        sys.exit(f"--profile needs a first log interval of at least {window[1]} updates (--updates >= {5 * window[1]})")
+    first = a.profile_at or max(2, a.log_interval // 2)
+    window = (first, first + 3)  # updates first .. first + 2
+    if a.profile and window[1] - 1 > a.updates:
+        sys.exit(f"--profile-at {first}: the window's last update {window[1] - 1} is past --updates {a.updates}")
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONUNBUFFERED="1")
     if a.site:
         paths = [str(a.site.resolve()), str(ROOT)]
@@ -257,7 +265,7 @@ def main():
                     print(f"batch {bsz}, repeat {i + 1}/{a.repeats}: {name} ...", flush=True)
                     prof = a.profile / f"{name}_b{bsz}" if a.profile and i == 0 else None
                     got[name].append(run(args, env, prof, window, trace=prof is not None and name == a.trace
-                                         and bsz == a.batch_size[0]))
+                                         and bsz == a.batch_size[0], log_interval=a.log_interval))
             runs += [(bsz, name, got[name]) for name, _ in plan]
     name, peak, total_gb = gpu_info(a.peak_tflops)
     fpt = flops_per_token(**SHAPES[shape], tokens=a.tokens, vocab=vocab)

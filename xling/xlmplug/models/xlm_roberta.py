@@ -26,6 +26,7 @@ from xling.xlmplug.models.attention import SdpaSelfAttention
 from xling.xlmplug.models.lm_head import XlmLMHead
 
 ATTENTION = ("sdpa", "fairseq")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class SdpaEncoderLayer(TransformerEncoderLayerBase):
@@ -56,8 +57,11 @@ class XlmSentenceEncoder(TransformerEncoder):
         dim = embed_tokens.embedding_dim
         self.embed_langs = nn.Embedding(num_langs, dim) if num_langs > 0 else None
         if safe_getattr(args, "compile_layers", False):
+            mode = safe_getattr(args, "compile_mode", "default")
+            if mode not in COMPILE_MODES:
+                raise ValueError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, not {mode!r}")
             for layer in self.layers:
-                layer.compile(dynamic=None)
+                layer.compile(dynamic=None, mode=None if mode == "default" else mode)
 
     def build_encoder_layer(self, args):
         if self.attention == "fairseq":
@@ -159,6 +163,9 @@ class XlmModelConfig(FairseqDataclass):
                 "no host sync) or fairseq (its MultiheadAttention forward); same parameters and names"})
     compile_layers: bool = field(default=False, metadata={
         "help": "torch.compile each encoder layer (first updates are slower while it compiles)"})
+    compile_mode: str = field(default="default", metadata={
+        "help": "torch.compile mode of --compile-layers: default, reduce-overhead (CUDA graphs), max-autotune, "
+                "max-autotune-no-cudagraphs"})
     lm_head_pad: int = field(default=8, metadata={
         "help": "while training on GPUs, pad the LM head's vocabulary to a multiple of this many rows (aligned "
                 "matrix products for vocabularies like XLM-R's 250,002; same logits); 0: off"})
@@ -212,6 +219,7 @@ def _arch(layers, dim, ffn, heads):
         args.lang_embeddings = safe_getattr(args, "lang_embeddings", False)
         args.attention_impl = safe_getattr(args, "attention_impl", "sdpa")
         args.compile_layers = safe_getattr(args, "compile_layers", False)
+        args.compile_mode = safe_getattr(args, "compile_mode", "default")
         args.lm_head_pad = safe_getattr(args, "lm_head_pad", 8)
         args.amp_bf16 = safe_getattr(args, "amp_bf16", False)
         base_architecture(args)
