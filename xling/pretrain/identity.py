@@ -28,7 +28,8 @@ NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", 
                 "--disable-validation", "--finetune-from-model", "--fp16", "--bf16",
                 "--skip-invalid-size-inputs-valid-test",
                 # how fast, not what: the same training compiled or eager, with or without padded LM-head rows
-                "--compile-layers", "--compile-mode", "--compile-loss", "--lm-head-pad", "--amp-bf16"}
+                "--compile-layers", "--compile-mode", "--compile-loss", "--lm-head-pad", "--amp-bf16",
+                "--memory-efficient-bf16", "--memory-efficient-fp16"}
 FOLLOWS_LENGTH = {"--total-num-update", "--warmup-updates"}  # derived from --max-updates unless --total-updates
 DATA_FLAGS = {"--langs", "--pairs"}
 OBJECTIVE_FLAGS = {"--task", "--criterion", "--objectives", "--objective-weights", "--tlm-ratio", "--lang-embeddings",

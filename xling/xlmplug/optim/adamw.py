@@ -38,34 +38,89 @@ def adamw_kernels(impl: str, params: list) -> dict:
 
 @register_optimizer("xling_adamw", dataclass=XlingAdamWConfig)
 class XlingAdamW(FairseqAdam):
-    """fairseq's ``adam`` options and checkpoint overrides, torch's AdamW kernels."""
+    """fairseq's ``adam`` options and checkpoint overrides, torch's AdamW kernels.
+
+    Given low-precision parameters (fairseq's ``--memory-efficient-bf16``/``--memory-efficient-fp16`` hand over
+    the model's own bf16/fp16 tensors) it keeps fp32 master weights itself, as ``FP16Optimizer`` does for
+    ``--bf16``, but moves every gradient and weight between them in a few multi-tensor calls instead of a
+    copy per parameter: each step copies the gradients into fp32 buffers, scales them, runs AdamW on the fp32
+    masters and copies them back into the model."""
 
     def __init__(self, cfg: XlingAdamWConfig, params):
         FairseqOptimizer.__init__(self, cfg)  # FairseqAdam's own __init__ would build fairseq's Adam
         if cfg.fp16_adam_stats or cfg.use_old_adam or cfg.tpu:
             raise ValueError("xling_adamw does not take --fp16-adam-stats, --use-old-adam or --tpu: use --optimizer adam")
-        params = list(params)
-        tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
-        self._optimizer = torch.optim.AdamW(params, **self.optimizer_config,
+        groups = [g if isinstance(g, dict) else {"params": [g]} for g in params]
+        tensors = [p for g in groups for p in g["params"]]
+        self._model_params, self._masters, self._grad_factor = None, None, 1.0
+        if any(p.dtype in (torch.bfloat16, torch.float16) for p in tensors):
+            self._model_params = tensors
+            self._masters = [p.detach().float() for p in tensors]
+            self._grads = [torch.zeros_like(m) for m in self._masters]
+            it = iter(self._masters)
+            groups = [{**g, "params": [next(it) for _ in g["params"]]} for g in groups]
+            tensors = self._masters
+        self._optimizer = torch.optim.AdamW(groups, **self.optimizer_config,
                                             **adamw_kernels(cfg.adam_impl, tensors))
 
     @property
     def supports_flat_params(self):
         return True  # fairseq's FP16Optimizer (--fp16/--bf16) hands over one flat fp32 tensor
 
+    @property
+    def supports_memory_efficient_fp16(self):
+        return True  # low-precision parameters: fp32 masters here (class doc)
+
+    @property
+    def params(self):
+        """The model's parameters (with fp32 masters: the low-precision tensors that hold the gradients)."""
+        if self._masters is None:
+            yield from super().params
+        else:
+            yield from self._model_params
+
+    def step(self, closure=None, scale=1.0, groups=None):
+        if self._masters is None:
+            return super().step(closure, scale, groups)
+        factor, self._grad_factor = self._grad_factor / scale, 1.0
+        live = [i for i, p in enumerate(self._model_params) if p.grad is not None]
+        for i, m in enumerate(self._masters):  # a parameter without gradient is not updated (torch skips it)
+            m.grad = self._grads[i] if self._model_params[i].grad is not None else None
+        grads = [self._grads[i] for i in live]
+        if grads:
+            torch._foreach_copy_(grads, [self._model_params[i].grad.detach() for i in live])
+            if torch.is_tensor(factor) or factor != 1.0:
+                torch._foreach_mul_(grads, factor)
+        self._optimizer.step(closure)
+        with torch.no_grad():
+            torch._foreach_copy_(self._model_params, self._masters)
+
+    def zero_grad(self):
+        if self._masters is None:
+            return super().zero_grad()
+        for p in self._model_params:  # the fp32 gradient buffers stay allocated; step overwrites them
+            p.grad = None
+        self._grad_factor = 1.0
+
     def multiply_grads(self, c):
         """fairseq's ``multiply_grads`` (every gradient times ``c``) in one multi-tensor call instead of a
-        kernel per parameter (fp32 and autocast runs; ``--fp16``/``--bf16`` scale their flat fp32 copy)."""
+        kernel per parameter (fp32 and autocast runs; ``--fp16``/``--bf16`` scale their flat fp32 copy); with fp32
+        masters the factor waits for the step, which applies it to the fp32 copies (no bf16 rounding)."""
+        if self._masters is not None:
+            self._grad_factor = self._grad_factor * c
+            return
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_mul_(grads, c)
 
     def clip_grad_norm(self, max_norm, aggregate_norm_fn=None):
-        """fairseq's clip (``max_norm / (norm + 1e-6)``, capped at 1) with multi-tensor norm and scaling."""
+        """fairseq's clip (``max_norm / (norm + 1e-6)``, capped at 1) with multi-tensor norm (computed in fp32,
+        also for bf16/fp16 gradients) and scaling."""
         params = [p for p in self.params if p.grad is not None]
         if not params or any(hasattr(p, "expert") for p in params):
             return super().clip_grad_norm(max_norm, aggregate_norm_fn)  # MoE experts: fairseq's own clip
-        total = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+        norms = torch._foreach_norm([p.grad for p in params], 2.0, dtype=torch.float32)
+        total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
         if aggregate_norm_fn is not None:
             total = aggregate_norm_fn(total)
         if max_norm > 0:  # takes the parameters (scales their .grad)
