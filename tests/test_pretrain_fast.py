@@ -164,7 +164,8 @@ def test_masked_index_batch_scores_like_the_boolean_mask(data_dir):
 
 def test_padded_lm_head_gives_the_same_logits_and_gradients():
     """While training, the LM head pads the vocabulary to a multiple of 8 rows (aligned matrix products for
-    XLM-R's 250,002): the logits (cut back to V columns) and every gradient equal the unpadded head's."""
+    XLM-R's 250,002): V columns equal to the unpadded head's logits, -inf in the extra ones, the same
+    cross-entropy and every gradient equal."""
     import copy
 
     import torch
@@ -180,32 +181,36 @@ def test_padded_lm_head_gives_the_same_logits_and_gradients():
         padded.bias.normal_()
     plain = copy.deepcopy(padded)
     plain.pad_to = 0
-    calls = []
-    padded.register_forward_hook(lambda m, i, o: calls.append(o.stride(0)))
     x, target = torch.randn(50, 32), torch.randint(0, vocab, (50,))
     a, b = padded(x), plain(x)
-    assert a.shape == b.shape == (50, vocab) and torch.equal(a, b) and calls == [1208]  # padded rows ran
-    for head, logits in ((padded, a), (plain, b)):
-        torch.nn.functional.cross_entropy(logits, target).backward()
+    assert a.shape == (50, 1208) and b.shape == (50, vocab)
+    assert torch.equal(a[:, :vocab], b) and bool((a[:, vocab:] == float("-inf")).all())
+    losses = [torch.nn.functional.cross_entropy(logits, target) for logits in (a, b)]
+    assert torch.allclose(losses[0], losses[1], rtol=1e-6)
+    for loss in losses:
+        loss.backward()
     for (name, p), (_, q) in zip(padded.named_parameters(), plain.named_parameters()):
         assert torch.allclose(p.grad, q.grad, atol=1e-7), name
 
 
 def test_compiled_loss_equals_the_eager_loss():
-    """``--compile-loss``: torch.compile'd cross-entropy (dynamic number of masked tokens, bf16 logits cut from
-    padded rows) gives the eager values and gradients."""
+    """``--compile-loss``: torch.compile'd cross-entropy (dynamic number of masked tokens, bf16 logits with the
+    padded head's -inf columns) gives the eager values and gradients, and those of the unpadded logits."""
     import torch
 
     from xling.xlmplug.criterions.mlm_tlm import compiled_token_nll, token_nll
 
     fn = compiled_token_nll()
     for n in (50, 37):  # a second size: no recompile per size (dynamic), same results
-        full = torch.randn(n, 1213, dtype=torch.bfloat16, requires_grad=True)
+        full = torch.randn(n, 1208, dtype=torch.bfloat16)
+        full[:, 1205:] = float("-inf")
+        full.requires_grad_()
         target = torch.randint(0, 1205, (n,))
-        got, want = fn(full[:, :1205], target), token_nll(full[:, :1205], target)
+        got, want = fn(full, target), token_nll(full, target)
         assert got.dtype == torch.float32 and torch.allclose(got, want, atol=1e-5)
+        assert torch.allclose(got, token_nll(full[:, :1205], target), atol=1e-5)
         (g1,), (g2,) = torch.autograd.grad(got.sum(), full), torch.autograd.grad(want.sum(), full)
-        assert torch.allclose(g1.float(), g2.float(), atol=1e-3)
+        assert torch.allclose(g1.float(), g2.float(), atol=1e-3) and not g1[:, 1205:].any()
 
 
 def test_amp_bf16_compiled_tiny_run_trains_on_cpu(data_dir, tmp_path):

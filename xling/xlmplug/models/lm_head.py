@@ -4,9 +4,10 @@ output projection tied to the token embeddings), whose output projection pads th
 XLM-R's 250,002-row vocabulary is not a multiple of 8, so the logits' rows (and the weight gradient's
 operands) are not 16-byte aligned and cuBLAS falls back to slow kernels for the three largest matrix products
 of a masked-LM update (measured on an H200: sm80 ``align2`` kernels at about 280 TFLOP/s). While training,
-the projection runs on the weight and bias padded with zero rows to a multiple of ``pad_to`` and the logits
-are the first ``V`` columns of its output: the same numbers (the padded rows only add columns that are cut
-off, and get zero gradient), aligned operands. Evaluation, and CPU training (no such kernels), run fairseq's own
+the projection runs on the weight padded with zero rows to a multiple of ``pad_to`` and the bias padded with
+-inf, so the logits have ``V + extra`` columns whose extra ones are -inf: softmax, cross-entropy and argmax over
+them are those over the vocabulary (the extra columns get probability 0 and zero gradient), and no copy cuts
+them off (a slice's backward would write the whole N×V gradient once more). Evaluation, and CPU training (no such kernels), run fairseq's own
 projection. Under bf16 autocast (``--amp-bf16``) the padded path adds the bias in bf16, so the N×V logits stay bf16.
 """
 from __future__ import annotations
@@ -34,5 +35,6 @@ class XlmLMHead(RobertaLMHead):
             features = features[masked_tokens, :]
         x = self.layer_norm(self.activation_fn(self.dense(features)))
         logits = F.linear(x, F.pad(self.weight, (0, 0, 0, extra)))
-        # the bias in the logits' dtype: under bf16 autocast they stay bf16 (as with fairseq's --bf16)
-        return (logits + F.pad(self.bias, (0, extra)).to(logits.dtype))[..., :vocab]
+        # the bias in the logits' dtype (under bf16 autocast they stay bf16, as with fairseq's --bf16); -inf in the
+        # extra columns, so that softmax and cross-entropy over all columns are those over the vocabulary
+        return logits + F.pad(self.bias, (0, extra), value=float("-inf")).to(logits.dtype)
