@@ -164,8 +164,8 @@ class XlmModelConfig(FairseqDataclass):
     compile_layers: bool = field(default=False, metadata={
         "help": "torch.compile each encoder layer (first updates are slower while it compiles)"})
     compile_mode: str = field(default="default", metadata={
-        "help": "torch.compile mode of --compile-layers: default, reduce-overhead (CUDA graphs), max-autotune, "
-                "max-autotune-no-cudagraphs"})
+        "help": "torch.compile mode of --compile-layers: default, reduce-overhead (CUDA graphs: one recorded per "
+                "batch shape, for fixed-size blocks), max-autotune, max-autotune-no-cudagraphs"})
     lm_head_pad: int = field(default=8, metadata={
         "help": "while training on GPUs, pad the LM head's vocabulary to a multiple of this many rows (aligned "
                 "matrix products for vocabularies like XLM-R's 250,002; same logits); 0: off"})
