@@ -146,7 +146,8 @@ def xling_opts(args: str) -> dict:
     a = args.split()
     o = {"preset": "fast" if "--fast" in a else "accurate" if "--accurate" in a else "default"}
     for flag, key, typ in (("--length", "length", float), ("--n-samplers", "n_samplers", int),
-                           ("--sym", "sym", str), ("--tokenizer", "tokenizer", str), ("--model", "model", int)):
+                           ("--sym", "sym", str), ("--tokenizer", "tokenizer", str), ("--model", "model", int),
+                           ("--run-pairs", "run_pairs", int)):
         if flag in a:
             o[key] = typ(a[a.index(flag) + 1])
     return o
