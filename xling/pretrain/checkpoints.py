@@ -103,9 +103,10 @@ def without_training_speed_options(state: dict) -> dict:
     """``state`` with :data:`TRAINING_SPEED_OPTIONS` turned off in its model config (dict or Namespace)."""
     model_cfg = model_options(state)
     for key, off in TRAINING_SPEED_OPTIONS.items():
-        if isinstance(model_cfg, dict) and key in model_cfg:
-            model_cfg[key] = off
-        elif model_cfg is not None and not isinstance(model_cfg, dict) and hasattr(model_cfg, key):
+        if isinstance(model_cfg, dict):
+            if key in model_cfg:
+                model_cfg[key] = off
+        elif hasattr(model_cfg, key):
             setattr(model_cfg, key, off)
     return state
 

@@ -176,6 +176,6 @@ def masked_batch(target: torch.Tensor, tlm_rows: torch.Tensor, pad: int) -> dict
     a TLM row) and the counts ``sample_size`` and ``tlm_sample_size`` as Python ints."""
     flat = target.reshape(-1)
     index = flat.ne(pad).nonzero().squeeze(1)
-    in_tlm = tlm_rows.repeat_interleave(target.size(1))[index] if target.numel() else tlm_rows.new_zeros(0)
+    in_tlm = tlm_rows[index // target.size(1)] if index.numel() else tlm_rows.new_zeros(0)  # row of each position
     return {"masked_index": index, "masked_target": flat[index], "masked_tlm": in_tlm,
             "sample_size": int(index.numel()), "tlm_sample_size": int(in_tlm.sum())}

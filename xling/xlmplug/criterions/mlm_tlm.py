@@ -1,5 +1,6 @@
 """Criterion ``xling_mlm_tlm``: masked-token cross-entropy, logged as a whole and per MLM / TLM rows."""
 
+import functools
 import math
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,14 +31,10 @@ def token_nll(logits, target):
     return F.cross_entropy(logits.float(), target, reduction="none")
 
 
-_COMPILED = {}
-
-
+@functools.cache
 def compiled_token_nll():
     """:func:`token_nll` through :func:`torch.compile` (built once per process, dynamic N)."""
-    if "nll" not in _COMPILED:
-        _COMPILED["nll"] = torch.compile(token_nll, dynamic=True)
-    return _COMPILED["nll"]
+    return torch.compile(token_nll, dynamic=True)
 
 
 @register_criterion("xling_mlm_tlm", dataclass=MlmTlmLossConfig)

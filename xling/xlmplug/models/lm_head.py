@@ -7,8 +7,9 @@ of a masked-LM update (measured on an H200: sm80 ``align2`` kernels at about 280
 the projection runs on the weight padded with zero rows to a multiple of ``pad_to`` and the bias padded with
 -inf, so the logits have ``V + extra`` columns whose extra ones are -inf: softmax, cross-entropy and argmax over
 them are those over the vocabulary (the extra columns get probability 0 and zero gradient), and no copy cuts
-them off (a slice's backward would write the whole N×V gradient once more). Evaluation, and CPU training (no such kernels), run fairseq's own
-projection. Under bf16 autocast (``--amp-bf16``) the padded path adds the bias in bf16, so the N×V logits stay bf16.
+them off (a slice's backward would write the whole N×V gradient once more). Evaluation, and CPU training (no
+such kernels), run fairseq's own projection. Under bf16 autocast (``--amp-bf16``) the padded path adds the bias
+in bf16, so the logits stay bf16.
 """
 from __future__ import annotations
 

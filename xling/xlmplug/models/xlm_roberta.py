@@ -134,7 +134,8 @@ class XlmEncoder(RobertaEncoder):
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, masked_tokens=None,
                 positions=None, lang_ids=None, masked_index=None, **unused):
         """RoBERTa's encoder forward; ``masked_index`` (flat B·T positions) is ``masked_tokens`` given as
-        indices: the LM head scores those rows (N×V logits) without a boolean-mask host sync."""
+        indices: the LM head scores those rows (N logits rows; while training on a GPU, with the padded head's -inf
+        extra columns) without a boolean-mask host sync."""
         x, extra = self.extract_features(src_tokens, return_all_hiddens=return_all_hiddens,
                                          positions=positions, lang_ids=lang_ids,
                                          token_embeddings=unused.get("token_embeddings"))
