@@ -204,27 +204,44 @@ def test_iterations_follow_eflomal_schedule():
     assert eflomal_mod.iterations(10, 1.0, 1) == (1581, 0, 0)
 
 
-def test_cached_token_splitting_equals_line_tokenization():
-    """The pipeline splits each distinct whitespace token once (cached); that must give exactly
-    `tokenize(line)`, which pieces.py and cs-mlm use to read the links back."""
+def test_vectorised_numbering_equals_line_tokenization(tmp_path):
+    """The pipeline splits a whole block at once and each distinct whitespace token once (cached); that must
+    give exactly `tokenize(line)` per line (pieces.py and cs-mlm read the links back with it), and the
+    owners must point at the whitespace token each word came from."""
+    import numpy as np
+
+    from xling.align.numbering import SideNumbering, tokens_per_line
     from xling.align.tokenize import tokenize
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "tatoeba"
-    lines = ["Don't go, well-known 我爱你！ l'homme (test)", "İstanbul'a  gidiyorum…", "a\u00a0b\tc", ""]
+    lines = ["Don't go, well-known 我爱你！ l'homme (test)", "İstanbul'a  gidiyorum…", "a\u00a0b\tc \u3000d\x1ce",
+             "", "  ", "ΟΔΟΣ Σ", "x"]
     if data.is_dir():
         for f in sorted(data.iterdir()):
             lines += f.read_text(encoding="utf-8").splitlines()[:200]
-    split = engine._Splitter("unicode")
-    words, owners = split.lines([ln.lower() for ln in lines])
-    assert owners is not None and owners[0] == [0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 5]
-    for line, w, o in zip(lines, words, owners):
+    side = SideNumbering(tmp_path / "side.num", "unicode")
+    per_tok, n_words, wid, (split_line, owners, owner_line) = side.split(lines, True, True)
+    words = np.array(list(side.vocab), dtype=object)
+    at = np.concatenate(([0], np.cumsum(n_words)))
+    o_at = np.concatenate(([0], np.cumsum(np.where(split_line, n_words, 0))))
+    assert split_line[0] and owners[:12].tolist() == [0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 5]
+    for k, line in enumerate(lines):
+        w = words[wid[at[k]:at[k + 1]]].tolist()
         assert w == tokenize(line, "unicode", lowercase=True), line
         ws = line.lower().split()
-        if o is None:
+        assert per_tok[k] == len(ws)
+        if not split_line[k]:
             assert w == ws
         else:
-            assert len(o) == len(w) and all(w[k] in ws[i] for k, i in enumerate(o))
-    assert split.lines(["a b c", "d e"]) == ([["a", "b", "c"], ["d", "e"]], None)  # nothing to split
+            o = owners[o_at[k]:o_at[k + 1]].tolist()
+            assert (owner_line[o_at[k]:o_at[k + 1]] == k).all()
+            assert len(o) == len(w) and all(w[x] in ws[i] for x, i in enumerate(o))
+    flat = SideNumbering(tmp_path / "flat.num", "unicode")
+    assert flat.split(["a b c", "d e"], False, True)[3] is None  # nothing to split
+    # the code points str.split() splits on, all of them
+    every = "".join(chr(c) + "x" for c in range(0x110000) if c != 10 and not 0xD800 <= c < 0xE000)
+    assert tokens_per_line(every, 1).tolist() == [len(every.split())]
+    assert tokens_per_line("a b\n\nc", 3).tolist() == [2, 0, 1]
 
 
 def test_failed_background_run_stops_the_pipeline(tmp_path, monkeypatch):

@@ -3,10 +3,10 @@
 xling never imports eflomal. ``pip install eflomal`` ships the compiled sampler as
 ``eflomal/bin/eflomal`` inside the package (its ``eflomal-align`` script is a Python wrapper that
 re-reads the text, numbers the words and calls that program). We write the numbered text ourselves
-while we tokenize (one pass, no text copies), call the program directly and follow its stage messages
-on stderr to move a progress bar while it samples. Written by hand: the file writer (header
-``N_SENTENCES VOCAB_SIZE``, then ``LENGTH id id ...`` per sentence, ``0`` for an empty one), the
-priors translation to word numbers and the progress estimate.
+while we tokenize (:mod:`xling.align.numbering`: header ``N_SENTENCES VOCAB_SIZE``, then ``LENGTH id
+id ...`` per sentence, ``0`` for an empty one), call the program directly and follow its stage messages
+on stderr to move a progress bar while it samples. Written by hand: the priors translation to word
+numbers and the progress estimate.
 """
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ from pathlib import Path
 
 from xling.errors import XlingError
 
-MAX_LEN = 0x400  # eflomal's MAX_SENT_LEN: longer sentences are written as empty (no links), as eflomal-align does
-_HEADER_WIDTH = 48
 _INSTALL_FIX = (f"{sys.executable} -m pip install --no-deps --no-build-isolation eflomal==2.0.0 "
                 "(needs numpy and cython; or pip install 'xling[align]')")
 
@@ -68,46 +66,15 @@ def iterations(n_sentences: int, length: float, model: int) -> tuple[int, int, i
     return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
 
 
-class _Vocab(dict):
-    """Word -> number (as text); an unseen word gets the next number on first look-up."""
-
-    def __missing__(self, word: str) -> str:
-        num = self[word] = str(len(self))
-        return num
-
-
-class NumberedText:
-    """Writes one side of the corpus in eflomal's numeric format, numbering words as they come."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.vocab: dict[str, str] = _Vocab()
-        self.n = 0
-        self.tokens = 0
-        self._f = open(path, "w", encoding="ascii")
-        self._f.write(" " * _HEADER_WIDTH + "\n")  # patched in close(): fscanf skips the padding
-
-    def add_block(self, sentences: list) -> None:
-        """Append sentences (word lists); ``None`` or an empty list is an empty sentence (no links)."""
-        num = self.vocab.__getitem__
-        self._f.write("".join([f"{len(ws)} {' '.join(map(num, ws))}\n" if ws else "0\n" for ws in sentences]))
-        self.n += len(sentences)
-        self.tokens += sum(len(ws) for ws in sentences if ws)
-
-    def close(self) -> None:
-        self._f.seek(0)
-        self._f.write(f"{self.n} {len(self.vocab)}".ljust(_HEADER_WIDTH))
-        self._f.close()
-
-
-def write_numbered_priors(priors: Path, src: NumberedText, tgt: NumberedText, out: Path, lowercase: bool) -> None:
+def write_numbered_priors(priors: Path, src, tgt, out: Path, lowercase: bool) -> None:
     """Translate a text priors file (``LEX``/``HMMF``/``HMMR``/``FERF``/``FERR`` lines, as written by
-    ``eflomal-makepriors``) to the sampler's numbered format over this run's vocabularies."""
+    ``eflomal-makepriors``) to the sampler's numbered format over this run's vocabularies (``src.vocab`` /
+    ``tgt.vocab``: word -> number, :class:`xling.align.numbering.SideNumbering`)."""
     def num(vocab, w):
         if w == "<NULL>":
             return 0
         k = vocab.get(w.lower() if lowercase else w)
-        return None if k is None else int(k) + 1
+        return None if k is None else k + 1
 
     lex: dict = {}
     jumps: dict = {"HMMF": {}, "HMMR": {}}

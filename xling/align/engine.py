@@ -11,8 +11,6 @@ import os
 import shutil
 import tempfile
 import time
-from array import array
-from itertools import chain
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -24,7 +22,7 @@ from xling.align.links import Alignments, format_pharaoh, parse_links, read_link
 from xling.align.options import resolve
 from xling.align.sampling import SamplerQueue
 from xling.align.symmetrize import symmetrize_batch
-from xling.align.tokenize import tokenize
+from xling.align.numbering import MAX_LEN, SideNumbering
 from xling.errors import XlingError
 from xling.io import atomic_path
 
@@ -33,45 +31,6 @@ MAX_CHUNK = 50_000
 RUN_PAIRS = 500_000  # pairs per eflomal run: eflomal holds its whole input in memory
 
 Progress = Callable[[str, float, float], None]  # (phase, completed, total); phases: reading, sampling, writing
-
-
-class _Splitter(dict):
-    """Whitespace token -> its words under ``tokenizer``, cached: a token splits the same way wherever it
-    occurs (the unicode tokenizer never joins across spaces), so each distinct token is split once."""
-
-    LIMIT = 2_000_000
-
-    def __init__(self, tokenizer: str):
-        super().__init__()
-        self.tokenizer = tokenizer
-
-    def __missing__(self, token: str) -> tuple[str, ...]:
-        if len(self) > self.LIMIT:
-            self.clear()
-        words = self[token] = tuple(tokenize(token, self.tokenizer))
-        return words
-
-    def lines(self, lines: list[str]) -> tuple[list[list[str]], list | None]:
-        """Words of each line (already lowercased if wanted) and, per line, ``None`` when its words are its
-        whitespace tokens, else the index of the whitespace token of each word. A block where no token
-        splits (pre-tokenized text, the common case) costs a few C-level passes."""
-        ws = [ln.split() for ln in lines]
-        flat = list(chain.from_iterable(ws))
-        parts = list(map(self.__getitem__, flat))
-        if sum(map(len, parts)) == len(flat):
-            return ws, None
-        words, owners, pos = [], [], 0
-        for w in ws:
-            p = parts[pos:pos + len(w)]
-            pos += len(w)
-            fine = list(chain.from_iterable(p))
-            if len(fine) == len(w):
-                words.append(w)
-                owners.append(None)
-            else:
-                words.append(fine)
-                owners.append([k for k, x in enumerate(p) for _ in x])
-        return words, owners
 
 
 @dataclass
@@ -88,56 +47,49 @@ class _Encoded:
 class _Run:
     """One eflomal run's share of the corpus: numbered text, word counts and (for mapped input) owners."""
 
-    def __init__(self, d: Path, mapped: bool):
+    def __init__(self, d: Path, tokenizer: str, mapped: bool):
         d.mkdir()
         self.d, self.mapped, self.n = d, mapped, 0
-        self.src, self.tgt = eflomal.NumberedText(d / "src.num"), eflomal.NumberedText(d / "tgt.num")
-        self.ns, self.nt = array("H"), array("H")
+        self.src, self.tgt = SideNumbering(d / "src.num", tokenizer), SideNumbering(d / "tgt.num", tokenizer)
+        self.lens: list[tuple[np.ndarray, ...]] = []  # per block: ns, nt (and the remap flags when mapped)
         self.own = [open(d / "own.src", "wb"), open(d / "own.tgt", "wb")] if mapped else None
-        self.rs, self.rt = array("B"), array("B")
 
-    def add(self, s_words: list, t_words: list, s_own, t_own) -> None:
-        """Append pairs (word lists are replaced by ``None`` where eflomal cannot align the pair); ``s_own`` /
-        ``t_own``: per pair ``None`` or the input-token index of each word (``None`` alone: all ``None``)."""
-        own_s, own_t = array("H"), array("H")
-        for k, (ws, wt) in enumerate(zip(s_words, t_words)):
-            if not ws or not wt or len(ws) >= eflomal.MAX_LEN or len(wt) >= eflomal.MAX_LEN:
-                s_words[k] = t_words[k] = None
-                self.ns.append(0)
-                self.nt.append(0)
-                if self.own is not None:
-                    self.rs.append(0)
-                    self.rt.append(0)
-                continue
-            self.ns.append(len(ws))
-            self.nt.append(len(wt))
+    def add(self, s_lines: list[str], t_lines: list[str], lowercase: bool, text=None) -> None:
+        """Append a block of pairs; a pair with an empty or over-long side is written empty on both sides (no
+        links), as eflomal-align does. ``text``: two files that get the words (for eflomal-makepriors)."""
+        sides = [self.src.split(s_lines, lowercase, self.mapped), self.tgt.split(t_lines, lowercase, self.mapped)]
+        bad = np.zeros(len(s_lines), bool)
+        for per_tok, n_words, _, _ in sides:
+            bad |= (n_words == 0) | (n_words >= MAX_LEN) | (per_tok > 0xFFFF)
+        row = []
+        for k, (side, (_, n_words, wid, own)) in enumerate(zip((self.src, self.tgt), sides)):
+            if bad.any():
+                wid = wid[np.repeat(~bad, n_words)]
+                n_words = np.where(bad, 0, n_words)
+            side.write(n_words, wid)
+            if text is not None:
+                text[k].write(side.words_text(n_words, wid))
+            row.append(n_words.astype(np.uint16))
             if self.own is not None:
-                o_s = s_own[k] if s_own is not None else None
-                o_t = t_own[k] if t_own is not None else None
-                self.rs.append(o_s is not None)
-                self.rt.append(o_t is not None)
-                if o_s is not None:
-                    own_s.extend(o_s)
-                if o_t is not None:
-                    own_t.extend(o_t)
-        if self.own is not None:
-            self.own[0].write(own_s.tobytes())
-            self.own[1].write(own_t.tobytes())
-        self.src.add_block(s_words)
-        self.tgt.add_block(t_words)
-        self.n += len(s_words)
+                flags = np.zeros(len(bad), bool) if own is None else own[0] & ~bad
+                if own is not None:
+                    self.own[k].write(own[1][~bad[own[2]]].astype(np.uint16).tobytes())
+                row.append(flags)
+        self.lens.append(tuple(row))
+        self.n += len(s_lines)
 
     def close(self) -> _Encoded:
         for f in self.own or []:
             f.close()
         self.src.close()
         self.tgt.close()
-        self.enc = _Encoded(np.frombuffer(self.ns, np.uint16).astype(np.int64),
-                            np.frombuffer(self.nt, np.uint16).astype(np.int64), self.n,
-                            self.src.tokens + self.tgt.tokens, self.mapped)
+        cols = [np.concatenate(c) for c in zip(*self.lens)] if self.lens else [np.zeros(0, np.uint16)] * 4
         if self.mapped:
-            self.enc.remap_s = np.frombuffer(self.rs, np.uint8).astype(bool)
-            self.enc.remap_t = np.frombuffer(self.rt, np.uint8).astype(bool)
+            ns, rs, nt, rt = cols
+        else:
+            (ns, nt), rs, rt = cols[:2], None, None
+        self.enc = _Encoded(ns.astype(np.int64), nt.astype(np.int64), self.n, self.src.tokens + self.tgt.tokens,
+                            self.mapped, None if rs is None else rs.astype(bool), None if rt is None else rt.astype(bool))
         return self.enc
 
 
@@ -187,42 +139,29 @@ class Aligner:
 
     # -- pass 1: tokenize and number -------------------------------------------------------------
     def _encode(self, blocks, pretokenized: bool, d: Path, save_text: bool, progress, total_bytes) -> Iterator[_Run]:
-        """Yield each run as soon as it is numbered and closed."""
+        """Number ``(src_lines, tgt_lines, done)`` blocks; yield each run as soon as it is numbered and closed."""
         tok, low, limit = self.opts["tokenizer"], self.opts["lowercase"], self.opts["run_pairs"] or (1 << 62)
         mapped = pretokenized and tok != "whitespace"  # indices must stay those of the input's tokens
         text = [open(d / "src.txt", "w", encoding="utf-8"), open(d / "tgt.txt", "w", encoding="utf-8")] \
             if save_text else None
-        split = _Splitter(tok)
         runs: list[_Run] = []  # the current one last
-        for pairs, done in blocks:
-            if low:
-                pairs = [(s.lower(), t.lower()) for s, t in pairs]
-            s_own = t_own = None
-            if tok == "whitespace":
-                s_words, t_words = [s.split() for s, _ in pairs], [t.split() for _, t in pairs]
-            else:
-                s_words, s_own = split.lines([s for s, _ in pairs])
-                t_words, t_own = split.lines([t for _, t in pairs])
+        for s_lines, t_lines, done in blocks:
             start = 0
-            while start < len(pairs):
+            while start < len(s_lines):
                 if not runs or runs[-1].n >= limit:
                     if runs:
                         runs[-1].close()
                         yield runs[-1]
-                    runs.append(_Run(d / f"run{len(runs)}", mapped))
-                end = min(len(pairs), start + limit - runs[-1].n)
-                sw, tw = s_words[start:end], t_words[start:end]
-                runs[-1].add(sw, tw, s_own and s_own[start:end], t_own and t_own[start:end])  # (None stays None)
-                if text is not None:
-                    text[0].write("".join(" ".join(w or ()) + "\n" for w in sw))
-                    text[1].write("".join(" ".join(w or ()) + "\n" for w in tw))
+                    runs.append(_Run(d / f"run{len(runs)}", tok, mapped))
+                end = min(len(s_lines), start + limit - runs[-1].n)
+                runs[-1].add(s_lines[start:end], t_lines[start:end], low, text)
                 start = end
             if progress is not None:
                 progress("reading", done, total_bytes)
         for f in text or []:
             f.close()
         if not runs:
-            runs.append(_Run(d / "run0", mapped))
+            runs.append(_Run(d / "run0", tok, mapped))
         runs[-1].close()
         yield runs[-1]
 
@@ -303,7 +242,7 @@ class Aligner:
         """Align a :class:`~xling.align.source.ParallelSource` and write Pharaoh links to ``out`` atomically."""
         n_pairs = n_links = 0
         with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for n, sid, i, j in self._run(source.blocks(), source.pretokenized, progress, source.total_bytes,
+            for n, sid, i, j in self._run(source.columns(), source.pretokenized, progress, source.total_bytes,
                                           save_priors):
                 f.write(format_pharaoh(n, sid, i, j))
                 n_pairs += n
@@ -315,7 +254,8 @@ class Aligner:
         """Align raw (untokenized) pairs given in blocks ``(pairs, done)`` (``done``: progress out of ``total``);
         yield ``(n_pairs, sid, i, j)`` chunks in input order (``sid`` counts from the chunk's first pair), for
         :func:`~xling.align.links.format_pharaoh`. Memory: one block and one chunk, besides eflomal's run."""
-        return self._run(blocks, False, progress, total, None)
+        columns = (([s for s, _ in pairs], [t for _, t in pairs], done) for pairs, done in blocks)
+        return self._run(columns, False, progress, total, None)
 
     def align_pairs(self, src_lines: Iterable[str], tgt_lines: Iterable[str], *, pretokenized: bool = False,
                     progress: Progress | None = None, save_priors: str | Path | None = None) -> Alignments:
@@ -325,7 +265,7 @@ class Aligner:
             raise XlingError(f"source has {len(src_lines)} lines but target has {len(tgt_lines)}",
                              fix="give line-aligned text with the same number of lines on both sides")
         n, step = len(src_lines), 65536
-        blocks = ((list(zip(src_lines[k:k + step], tgt_lines[k:k + step])), min(n, k + step)) for k in range(0, n, step))
+        blocks = ((src_lines[k:k + step], tgt_lines[k:k + step], min(n, k + step)) for k in range(0, n, step))
         parts = list(self._run(blocks, pretokenized, progress, len(src_lines), save_priors))
         return Alignments.concat(parts)
 

@@ -61,6 +61,18 @@ def split_joint(line: str, path, n: int) -> tuple[str, str]:
     return parts[0].strip(), parts[1].strip()
 
 
+def split_joint_block(lines: list[str], path, before: int) -> tuple[list[str], list[str]]:
+    """Source and target sides of a block of ``src ||| tgt`` lines (``before``: lines read earlier). The
+    common case (one `` ||| `` a line) costs one split a line; anything else goes line by line."""
+    parts = [ln.split(" ||| ") for ln in lines]
+    if all(len(p) == 2 for p in parts):
+        src, tgt = [p[0] for p in parts], [p[1] for p in parts]
+        if "|||" not in "\n".join(tgt):
+            return list(map(str.strip, src)), list(map(str.strip, tgt))
+    pairs = [split_joint(ln, path, before + k) for k, ln in enumerate(lines, 1)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
 class ParallelSource:
     """Sentence pairs from files, read block by block; ``total_bytes`` sizes a progress bar."""
 
@@ -80,14 +92,20 @@ class ParallelSource:
 
     def blocks(self) -> Iterator[tuple[list[tuple[str, str]], int]]:
         """Yield ``(pairs, bytes_read_so_far)``; raises on the first bad line or a count mismatch."""
+        for src, tgt, done in self.columns():
+            yield list(zip(src, tgt)), done
+
+    def columns(self) -> Iterator[tuple[list[str], list[str], int]]:
+        """Yield ``(source_lines, target_lines, bytes_read_so_far)`` (stripped); raises on the first bad line or
+        a count mismatch."""
         seen_text = False
         if self.input is not None:
             n = 0
             for lines, done in iter_line_blocks(self.input, "input file"):
-                pairs = [split_joint(ln, self.input, n + k) for k, ln in enumerate(lines, 1)]
+                src, tgt = split_joint_block(lines, self.input, n)
                 n += len(lines)
-                seen_text = seen_text or any(a or b for a, b in pairs)
-                yield pairs, done
+                seen_text = seen_text or any(src) or any(tgt)
+                yield src, tgt, done
             self._check_text(seen_text, self.input, "input file")
             return
         s_it = iter_line_blocks(self.src, "source file")
@@ -107,10 +125,10 @@ class ParallelSource:
                 t_done = t_blk[1]
             k = min(len(s_buf), len(t_buf))
             if k:
-                pairs = [(a.strip(), b.strip()) for a, b in zip(s_buf[:k], t_buf[:k])]
+                src, tgt = list(map(str.strip, s_buf[:k])), list(map(str.strip, t_buf[:k]))
                 del s_buf[:k], t_buf[:k]
-                seen_text = seen_text or any(a or b for a, b in pairs)
-                yield pairs, s_done + t_done
+                seen_text = seen_text or any(src) or any(tgt)
+                yield src, tgt, s_done + t_done
         if s_n != t_n:
             raise XlingError(f"source has {s_n} lines but target {self.tgt} has {t_n} lines", file=self.src,
                              fix="the two files must be line-aligned translations")
@@ -126,7 +144,7 @@ def read_parallel(src=None, tgt=None, input=None) -> tuple[list[str], list[str]]
     """Read all pairs into two lists (small files: gold sets, ``align score --text``)."""
     s_out: list[str] = []
     t_out: list[str] = []
-    for pairs, _ in ParallelSource(src, tgt, input).blocks():
-        s_out += [a for a, _ in pairs]
-        t_out += [b for _, b in pairs]
+    for s_lines, t_lines, _ in ParallelSource(src, tgt, input).columns():
+        s_out += s_lines
+        t_out += t_lines
     return s_out, t_out
