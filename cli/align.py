@@ -32,12 +32,13 @@ def align(ctx: typer.Context,
                                         "words are aligned, each direction's links mapped back, then symmetrized."),
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
           model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
-          fast: bool = typer.Option(False, "--fast", help="Preset: --length 0.25, 1 sampler per direction: about half the "
-                                 "default's sampling time, somewhat higher AER (default: --length 0.75, 1 sampler)."),
+          fast: bool = typer.Option(False, "--fast", help="Preset: --length 0.5 (at least 4 iterations), 1 sampler per "
+                                 "direction: about 2/3 of the default's sampling time at 100k pairs, somewhat higher "
+                                 "AER (default: --length 0.75, at least 8 iterations, 1 sampler)."),
           accurate: bool = typer.Option(False, "--accurate", help="Preset: eflomal-align's own settings (--length 1, 3 "
-                                     "samplers): about 4x the default's sampling time."),
+                                     "samplers, its iteration schedule): about 5x the default's sampling time."),
           length: Optional[float] = typer.Option(None, "--length", help="Sampling iterations relative to eflomal's "
-                                                 "5000/sqrt(pairs) (overrides the preset)."),
+                                                 "5000/sqrt(pairs) per run (overrides the preset's; its floor stays)."),
           n_samplers: Optional[int] = typer.Option(None, "--n-samplers", min=1, help="Independent samplers per direction "
                                                    "(overrides the preset)."),
           run_pairs: int = typer.Option(500_000, "--run-pairs", help="Pairs per eflomal run: larger corpora are "

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from xling.align import encode
 from xling.cli.main import app
 
 runner = CliRunner()
@@ -31,7 +33,14 @@ def test_line_count_mismatch(tmp_path):
     _assert_fails(r, tmp_path, "3 lines", "2 lines", created=[out])
 
 
-def test_malformed_separator_line(tmp_path):
+@pytest.fixture(params=[False, True], ids=["one-process", "two-processes"])
+def numbering(request, monkeypatch):
+    """Both ways of numbering: this process alone, or a second process for the target side (which reads
+    the same input: the error must still be the one message)."""
+    monkeypatch.setattr(encode, "PARALLEL_MIN_BYTES", 0 if request.param else 1 << 60)
+
+
+def test_malformed_separator_line(tmp_path, numbering):
     (tmp_path / "in").write_text("a b ||| x y\nc d x y\ne ||| f\n", encoding="utf-8")
     out = tmp_path / "o.al"
     r = _run("align", "--input", tmp_path / "in", "--out", out)
@@ -41,12 +50,16 @@ def test_malformed_separator_line(tmp_path):
     _assert_fails(r, tmp_path, "in:2", created=[out])
 
 
-def test_non_utf8(tmp_path):
+def test_non_utf8(tmp_path, numbering):
     (tmp_path / "s").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
     (tmp_path / "t").write_text("ok\ncafe\n", encoding="utf-8")
     out = tmp_path / "o.al"
     r = _run("align", "--src", tmp_path / "s", "--tgt", tmp_path / "t", "--out", out)
     _assert_fails(r, tmp_path, "s:2", "UTF-8", created=[out])
+    (tmp_path / "s").write_text("ok\ncafe\n", encoding="utf-8")  # the side the second process numbers
+    (tmp_path / "t").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
+    r = _run("align", "--src", tmp_path / "s", "--tgt", tmp_path / "t", "--out", out)
+    _assert_fails(r, tmp_path, "t:2", "UTF-8", created=[out])
 
 
 def test_unknown_sym_and_missing_input(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xling.align import eflomal as eflomal_mod
-from xling.align import engine
+from xling.align import decode, encode
 from xling.align.links import Alignments, format_pharaoh, parse_links
 from xling.align.symmetrize import symmetrize, symmetrize_batch
 from xling.cli.main import app
@@ -78,7 +78,11 @@ def test_chunked_pipeline_matches_per_pair(tmp_path, fake_sampler, monkeypatch):
     inp.write_text("".join(f"{a} ||| {b}\n" for a, b in zip(src, tgt)), encoding="utf-8")
     outs = {}
     for chunk, runs in ((7, "1000"), (100_000, "0")):
-        monkeypatch.setattr(engine, "MAX_CHUNK", chunk)
+        # the small chunks also take the two-process paths: the target side numbered by a second process,
+        # the second half of each run's chunks decoded by a forked one
+        monkeypatch.setattr(decode, "MAX_CHUNK", chunk)
+        monkeypatch.setattr(decode, "PARALLEL_MIN_PAIRS", 0 if chunk == 7 else 1 << 60)
+        monkeypatch.setattr(encode, "PARALLEL_MIN_BYTES", 0 if chunk == 7 else 1 << 60)
         out = tmp_path / f"o{chunk}.al"
         r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(out), "--run-pairs", runs])
         assert r.exit_code == 0, r.output
@@ -86,6 +90,8 @@ def test_chunked_pipeline_matches_per_pair(tmp_path, fake_sampler, monkeypatch):
     assert outs[7] == outs[100_000]
     # several eflomal runs (each on its own slice of pairs) give the same links with this sampler
     monkeypatch.setattr("xling.align.options.MIN_RUN_PAIRS", 1)
+    monkeypatch.setattr(decode, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(encode, "PARALLEL_MIN_BYTES", 0)
     r = runner.invoke(app, ["align", "--input", str(inp), "--out", str(tmp_path / "runs.al"), "--run-pairs", "60"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs.al").read_text(encoding="utf-8") == outs[7]
@@ -198,10 +204,14 @@ def test_sampler_progress_moves_between_eflomal_messages(monkeypatch):
 
 
 def test_iterations_follow_eflomal_schedule():
-    assert eflomal_mod.iterations(100_000, 1.0, 3) == (4, 4, 16)  # eflomal-align's own numbers
-    assert eflomal_mod.iterations(100_000, 0.5, 2) == (2, 8, 0)
-    assert eflomal_mod.iterations(1_000_000, 0.5, 3) == (2, 2, 4)  # floored (eflomal: 2, 1, 2)
-    assert eflomal_mod.iterations(10, 1.0, 1) == (1581, 0, 0)
+    it = eflomal_mod.iterations
+    assert it(100_000, 1.0, 3, "eflomal", 4) == (4, 4, 16)  # eflomal-align's own numbers
+    assert it(100_000, 0.5, 2, "eflomal", 4) == (2, 8, 0)
+    assert it(1_000_000, 0.5, 3, "eflomal", 4) == (2, 2, 4)  # floored (eflomal: 2, 1, 2)
+    assert it(10, 1.0, 1) == (1581, 0, 0)
+    assert it(100_000, 0.75, 3) == (1, 0, 12)  # the default: a short IBM1 start, then the fertility model
+    assert it(500_000, 0.75, 3) == (1, 0, 8)  # floored
+    assert it(1000, 0.75, 2) == (9, 119, 0)
 
 
 def test_vectorised_numbering_equals_line_tokenization(tmp_path):

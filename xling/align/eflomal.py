@@ -57,13 +57,25 @@ def find_makepriors() -> str:
     return exe
 
 
-def iterations(n_sentences: int, length: float, model: int) -> tuple[int, int, int]:
-    """Sampling iterations per model: eflomal's own schedule, ``length * 5000 / sqrt(n)`` for the last model
-    and a quarter of that for the earlier ones, so the total work grows as ``sqrt(n)`` (not ``n``) with
-    the corpus; floored at 4 / 2 / 2 so that million-pair corpora still mix (eflomal floors at 2 / 2 / 1)."""
-    it = max(4, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
-    q = max(2, it // 4)
-    return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
+SCHEDULES = ("xling", "eflomal")
+
+
+def iterations(n_sentences: int, length: float, model: int, schedule: str = "xling",
+               floor: int = 8) -> tuple[int, int, int]:
+    """Sampling iterations per model (IBM1, HMM, fertility). The last model gets eflomal's
+    ``length * 5000 / sqrt(n)``, at least ``floor`` (so that the half-million-pair runs of a large corpus
+    still mix); the total work grows as ``sqrt(n)``, not ``n``, with the corpus.
+
+    ``eflomal``: eflomal-align's own shape, a quarter of that for each earlier model (at least 2).
+    ``xling``: one IBM1 iteration per 12 of the last model (at least one) to start it, and no separate
+    HMM stage before the fertility model, whose sampler already learns the HMM's jump distribution: at
+    equal sampling time that bought a lower AER (measured in :mod:`xling.align.options`)."""
+    it = max(floor, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
+    if schedule == "eflomal":
+        q = max(2, it // 4)
+        return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
+    first = max(1, it // 12)
+    return {1: (it, 0, 0), 2: (first, it, 0), 3: (first, 0, it)}[model]
 
 
 def write_numbered_priors(priors: Path, src, tgt, out: Path, lowercase: bool) -> None:
@@ -152,19 +164,15 @@ class _SamplerProgress:
 
 
 def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
-                length: float, n_samplers: int, priors: Path | None = None, progress=None,
-                stop: threading.Event | None = None) -> dict:
+                length: float, n_samplers: int, schedule: str = "xling", floor: int = 8, priors: Path | None = None,
+                progress=None, stop: threading.Event | None = None) -> dict:
     """Run both directions of eflomal (in parallel threads of one process) and wait for the links; ``stop``
     set from another thread kills it.
 
     Returns ``{"eflomal_peak_rss_mb": ...}`` (its high-water mark read from /proc while it runs; 0 elsewhere)."""
-    it = iterations(n_sentences, length, model)
+    it = iterations(n_sentences, length, model, schedule, floor)
     cmd = [find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt), "-f", str(fwd), "-r", str(rev),
-           "-n", str(n_samplers), "-N", "0.2", "-1", str(it[0])]
-    if model >= 2:
-        cmd += ["-2", str(it[1])]
-    if model >= 3:
-        cmd += ["-3", str(it[2])]
+           "-n", str(n_samplers), "-N", "0.2", "-1", str(it[0]), "-2", str(it[1]), "-3", str(it[2])]
     if priors is not None:
         cmd += ["-p", str(priors)]
     track = _SamplerProgress(it, tokens, progress)
@@ -186,7 +194,10 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
                 raise XlingError("eflomal was stopped")
             track.tick()
             peak = max(peak, peak_rss_mb(proc.pid))
-            time.sleep(0.25)
+            try:
+                proc.wait(timeout=0.25)  # returns as soon as eflomal exits
+            except subprocess.TimeoutExpired:
+                pass
     except BaseException:
         proc.kill()
         proc.wait()

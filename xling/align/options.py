@@ -37,10 +37,10 @@ from xling.errors import XlingError
 
 MIN_RUN_PAIRS = 1000  # smaller eflomal runs would learn too little
 
-PRESETS = {
-    "fast": {"length": 0.25, "n_samplers": 1},
-    "default": {"length": 0.75, "n_samplers": 1},
-    "accurate": {"length": 1.0, "n_samplers": 3},  # eflomal-align's own defaults
+PRESETS = {  # schedule and floor: see xling.align.eflomal.iterations
+    "fast": {"length": 0.5, "n_samplers": 1, "schedule": "xling", "floor": 4},
+    "default": {"length": 0.75, "n_samplers": 1, "schedule": "xling", "floor": 8},
+    "accurate": {"length": 1.0, "n_samplers": 3, "schedule": "eflomal", "floor": 4},  # eflomal-align's own defaults
 }
 
 
@@ -70,4 +70,4 @@ def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: st
             raise XlingError("priors file does not exist", file=pp,
                              fix="write one with `xling align --save-priors` (or eflomal-makepriors) or drop --priors")
     return {"sym": sym, "tokenizer": tokenizer, "lowercase": lowercase, "model": model, "preset": preset,
-            "length": float(length), "n_samplers": int(n_samplers), "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}
+            "length": float(length), "n_samplers": int(n_samplers), "schedule": p["schedule"], "floor": p["floor"], "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}

@@ -33,7 +33,7 @@ class SamplerQueue:
 
     def submit(self, run) -> None:
         o = self.opts
-        size = 2 * (sum(eflomal.iterations(run.n, o["length"], o["model"])) + 1) if run.enc.tokens else 0
+        size = 2 * (sum(eflomal.iterations(run.n, o["length"], o["model"], o["schedule"], o["floor"])) + 1) if run.enc.tokens else 0
         self._state[id(run)] = {"done": threading.Event(), "error": None, "before": sum(self.sizes), "size": size}
         self.sizes.append(size)
         self._q.put(run)
@@ -82,7 +82,8 @@ class SamplerQueue:
                 rep = lambda ph, c, t, k=st["before"]: self.progress(ph, k + c, max(sum(self.sizes), k + c))  # noqa: E731
             res = eflomal.run_sampler(run.d / "src.num", run.d / "tgt.num", run.d / "fwd", run.d / "rev",
                                       n_sentences=run.n, tokens=run.enc.tokens, model=o["model"], length=o["length"],
-                                      n_samplers=o["n_samplers"], priors=priors, progress=rep, stop=self._stop)
+                                      n_samplers=o["n_samplers"], schedule=o["schedule"], floor=o["floor"],
+                                      priors=priors, progress=rep, stop=self._stop)
             self.peak = max(self.peak, res["eflomal_peak_rss_mb"])
         r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.wall += time.perf_counter() - t1
