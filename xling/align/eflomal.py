@@ -67,15 +67,16 @@ def iterations(n_sentences: int, length: float, model: int, schedule: str = "xli
     still mix); the total work grows as ``sqrt(n)``, not ``n``, with the corpus.
 
     ``eflomal``: eflomal-align's own shape, a quarter of that for each earlier model (at least 2).
-    ``xling``: one IBM1 iteration per 12 of the last model (at least one) to start it, and no separate
-    HMM stage before the fertility model, whose sampler already learns the HMM's jump distribution: at
-    equal sampling time that bought a lower AER (measured in :mod:`xling.align.options`)."""
+    ``xling``: each earlier model gets a quarter of the last model's iterations beyond the first 8 (at
+    least one): eflomal's shape on small corpora, where iterations are cheap and the earlier models
+    help, and short IBM1/HMM stages on large ones, where the fertility model's own iterations buy a
+    lower AER for the same sampling time (measured in :mod:`xling.align.options`)."""
     it = max(floor, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
     if schedule == "eflomal":
         q = max(2, it // 4)
         return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
-    first = max(1, it // 12)
-    return {1: (it, 0, 0), 2: (first, it, 0), 3: (first, 0, it)}[model]
+    first = max(1, (it - 8) // 4)
+    return {1: (it, 0, 0), 2: (first, it, 0), 3: (first, first, it)}[model]
 
 
 def write_numbered_priors(priors: Path, src, tgt, out: Path, lowercase: bool) -> None:
@@ -164,7 +165,8 @@ class _SamplerProgress:
 
 
 def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
-                length: float, n_samplers: int, schedule: str = "xling", floor: int = 8, priors: Path | None = None,
+                length: float, n_samplers: int, schedule: str = "xling", floor: int = 8, null_prior: float = 0.2,
+                priors: Path | None = None,
                 progress=None, stop: threading.Event | None = None) -> dict:
     """Run both directions of eflomal (in parallel threads of one process) and wait for the links; ``stop``
     set from another thread kills it.
@@ -172,7 +174,7 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
     Returns ``{"eflomal_peak_rss_mb": ...}`` (its high-water mark read from /proc while it runs; 0 elsewhere)."""
     it = iterations(n_sentences, length, model, schedule, floor)
     cmd = [find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt), "-f", str(fwd), "-r", str(rev),
-           "-n", str(n_samplers), "-N", "0.2", "-1", str(it[0]), "-2", str(it[1]), "-3", str(it[2])]
+           "-n", str(n_samplers), "-N", str(null_prior), "-1", str(it[0]), "-2", str(it[1]), "-3", str(it[2])]
     if priors is not None:
         cmd += ["-p", str(priors)]
     track = _SamplerProgress(it, tokens, progress)

@@ -37,10 +37,10 @@ from xling.errors import XlingError
 
 MIN_RUN_PAIRS = 1000  # smaller eflomal runs would learn too little
 
-PRESETS = {  # schedule and floor: see xling.align.eflomal.iterations
-    "fast": {"length": 0.5, "n_samplers": 1, "schedule": "xling", "floor": 4},
-    "default": {"length": 0.75, "n_samplers": 1, "schedule": "xling", "floor": 8},
-    "accurate": {"length": 1.0, "n_samplers": 3, "schedule": "eflomal", "floor": 4},  # eflomal-align's own defaults
+PRESETS = {  # schedule and floor: see xling.align.eflomal.iterations; null_prior: eflomal's -N
+    "fast": {"length": 0.5, "n_samplers": 1, "schedule": "xling", "floor": 4, "null_prior": 0.3},
+    "default": {"length": 0.75, "n_samplers": 1, "schedule": "xling", "floor": 8, "null_prior": 0.3},
+    "accurate": {"length": 1.0, "n_samplers": 3, "schedule": "eflomal", "floor": 4, "null_prior": 0.2},  # eflomal-align's
 }
 
 
@@ -70,4 +70,5 @@ def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: st
             raise XlingError("priors file does not exist", file=pp,
                              fix="write one with `xling align --save-priors` (or eflomal-makepriors) or drop --priors")
     return {"sym": sym, "tokenizer": tokenizer, "lowercase": lowercase, "model": model, "preset": preset,
-            "length": float(length), "n_samplers": int(n_samplers), "schedule": p["schedule"], "floor": p["floor"], "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}
+            "length": float(length), "n_samplers": int(n_samplers), "schedule": p["schedule"], "floor": p["floor"],
+            "null_prior": p["null_prior"], "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}

@@ -83,6 +83,7 @@ class SamplerQueue:
             res = eflomal.run_sampler(run.d / "src.num", run.d / "tgt.num", run.d / "fwd", run.d / "rev",
                                       n_sentences=run.n, tokens=run.enc.tokens, model=o["model"], length=o["length"],
                                       n_samplers=o["n_samplers"], schedule=o["schedule"], floor=o["floor"],
+                                      null_prior=o["null_prior"],
                                       priors=priors, progress=rep, stop=self._stop)
             self.peak = max(self.peak, res["eflomal_peak_rss_mb"])
         r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
