@@ -1,31 +1,45 @@
 """Alignment options, their checks and the speed/accuracy presets (chosen by measurement).
 
-Presets set eflomal's sampling length (``length``: iterations relative to eflomal's ``5000 / sqrt(pairs)``
-for the last model, see :func:`xling.align.eflomal.iterations`) and the samplers per direction; explicit
-``length`` / ``n_samplers`` override them. Both directions always run in parallel threads of one
-eflomal process, so one sampler per direction already keeps two cores busy; each extra sampler adds
-its full cost in CPU time and buys accuracy through the argmax over samplers.
+Presets set eflomal's sampling length (``length``: iterations of the last model relative to eflomal's
+``5000 / sqrt(pairs)`` per run, at least the preset's ``floor``), the shape of the schedule (see
+:func:`xling.align.eflomal.iterations`), eflomal's null-link prior and the samplers per direction;
+explicit ``length`` / ``n_samplers`` override them. Both directions always run in parallel threads
+of one eflomal process, so one sampler per direction already keeps two cores busy; each extra
+sampler adds its full cost in CPU time and buys accuracy through the argmax over samplers.
 
 Measured with ``benchmarks/align.py``'s corpus (en-fr + zh-en gold + tatoeba, lowercased, tokenized;
 ``src ||| tgt`` input, so CJK words are split into characters, aligned, mapped back and symmetrized on
-the input's tokens), 2 cores, quiet machine (load about 1). eflomal seeds itself from /dev/urandom, so
-AER moves by about +-0.01 between runs: ranges are over 2-3 runs. fast_align (``-d -o -v``, both
-directions, ``atools`` grow-diag-final-and): 6.9 s at 100k pairs (AER en-fr 0.269, zh-en 0.490),
-63.2 s at 1M pairs (0.280, 0.513)::
+the input's tokens), 2 cores. eflomal seeds itself from /dev/urandom: AER ranges are over 3-5 runs.
+Iterations are written IBM1/HMM/fertility; "eflomal s" is the sampler alone on the same numbered
+files, alternating settings (this machine's speed drifted by up to 1.5x within the hour, so compare
+times within a block only). fast_align (``-d -o -v``, both directions, ``atools``
+grow-diag-final-and): AER en-fr 0.269, zh-en 0.490 at 100k pairs; 0.280, 0.513 at 1M::
 
-    pairs  length  samplers  eflomal wall s  xling wall s  AER en-fr     AER zh-en
-    100k   0.25    1          1.8-2.0        3.5-3.8       0.234-0.236   0.506-0.510     <- "fast"
-    100k   0.5     1          2.3-2.5        4.2-4.4       0.210-0.216   0.479-0.492
-    100k   0.75    1          3.3-3.5        5.3-5.7       0.204-0.208   0.454-0.461     <- "default"
-    100k   0.5     2          4.5-5.3        6.1-7.1       0.194-0.203   0.432-0.445
-    1M     0.25    1         20.0-21.6       27.5-30.3     0.240-0.242   0.510-0.512     <- "fast"
-    1M     0.75    1         22.0-23.6       30.3-31.4     0.231-0.241   0.501-0.517     <- "default"
+    100k pairs (one run)           eflomal s  AER en-fr     AER zh-en
+    3/3/12, null prior 0.2         3.2-3.3    0.202-0.212   0.459-0.463   eflomal's shape (the old default)
+    2/2/8,  0.2                    2.2-2.3    0.204-0.211   0.483
+    0/0/12, 0.2                    2.2        0.212-0.220   0.497-0.503   no IBM1 start: worse
+    1/1/10, 0.3                    2.1        0.203-0.210   0.482-0.487
+    1/1/12, 0.2                    2.4        0.200-0.212   0.472-0.477
+    1/1/12, 0.3                    2.3        0.193-0.209   0.465-0.481   <- "default" (xling shape)
+    1/1/12, 0.5                    2.4        0.193-0.209   0.470-0.475
+    1/0/14, 0.3                    -          0.195-0.202   0.456-0.474
+    1/0/8,  0.3                    1.8-2.3    0.215-0.225   0.502-0.511   <- "fast" (1/1/12, 0.3: 2.9-3.1)
 
-(1M pairs are two eflomal runs of 500k, the second sampled while the first's links are written; at
-that size every length up to 0.7 is the floor schedule 2/2/4.) The default is the cheapest setting
-whose AER is below fast_align's on both gold sets at 100k with a margin wider than the run-to-run
-spread; at 1M its zh-en AER is within that spread of fast_align's. "fast" is below on en-fr only;
-"accurate" is eflomal-align's own schedule.
+    1M pairs (runs of 500k: 1M is two; AER of the first run)
+    2/2/4,  0.2 (the old floor)     7.6-7.8   0.240         0.514-0.522
+    1/0/6,  0.3                     9.6-9.9   0.241         0.515-0.516
+    1/1/7,  0.3                    12.8-14.1  0.238-0.247   0.499-0.509
+    1/0/8,  0.3                    12.5-13.7  0.232-0.249   0.493-0.501   <- "default" (floor 8)
+    1/0/4,  0.3                     7.1-8.6   0.257-0.259   0.528-0.535   <- "fast" (floor 4)
+
+On a small corpus (a gold set + 1000 tatoeba pairs, ``--tokenizer whitespace``, 1 sampler) the earlier
+models matter and cost little: eflomal's shape 24/24/99 scored 0.179-0.184 / 0.366-0.375, the xling
+shape 22/22/99 with null prior 0.3 0.177-0.178 / 0.363-0.370, while 8/0/99 and 8/8/99 scored
+0.375-0.387 on zh-en.
+The default is the cheapest setting found whose AER is below fast_align's on both gold sets at 100k
+and 1M with a margin at least the run-to-run spread (thin at 1M on zh-en: 0.01-0.02); "fast" is below on
+en-fr only; "accurate" is eflomal-align's own schedule with 3 samplers.
 """
 from __future__ import annotations
 
