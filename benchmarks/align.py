@@ -11,27 +11,27 @@ fast_align pairs/s, wall clock, at the same OMP_NUM_THREADS; CPU seconds (user+s
 since the machine may be shared (the load average is printed before each run).
 
     python benchmarks/align.py --fast-align /path/to/fast_align/build   # or --fast-align-src CHECKOUT
-    python benchmarks/align.py --pairs 100000,1000000 --xling-args '' --xling-args '--fast' --json out.json
+    python benchmarks/align.py --pairs 100000,1000000 --repeats 3 --xling-args '' --xling-args=--fast --json out.json
     python benchmarks/align.py --cpu     # small mode (5000 pairs) that keeps the script from rotting
 
 Targets (issue 17): ratio >= 2.0 at 100k and 1M pairs, AER <= fast_align's on both gold sets, xling's
 peak RSS at 1M within 2x of that at 100k.
 
-Last run (2 cores, quiet machine, load 0.2-1.8; CPU s = user+sys; eflomal seeds itself at random, so AER
-moves by about +-0.01 between runs, more at 1M on zh-en: another 1M default run gave 0.231 / 0.501):
+Last run (`--repeats 3`, 2 cores of a shared VM whose speed drifted by up to 1.5x within the hour, load
+0.7-2.0; the table holds each tool's fastest run, "worst AER" the worst of its three runs; CPU s =
+user+sys; eflomal seeds itself at random):
 
-    pairs  tool          wall s  CPU s  x fast_align (wall/CPU)  AER en-fr  AER zh-en
-    100k   fast_align       7.4   12.9                            0.2692     0.4899
-    100k   xling            5.4    8.4  1.37 / 1.55              0.2129     0.4633
-    100k   xling --fast     4.0    5.3  1.85 / 2.43              0.2311     0.5211
-    1M     fast_align      68.1  127.7                            0.2800     0.5133
-    1M     xling           30.3   50.7  2.25 / 2.52              0.2409     0.5172
-    1M     xling --fast    30.3   49.0  2.25 / 2.61              0.2422     0.5096
+    pairs  tool        wall s  CPU s  x fast_align (wall/CPU)  AER en-fr  AER zh-en  worst AER
+    100k   fast_align     9.2   16.6                            0.2694     0.4898     0.2694 / 0.4899
+    100k   xling          4.4    8.1  2.09 / 2.06              0.2105     0.4661     0.2105 / 0.4857
+    1M     fast_align    72.3  135.5                            0.2799     0.5132     0.2800 / 0.5132
+    1M     xling         31.9   54.8  2.27 / 2.47              0.2294     0.5007     0.2426 / 0.5065
 
-Peak RSS (largest process): xling 217 MB at 100k, 253 MB at 1M (1.16x); eflomal 35 -> 114 MB (runs of at
-most 500k pairs). At 1M the second eflomal run samples while the first run's links are written, so
-the phases overlap; at 100k (one run) they cannot, and Python's reading (1.2 s) and writing (0.5 s)
-are a third of xling's time.
+Run by run (fast_align then xling, seconds): 100k 10.8/5.2, 11.5/5.0, 9.3/4.4 (2.08, 2.28, 2.09x);
+1M 86.6/34.3, 90.2/31.9, 72.3/36.5 (2.52, 2.83, 1.98x). Peak RSS (largest process): xling 137 MB at
+100k, 231 MB at 1M (1.69x); eflomal 35 -> 114 MB (runs of at most 500k pairs). xling's phases at 100k:
+reading + numbering 0.5 s (the target side in a second process), eflomal 3.0-3.6 s, links +
+symmetrization + writing 0.3-0.5 s (half of it in a forked process).
 """
 from __future__ import annotations
 

@@ -249,6 +249,8 @@ def test_vectorised_numbering_equals_line_tokenization(tmp_path):
             assert len(o) == len(w) and all(w[x] in ws[i] for x, i in enumerate(o))
     flat = SideNumbering(tmp_path / "flat.num", "unicode")
     assert flat.split(["a b c", "d e"], False, True)[3] is None  # nothing to split
+    # in-memory input may hold a line feed inside a sentence: counted line by line, as str.split() does
+    assert flat.split(["a\nb c", "d"], False, True)[1].tolist() == [3, 1]
     # the code points str.split() splits on, all of them
     every = "".join(chr(c) + "x" for c in range(0x110000) if c != 10 and not 0xD800 <= c < 0xE000)
     assert tokens_per_line(every, 1).tolist() == [len(every.split())]

@@ -1,5 +1,7 @@
-"""The alignment pipeline: one streaming pass to tokenize and number the text for eflomal, eflomal's
-sampler (a separate program), then links read, symmetrized and written in bounded chunks.
+"""The alignment pipeline: one streaming pass to tokenize and number the text for eflomal
+(:mod:`.encode`; the target side in a second process on large files), eflomal's sampler (a separate
+program, :mod:`.sampling`), then links read, symmetrized and written in bounded chunks (:mod:`.decode`;
+half of each large run in a forked process).
 
 Memory is bounded by the vocabulary and the chunk size, not by the corpus: the text is never held
 whole (besides two small integer arrays of sentence lengths). eflomal itself holds the numbered
