@@ -147,14 +147,16 @@ class _Target:
         job = {"src": source.src, "tgt": source.tgt, "input": source.input, "d": d, "opts": opts, "mapped": mapped}
         root = str(Path(__file__).resolve().parents[2])  # the folder holding the xling package
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
+        self.err = open(d / "numbering.err", "w+")  # a file, not a pipe: a chatty child can never block on it
         self.proc = subprocess.Popen([sys.executable, "-m", "xling.align.encode", json.dumps(job, default=str)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
 
     def closed(self, k: int) -> tuple:
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait()
-            err = self.proc.stderr.read().strip()
+            self.err.seek(0)
+            err = self.err.read().strip()
             if err.startswith("{"):
                 raise XlingError(**json.loads(err.splitlines()[-1]))
             raise XlingError(f"numbering the target side failed (exit {self.proc.returncode}): {err[-500:]}",
@@ -171,7 +173,7 @@ class _Target:
             self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.err.close()
 
 
 def encode_runs(blocks, *, d: Path, opts: dict, pretokenized: bool, save_text: bool, progress=None,
