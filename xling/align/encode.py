@@ -74,12 +74,12 @@ class _RunSide:
 
 
 class Run:
-    """One eflomal run's share of the corpus, in folder ``d``; ``src``/``tgt``: the sides' numberings
+    """Run ``k``'s share of the corpus, in folder ``d``; ``src``/``tgt``: the sides' numberings
     (``tgt`` is ``None`` when another process numbered it)."""
 
-    def __init__(self, d: Path, opts: dict, mapped: bool, both: bool):
+    def __init__(self, d: Path, k: int, opts: dict, mapped: bool, both: bool):
         d.mkdir(exist_ok=True)
-        self.d, self.n, self.mapped = d, 0, mapped
+        self.d, self.k, self.n, self.mapped = d, k, 0, mapped
         args = (opts["tokenizer"], mapped, opts["lowercase"])
         self._sides = [_RunSide(d, 0, *args)] + ([_RunSide(d, 1, *args)] if both else [])
         self.src = self._sides[0].numbers
@@ -190,19 +190,19 @@ def encode_runs(blocks, *, d: Path, opts: dict, pretokenized: bool, save_text: b
     run: Run | None = None
     try:
         for k, s_lines, t_lines, done in by_run(blocks, opts["run_pairs"] or (1 << 62)):
-            if run is None or k != int(run.d.name[3:]):
+            if run is None or k != run.k:
                 if run is not None:
                     run.close(target.closed(k - 1) if target else None)
                     yield run
-                run = Run(d / f"run{k}", opts, mapped, both=target is None)
+                run = Run(d / f"run{k}", k, opts, mapped, both=target is None)
             run.add(s_lines, t_lines, text)
             if progress is not None and done is not None:
                 progress("reading", done, total_bytes)
         if run is None:  # no pairs at all
-            run = Run(d / "run0", opts, mapped, both=True)
+            run = Run(d / "run0", 0, opts, mapped, both=True)
             run.close()
         else:
-            run.close(target.closed(int(run.d.name[3:])) if target else None)
+            run.close(target.closed(run.k) if target else None)
         yield run
     finally:
         for f in text or []:
