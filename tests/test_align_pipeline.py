@@ -210,8 +210,8 @@ def test_iterations_follow_eflomal_schedule():
     assert it(1_000_000, 0.5, 3, "eflomal", 4) == (2, 2, 4)  # floored (eflomal: 2, 1, 2)
     assert it(10, 1.0, 1) == (1581, 0, 0)
     assert it(100_000, 0.75, 3) == (1, 1, 12)  # the default: short IBM1 and HMM stages, then the fertility model
-    assert it(500_000, 0.75, 3) == (1, 0, 8)  # floored, no separate HMM stage
-    assert it(500_000, 0.75, 2) == (1, 8, 0)
+    assert it(500_000, 0.75, 3) == (2, 0, 8)  # floored: two IBM1 iterations, no separate HMM stage
+    assert it(500_000, 0.75, 2) == (2, 8, 0)
     assert it(1000, 0.75, 2) == (27, 119, 0)  # small corpora: eflomal's shape
 
 

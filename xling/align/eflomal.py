@@ -68,16 +68,18 @@ def iterations(n_sentences: int, length: float, model: int, schedule: str = "xli
 
     ``eflomal``: eflomal-align's own shape, a quarter of that for each earlier model (at least 2).
     ``xling``: each earlier model gets a quarter of the last model's iterations beyond the first 8 (IBM1
-    at least one; no HMM stage before the fertility model at the floor, whose sampler learns the jump
-    distribution itself): eflomal's shape on small corpora, where iterations are cheap and the earlier
-    models help, and short IBM1/HMM stages on large ones, where the fertility model's own iterations
-    buy a lower AER for the same sampling time (measured in :mod:`xling.align.options`)."""
+    at least one, two on runs at the floor; no HMM stage before the fertility model at the floor, whose
+    sampler learns the jump distribution itself): eflomal's shape on small corpora, where iterations
+    are cheap and the earlier models help, and short IBM1/HMM stages on large ones, where the fertility
+    model's own iterations buy a lower AER for the same sampling time (measured in
+    :mod:`xling.align.options`)."""
     it = max(floor, int(round(length * 5000 / math.sqrt(max(1, n_sentences)))))
     if schedule == "eflomal":
         q = max(2, it // 4)
         return {1: (it, 0, 0), 2: (q, it, 0), 3: (q, q, it)}[model]
     extra = (it - 8) // 4
-    return {1: (it, 0, 0), 2: (max(1, extra), it, 0), 3: (max(1, extra), max(0, extra), it)}[model]
+    first = max(2 if it == floor else 1, extra)
+    return {1: (it, 0, 0), 2: (first, it, 0), 3: (first, max(0, extra), it)}[model]
 
 
 def write_numbered_priors(priors: Path, src, tgt, out: Path, lowercase: bool) -> None:

@@ -30,16 +30,22 @@ grow-diag-final-and): AER en-fr 0.269, zh-en 0.490 at 100k pairs; 0.280, 0.513 a
     2/2/4,  0.2 (the old floor)     7.6-7.8   0.240         0.514-0.522
     1/0/6,  0.3                     9.6-9.9   0.241         0.515-0.516
     1/1/7,  0.3                    12.8-14.1  0.238-0.247   0.499-0.509
-    1/0/8,  0.3                    12.5-13.7  0.232-0.249   0.493-0.501   <- "default" (floor 8)
-    1/0/4,  0.3                     7.1-8.6   0.257-0.259   0.528-0.535   <- "fast" (floor 4)
+    1/0/8,  0.3                    12.5-13.7  0.232-0.249   0.493-0.501
+    1/0/4,  0.3                     7.1-8.6   0.257-0.259   0.528-0.535
+    2/0/4,  0.3                     7.4-8.0   0.242-0.256   0.502-0.512   <- "fast" (floor 4)
+    another block, alternating:
+    1/0/8,  0.3                     9.7-10.9  0.229-0.237   0.492-0.505
+    2/0/8,  0.3                    10.1-10.5  0.224-0.236   0.484-0.491   <- "default" (floor 8)
+    (at 100k, 2/1/12 against 1/1/12, alternating: 2.8-3.1 s against 2.5-2.7 s, zh-en 0.459-0.474 against
+    0.460-0.488: not worth its time there)
 
 On a small corpus (a gold set + 1000 tatoeba pairs, ``--tokenizer whitespace``, 1 sampler) the earlier
 models matter and cost little: eflomal's shape 24/24/99 scored 0.179-0.184 / 0.366-0.375, the xling
 shape 22/22/99 with null prior 0.3 0.177-0.178 / 0.363-0.370, while 8/0/99 and 8/8/99 scored
 0.375-0.387 on zh-en.
 The default is the cheapest setting found whose AER is below fast_align's on both gold sets at 100k
-and 1M with a margin at least the run-to-run spread (thin at 1M on zh-en: 0.01-0.02); "fast" is below on
-en-fr only; "accurate" is eflomal-align's own schedule with 3 samplers.
+and 1M with a margin at least the run-to-run spread (at 1M on zh-en: 0.02-0.03); "fast" is below on en-fr
+only at 100k; "accurate" is eflomal-align's own schedule with 3 samplers.
 """
 from __future__ import annotations
 
