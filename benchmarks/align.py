@@ -17,21 +17,23 @@ since the machine may be shared (the load average is printed before each run).
 Targets (issue 17): ratio >= 2.0 at 100k and 1M pairs, AER <= fast_align's on both gold sets, xling's
 peak RSS at 1M within 2x of that at 100k.
 
-Last run (`--repeats 3`, 2 cores of a shared VM whose speed drifted by up to 1.5x within the hour, load
-0.7-2.0; the table holds each tool's fastest run, "worst AER" the worst of its three runs; CPU s =
-user+sys; eflomal seeds itself at random):
+Last runs (`--repeats 3` at each size, 2 cores of a shared VM whose speed drifted by up to 1.5x within
+the hour, load 0.7-2.1; the table holds each tool's fastest run, "worst AER" the worst of its three
+runs; CPU s = user+sys; eflomal seeds itself at random):
 
     pairs  tool        wall s  CPU s  x fast_align (wall/CPU)  AER en-fr  AER zh-en  worst AER
-    100k   fast_align     9.2   16.6                            0.2694     0.4898     0.2694 / 0.4899
-    100k   xling          4.4    8.1  2.09 / 2.06              0.2105     0.4661     0.2105 / 0.4857
-    1M     fast_align    72.3  135.5                            0.2799     0.5132     0.2800 / 0.5132
-    1M     xling         31.9   54.8  2.27 / 2.47              0.2294     0.5007     0.2426 / 0.5065
+    100k   fast_align     9.6   17.1                            0.2692     0.4898     0.2692 / 0.4901
+    100k   xling          4.0    7.1  2.40 / 2.41              0.2006     0.4872     0.2087 / 0.4896
+    1M     fast_align    68.9  128.4                            0.2800     0.5132     0.2800 / 0.5133
+    1M     xling         27.9   49.8  2.47 / 2.58              0.2310     0.4918     0.2310 / 0.4980
 
-Run by run (fast_align then xling, seconds): 100k 10.8/5.2, 11.5/5.0, 9.3/4.4 (2.08, 2.28, 2.09x);
-1M 86.6/34.3, 90.2/31.9, 72.3/36.5 (2.52, 2.83, 1.98x). Peak RSS (largest process): xling 137 MB at
-100k, 231 MB at 1M (1.69x); eflomal 35 -> 114 MB (runs of at most 500k pairs). xling's phases at 100k:
-reading + numbering 0.5 s (the target side in a second process), eflomal 3.0-3.6 s, links +
-symmetrization + writing 0.3-0.5 s (half of it in a forked process).
+Run by run (fast_align then xling, seconds): 100k 10.6/4.4, 9.6/4.2, 9.8/4.0 (2.41, 2.29, 2.45x); 1M
+72.2/31.5, 80.8/33.7, 68.9/27.9 (2.29, 2.39, 2.47x). An earlier 100k run on a slower state of the
+machine gave 2.09x (9.2 s / 4.4 s). zh-en AER is the tight one at 100k: over 26 default runs this
+session it ranged 0.459-0.490 (fast_align: 0.4898). Peak RSS (largest process): xling 137 MB at 100k,
+225 MB at 1M (1.64x); eflomal 35 -> 114 MB (runs of at most 500k pairs). xling's phases at 100k:
+reading + numbering 0.4-0.7 s (the target side in a second process), eflomal 2.7-3.0 s, links +
+symmetrization + writing 0.3-0.4 s (half of it in a forked process).
 """
 from __future__ import annotations
 
