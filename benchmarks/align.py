@@ -29,7 +29,7 @@ runs; CPU s = user+sys; eflomal seeds itself at random):
 
 Run by run (fast_align then xling, seconds): 100k 10.6/4.4, 9.6/4.2, 9.8/4.0 (2.41, 2.29, 2.45x); 1M
 72.2/31.5, 80.8/33.7, 68.9/27.9 (2.29, 2.39, 2.47x). An earlier 100k run on a slower state of the
-machine gave 2.09x (9.2 s / 4.4 s). zh-en AER is the tight one at 100k: over 26 default runs this
+machine gave 2.09x (9.2 s / 4.4 s). zh-en AER is the tight one at 100k: over 25 default runs this
 session it ranged 0.459-0.490 (fast_align: 0.4898). Peak RSS (largest process): xling 137 MB at 100k,
 225 MB at 1M (1.64x); eflomal 35 -> 114 MB (runs of at most 500k pairs). xling's phases at 100k:
 reading + numbering 0.4-0.7 s (the target side in a second process), eflomal 2.7-3.0 s, links +
