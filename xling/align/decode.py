@@ -7,10 +7,9 @@ first. eflomal has finished by then, so the second core is otherwise idle.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import warnings
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
@@ -112,7 +111,12 @@ def _decode_to_files(enc: Encoded, d: Path, sym: str, spans: list, out: Path) ->
         np.save(out / f"{name}.npy", np.concatenate([p[k] for p in parts]).astype(np.int32))
 
 
-def _read_files(out: Path) -> Iterator[tuple]:
+def _child_results(child, out: Path) -> Iterator[tuple]:
+    """Wait for the forked half, then its chunks from its files."""
+    child.join()
+    if child.exitcode != 0:
+        raise XlingError(f"decoding the second half of the links failed (exit {child.exitcode})",
+                         fix="re-run; report it if it recurs")
     n, lens = np.load(out / "n.npy"), np.load(out / "len.npy")
     sid, i, j = (np.load(out / f"{x}.npy").astype(np.int64) for x in ("sid", "i", "j"))
     at = np.concatenate(([0], np.cumsum(lens)))
@@ -137,23 +141,16 @@ def decode_run(enc: Encoded, d: Path, sym: str, progress=None) -> Iterator[tuple
             child = multiprocessing.get_context("fork").Process(target=_decode_to_files,
                                                                 args=(enc, d, sym, theirs, out), daemon=True)
             child.start()
+    parts = decode_spans(enc, d, sym, mine)
+    if child is not None:
+        parts = chain(parts, _child_results(child, out))
     done = 0
     try:
-        for res in decode_spans(enc, d, sym, mine):
+        for res in parts:
             yield res
             done += res[0]
             if progress is not None:
                 progress("writing", done, enc.n_pairs)
-        if child is not None:
-            child.join()
-            if child.exitcode != 0:
-                raise XlingError(f"decoding the second half of the links failed (exit {child.exitcode})",
-                                 fix="re-run; report it if it recurs")
-            for res in _read_files(out):
-                yield res
-                done += res[0]
-                if progress is not None:
-                    progress("writing", done, enc.n_pairs)
     finally:
         if child is not None and child.is_alive():
             child.kill()

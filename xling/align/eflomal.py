@@ -57,9 +57,6 @@ def find_makepriors() -> str:
     return exe
 
 
-SCHEDULES = ("xling", "eflomal")
-
-
 def iterations(n_sentences: int, length: float, model: int, schedule: str = "xling",
                floor: int = 8) -> tuple[int, int, int]:
     """Sampling iterations per model (IBM1, HMM, fertility). The last model gets eflomal's

@@ -69,8 +69,9 @@ class _RunSide:
         if self.own is not None:
             self.own.close()
         lens = np.concatenate(self.lens) if self.lens else np.zeros(0, np.uint16)
-        flags = (np.concatenate(self.flags) if self.flags else np.zeros(0, bool)) if self.own is not None else None
-        return lens, flags, self.numbers.tokens
+        if self.own is None:
+            return lens, None, self.numbers.tokens
+        return lens, np.concatenate(self.flags) if self.flags else np.zeros(0, bool), self.numbers.tokens
 
 
 class Run:
@@ -78,7 +79,6 @@ class Run:
     (``tgt`` is ``None`` when another process numbered it)."""
 
     def __init__(self, d: Path, k: int, opts: dict, mapped: bool, both: bool):
-        d.mkdir(exist_ok=True)
         self.d, self.k, self.n, self.mapped = d, k, 0, mapped
         args = (opts["tokenizer"], mapped, opts["lowercase"])
         self._sides = [_RunSide(d, 0, *args)] + ([_RunSide(d, 1, *args)] if both else [])
@@ -93,8 +93,8 @@ class Run:
 
     def close(self, target: tuple | None = None) -> Encoded:
         """``target``: the closed target side from the other process."""
-        (ns, rs, n1), (nt, rt, n2) = [s.close() for s in self._sides] if target is None else (self._sides[0].close(),
-                                                                                             target)
+        ns, rs, n1 = self._sides[0].close()
+        nt, rt, n2 = self._sides[1].close() if target is None else target
         if len(nt) != len(ns):
             raise XlingError(f"the target side has {len(nt)} lines for {len(ns)} source lines", fix="re-run")
         self.enc = Encoded(ns.astype(np.int64), nt.astype(np.int64), self.n, n1 + n2, self.mapped, rs, rt)

@@ -12,14 +12,13 @@ Written by hand: eflomal's numeric input format has no writer outside eflomal-al
 """
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
 
 import numpy as np
 
 from xling.align.tokenize import tokenize
 
-MAX_LEN = 0x400  # eflomal's MAX_SENT_LEN: a pair with a longer side is written as empty (no links)
+MAX_LEN = 0x400  # eflomal's MAX_SENT_LEN: a side this long or longer is written empty (the pair gets no links)
 _HEADER_WIDTH = 48
 # the code points Python's str.split() splits on
 _SPACE = [*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,

@@ -33,7 +33,8 @@ class SamplerQueue:
 
     def submit(self, run) -> None:
         o = self.opts
-        size = 2 * (sum(eflomal.iterations(run.n, o["length"], o["model"], o["schedule"], o["floor"])) + 1) if run.enc.tokens else 0
+        it = eflomal.iterations(run.n, o["length"], o["model"], o["schedule"], o["floor"])
+        size = 2 * (sum(it) + 1) if run.enc.tokens else 0
         self._state[id(run)] = {"done": threading.Event(), "error": None, "before": sum(self.sizes), "size": size}
         self.sizes.append(size)
         self._q.put(run)

@@ -90,11 +90,6 @@ class ParallelSource:
         self.files = [Path(f) for f in files]
         self.total_bytes = sum(f.stat().st_size for f in self.files)
 
-    def blocks(self) -> Iterator[tuple[list[tuple[str, str]], int]]:
-        """Yield ``(pairs, bytes_read_so_far)``; raises on the first bad line or a count mismatch."""
-        for src, tgt, done in self.columns():
-            yield list(zip(src, tgt)), done
-
     def columns(self) -> Iterator[tuple[list[str], list[str], int]]:
         """Yield ``(source_lines, target_lines, bytes_read_so_far)`` (stripped); raises on the first bad line or
         a count mismatch."""
