@@ -296,3 +296,48 @@ def test_fast_path_trains_like_the_plain_path_and_loads_in_plain_fairseq(data_di
         got, want = ours(tokens)[0], ref(tokens)[0]
     assert got.shape == (2, 6, len(task.source_dictionary))
     assert torch.allclose(got[0], want[0], atol=1e-5) and torch.allclose(got[1, :4], want[1, :4], atol=1e-5)
+
+
+def epoch_batches(cmd: list[str]) -> list[list[bool]]:
+    """The micro-batches of a training command's first epoch, as fairseq's trainer draws them: per batch,
+    whether each example is a TLM pair."""
+    from xling.pretrain.command import parse_train_args
+
+    cfg, task = parse_train_args(cmd)
+    task.load_dataset("train", epoch=1)
+    ds = task.dataset("train")
+    it = task.get_batch_iterator(ds, max_tokens=cfg.dataset.max_tokens, max_sentences=cfg.dataset.batch_size,
+                                 max_positions=task.max_positions(), seed=1, epoch=1,
+                                 required_batch_size_multiple=cfg.dataset.required_batch_size_multiple)
+    return [[bool(ds.dataset[i]["tlm"]) for i in b] for b in it.frozen_batches]
+
+
+def test_gpu_micro_batches_are_token_budgets(data_dir, tmp_path, monkeypatch):
+    """On a GPU the base preset batches by --max-tokens (64 x 512) with no cap on sequences, so that TLM pairs
+    fill micro-batches as 512-token blocks do; before, 64 pairs made a micro-batch of about 2.5k tokens."""
+    import shlex
+
+    from xling.pretrain import PretrainOptions
+    from xling.pretrain.command import device_notes
+
+    monkeypatch.setattr("xling.pretrain.command.visible_gpus", lambda: 1)
+    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--tlm", "--pairs",
+            "en-fr,en-de", "--dry-run")
+    cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
+    assert "--batch-size" not in cmd and cmd[cmd.index("--max-tokens") + 1] == "32768" and "--cpu" not in cmd
+    assert cmd[cmd.index("--update-freq") + 1] == "4" and "--bf16" in cmd
+    note = device_notes(PretrainOptions(data=data_dir, out=tmp_path / "o", preset="base"))[0]
+    assert "up to 32768 tokens" in note and "--update-freq 4" in note
+    cmd = [x for x in cmd if x not in ("--compile-layers", "--compile-loss", "--bf16")] + ["--cpu"]
+    budget = epoch_batches(cmd)
+    capped = epoch_batches(cmd + ["--batch-size", "64"])
+    tlm_budget = [len(b) for b in budget if all(b)]
+    tlm_capped = [len(b) for b in capped if all(b)]
+    # tatoeba en-fr + en-de, tlm ratio 0.5: 138 MLM blocks and 138 TLM pairs an epoch; observed 4 micro-batches
+    # (one of 136 pairs) against 5 (64 + 64 + ... pairs)
+    assert sum(map(len, budget)) == sum(map(len, capped)) and len(budget) < len(capped)
+    assert max(tlm_capped) <= 64 < max(tlm_budget), (tlm_budget, tlm_capped)
+    # a --batch-size given by the user stays the cap on sequences, with its token budget
+    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--batch-size", 48,
+            "--dry-run")
+    assert "--batch-size 48" in r.output and "--max-tokens 24576" in r.output

@@ -43,17 +43,23 @@ def precision(opts: PretrainOptions) -> str | None:
     return opts.precision or (gpu_precision() if run_gpus(opts) else None)
 
 
-def batching(opts: PretrainOptions, p: dict) -> tuple[int, int, int | None, int]:
-    """``(batch_size, update_freq, max_tokens, num_workers)``: the preset's on CPU; on GPUs micro-batches
-    ``GPU_BATCH_SCALE`` times larger with as many fewer accumulation steps (same sequences per update), a
-    token budget of one micro-batch and ``GPU_WORKERS`` data-loader workers. ``--batch-size`` is kept as given."""
+def batching(opts: PretrainOptions, p: dict) -> tuple[int | None, int, int | None, int]:
+    """``(batch_size, update_freq, max_tokens, num_workers)``: the preset's on CPU (sequences per micro-batch,
+    no token budget, no workers); on GPUs micro-batches ``GPU_BATCH_SCALE`` times larger with as many fewer
+    accumulation steps, ``GPU_WORKERS`` data-loader workers, and a micro-batch is a token budget:
+    ``--max-tokens`` = its sequences x ``tokens_per_sample``, with no cap on sequences (``batch_size`` None), so
+    that micro-batches of short examples such as TLM pairs are as full as those of 512-token blocks (capped at
+    the preset's 64 sequences, tatoeba's TLM pairs made micro-batches of about 2.5k tokens against 32k). fairseq
+    counts an example of the Unicoder objectives as the tokens of all its objectives' sub-batches, which one
+    backward holds at once. A ``--batch-size`` the user gives is kept as the cap, with its token budget."""
     bsz, freq = opts.batch_size or p["batch_size"], p["update_freq"]
     if not run_gpus(opts):
         return bsz, freq, None, 0
     scale = 1 if opts.batch_size else GPU_BATCH_SCALE.get(opts.preset, 1)
     if freq % scale:
         scale = 1
-    return bsz * scale, freq // scale, bsz * scale * p["tokens_per_sample"], GPU_WORKERS
+    bsz, freq = bsz * scale, freq // scale
+    return (bsz if opts.batch_size else None), freq, bsz * p["tokens_per_sample"], GPU_WORKERS
 
 
 def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
@@ -64,9 +70,15 @@ def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
         return []
     p = (SEQ2SEQ_PRESETS if arch == "seq2seq" else PRESETS)[opts.preset]
     bsz, freq, max_tokens, workers = batching(opts, p)
-    notes = [f"GPU defaults of preset {opts.preset}: micro-batch {bsz} x {p['tokens_per_sample']} tokens "
-             f"(--max-tokens {max_tokens}), --update-freq {freq} ({bsz * freq} sequences per update per GPU), "
-             f"--num-workers {workers}"]
+    t = p["tokens_per_sample"]
+    if bsz is None:
+        size = f"micro-batches of up to {max_tokens} tokens (--max-tokens: {max_tokens // t} x {t}-token blocks, " \
+               f"more examples when they are shorter), --update-freq {freq} (up to {max_tokens * freq} tokens " \
+               f"per update per GPU)"
+    else:
+        size = f"micro-batch {bsz} x {t} tokens (--max-tokens {max_tokens}), --update-freq {freq} " \
+               f"({bsz * freq} sequences per update per GPU)"
+    notes = [f"GPU defaults of preset {opts.preset}: {size}, --num-workers {workers}"]
     if not opts.precision:
         notes.append(f"precision --{gpu_precision()} (GPU default; bf16 needs compute capability >= 8)")
     if arch == "encoder" and compiles(opts):
@@ -80,8 +92,9 @@ def compiles(opts: PretrainOptions) -> bool:
 
 
 def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
-    """fairseq-train's optimizer, schedule, batching, logging and saving flags of a preset ``p`` (shared by
-    the encoder and the encoder-decoder commands). A run shorter than the preset's log interval logs ten times.
+    """fairseq-train's optimizer, schedule, batching (:func:`batching`), logging and saving flags of a preset
+    ``p`` (shared by the encoder and the encoder-decoder commands). A run shorter than the preset's log interval
+    logs ten times.
     The optimizer is ``xling_adamw`` (fairseq's ``adam`` in torch's fused/foreach AdamW kernels; ``-- --optimizer
     adam`` runs fairseq's own)."""
     max_updates = opts.max_updates or p["max_updates"]
@@ -93,7 +106,7 @@ def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
         "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
         "--warmup-updates", str(min(p["warmup"], max(1, total // 10))),
         "--total-num-update", str(total), "--max-update", str(max_updates),
-        "--batch-size", str(bsz), "--update-freq", str(freq),
+        *(["--batch-size", str(bsz)] if bsz else []), "--update-freq", str(freq),
         *(["--max-tokens", str(max_tokens)] if max_tokens else []),
         "--dropout", "0.1", "--attention-dropout", "0.1",
         "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",

@@ -29,10 +29,11 @@ SEQ2SEQ_PRESETS = {
                   max_updates=250000, update_freq=16, log_interval=100, weight_decay=0.01),
 }
 # On GPUs a preset trains the same effective batch (batch_size x update_freq sequences per update) in fewer,
-# larger micro-batches: batch_size x GPU_BATCH_SCALE per step, update_freq / GPU_BATCH_SCALE (XLM-R base at
-# 512 tokens: 64 x 512 tokens per micro-batch, about 30 GB of activations in bf16), with --max-tokens as the
-# micro-batch's token budget, data-loader workers per GPU process, and bf16 where the GPU supports it
-# (compute capability >= 8: Ampere, Hopper), else fp16.
+# larger micro-batches: batch_size x GPU_BATCH_SCALE sequences' worth per step, update_freq / GPU_BATCH_SCALE
+# (XLM-R base at 512 tokens: 64 x 512 tokens per micro-batch, about 30 GB of activations in bf16), batched by that
+# token budget (--max-tokens) with no cap on sequences, so that short examples (TLM pairs) fill a micro-batch as
+# blocks do; data-loader workers per GPU process, and bf16 where the GPU supports it (compute capability >= 8:
+# Ampere, Hopper), else fp16.
 GPU_BATCH_SCALE = {"tiny": 1, "base": 2, "large": 2}
 GPU_WORKERS = 2
 # On GPUs the encoder's layers and its masked-LM loss run through torch.compile (fused element-wise work, fewer
