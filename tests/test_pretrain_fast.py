@@ -95,6 +95,50 @@ def test_xling_adamw_clips_like_fairseq():
     assert torch.allclose(sum(p.grad.pow(2).sum() for p in ps).sqrt(), torch.tensor(1.0), atol=1e-5)
 
 
+def test_xling_adamw_steps_all_parameters_in_one_group_and_resumes_old_states():
+    """fairseq hands the optimizer a list of tensors: one torch group (one fused AdamW call per step, not one
+    per parameter tensor). A state saved by the per-tensor grouping of earlier versions still loads."""
+    from copy import deepcopy
+
+    import torch
+
+    from xling.xlmplug.optim.adamw import XlingAdamW, XlingAdamWConfig
+
+    cfg = XlingAdamWConfig(lr=[1e-3], adam_betas="(0.9,0.98)", weight_decay=0.01, tpu=False)
+
+    def model(seed):
+        torch.manual_seed(seed)
+        return [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(2))]
+
+    def step(opt, ps, k):
+        for i, p in enumerate(ps):
+            p.grad = torch.full_like(p, 0.1 * (k + i + 1))
+        opt.step()
+
+    ps = model(0)
+    opt = XlingAdamW(cfg, ps)
+    assert len(opt.optimizer.param_groups) == 1 and len(opt.optimizer.param_groups[0]["params"]) == 3
+    for k in range(3):
+        step(opt, ps, k)
+    saved = opt.state_dict()
+    (group,) = saved["param_groups"]
+    old = {**saved, "param_groups": [{**group, "params": [i]} for i in group["params"]]}
+    for state in (saved, old):
+        qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+        again = XlingAdamW(cfg, qs)
+        again.load_state_dict(deepcopy(state))  # torch keeps the loaded tensors: no sharing between runs
+        step(again, qs, 3)
+        want = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+        ref = XlingAdamW(cfg, want)
+        ref.load_state_dict(deepcopy(saved))
+        step(ref, want, 3)
+        assert all(torch.equal(a, b) for a, b in zip(qs, want))
+    assert not torch.equal(qs[0], ps[0])  # the step moved them
+    bad = {**old, "param_groups": [{**g, "lr": 0.5 * (i + 1)} for i, g in enumerate(old["param_groups"])]}
+    with pytest.raises(ValueError, match="parameter groups"):
+        XlingAdamW(cfg, model(1)).load_state_dict(bad)
+
+
 def test_sdpa_attention_equals_fairseqs_and_keeps_its_names():
     import torch
     from fairseq.modules import MultiheadAttention
