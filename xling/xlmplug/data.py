@@ -90,7 +90,9 @@ class MaskedExamples(FairseqDataset):
     """Masks the examples of ``dataset`` (deterministically per seed, epoch, index) and collates them.
 
     A batch: ``net_input = {src_tokens, src_lengths, positions, lang_ids}``, ``target`` (pad except at
-    masked positions), ``tlm`` (bool per row) and ``lang`` (language of each row's first segment).
+    masked positions), ``tlm`` (bool per row), ``lang`` (language of each row's first segment), ``padded``
+    (whether any row is shorter than the batch: else the model needs no attention mask) and the masked positions
+    of :func:`masked_batch`.
     """
 
     def __init__(self, dataset, dictionary, mask_idx: int, seed: int, *, mask_prob=0.15,
@@ -165,6 +167,7 @@ class MaskedExamples(FairseqDataset):
             "target": tgt,
             "tlm": tlm,
             "lang": lang[:, 0].clone(),
+            "padded": bool(lengths.min() < src.size(1)),
             **masked_batch(tgt, tlm, pad),
         }
 

@@ -45,8 +45,9 @@ class XlmSentenceEncoder(TransformerEncoder):
     ``forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings, positions=None, lang_ids=None)``
     returns fairseq's encoder-output dict; the layers are fairseq's, called as fairseq's encoder calls them.
     With ``--attention-impl sdpa`` their self-attention is :class:`SdpaSelfAttention` and the padding mask is
-    always passed (no ``padding.any()`` host sync per forward); ``--compile-layers`` compiles each layer
-    with :func:`torch.compile` (parameter names unchanged).
+    passed unless the caller says the batch has no padding (``padded=False``, known to the collater; no
+    ``padding.any()`` host sync per forward, and no mask, so that SDPA may pick FlashAttention, which takes none);
+    ``--compile-layers`` compiles each layer with :func:`torch.compile` (parameter names unchanged).
     """
 
     def __init__(self, args, dictionary, embed_tokens, num_langs: int = 0):
@@ -93,14 +94,20 @@ class XlmSentenceEncoder(TransformerEncoder):
         return x, embed
 
     def forward(self, src_tokens, src_lengths=None, return_all_hiddens: bool = False, token_embeddings=None,
-                positions=None, lang_ids=None):
+                positions=None, lang_ids=None, padded=None):
         padding = src_tokens.eq(self.padding_idx)
-        # fairseq's layers take no mask when nothing is padded (one host sync); SDPA always takes it
-        has_pads = True if self.attention == "sdpa" else bool(padding.any())
+        # fairseq's layers take no mask when nothing is padded (one host sync); SDPA takes it unless the caller
+        # knows (padded=False) that no row is padded
+        if self.attention == "sdpa":
+            has_pads = True if padded is None else bool(padded)
+        else:
+            has_pads = bool(padding.any())
         x, embed = self.forward_embedding(src_tokens, token_embeddings, positions, lang_ids)
         if has_pads:
             x = x * (1 - padding.unsqueeze(-1).type_as(x))
-        x = x.transpose(0, 1)  # B x T x C -> T x B x C
+        # B x T x C -> T x B x C, contiguous like every later layer's input: with --compile-layers one compiled
+        # version serves all layers (a strided first input doubled them, and torch.compile runs eager past 8)
+        x = x.transpose(0, 1).contiguous()
         states, fc_results = ([x] if return_all_hiddens else []), []
         for layer in self.layers:
             out = layer(x, encoder_padding_mask=padding if has_pads else None)
@@ -132,13 +139,13 @@ class XlmEncoder(RobertaEncoder):
         return encoder
 
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, masked_tokens=None,
-                positions=None, lang_ids=None, masked_index=None, **unused):
+                positions=None, lang_ids=None, masked_index=None, padded=None, **unused):
         """RoBERTa's encoder forward; ``masked_index`` (flat B·T positions) is ``masked_tokens`` given as
         indices: the LM head scores those rows (N logits rows; while training on a GPU, with the padded head's -inf
-        extra columns) without a boolean-mask host sync."""
+        extra columns) without a boolean-mask host sync. ``padded=False``: no row has padding (no attention mask)."""
         x, extra = self.extract_features(src_tokens, return_all_hiddens=return_all_hiddens,
                                          positions=positions, lang_ids=lang_ids,
-                                         token_embeddings=unused.get("token_embeddings"))
+                                         token_embeddings=unused.get("token_embeddings"), padded=padded)
         if not features_only:
             if masked_index is not None:
                 x = self.output_layer(x.reshape(-1, x.size(-1)).index_select(0, masked_index))
@@ -150,7 +157,7 @@ class XlmEncoder(RobertaEncoder):
                          **kwargs):
         out = self.sentence_encoder(src_tokens, return_all_hiddens=return_all_hiddens,
                                     token_embeddings=kwargs.get("token_embeddings"), positions=positions,
-                                    lang_ids=lang_ids)
+                                    lang_ids=lang_ids, padded=kwargs.get("padded"))
         features = out["encoder_out"][0].transpose(0, 1)  # T x B x C -> B x T x C
         return features, {"inner_states": out["encoder_states"] if return_all_hiddens else None}
 
