@@ -3,20 +3,14 @@ parameter group, no attention mask for unpadded batches, and compiled layers tha
 shapes vary. Tiny configs on real tatoeba text."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from conftest import cli, prep_en_fr_de
 
-pytestmark = pytest.mark.skipif(not (os.path.isdir(os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                                                "data", "tatoeba"))),
-                                reason="shared tatoeba data not available")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
+    """The tests' real corpus (skips the tests that use it when ../shared/data is absent)."""
     return prep_en_fr_de(tmp_path_factory.mktemp("gpu_path_data"))
 
 

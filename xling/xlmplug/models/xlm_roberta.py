@@ -42,7 +42,8 @@ class SdpaEncoderLayer(TransformerEncoderLayerBase):
 class XlmSentenceEncoder(TransformerEncoder):
     """Transformer encoder whose embedding layer also takes positions and language ids.
 
-    ``forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings, positions=None, lang_ids=None)``
+    ``forward(src_tokens, src_lengths, return_all_hiddens, token_embeddings, positions=None, lang_ids=None,
+    padded=None)``
     returns fairseq's encoder-output dict; the layers are fairseq's, called as fairseq's encoder calls them.
     With ``--attention-impl sdpa`` their self-attention is :class:`SdpaSelfAttention` and the padding mask is
     passed unless the caller says the batch has no padding (``padded=False``, known to the collater; no
