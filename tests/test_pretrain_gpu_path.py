@@ -128,8 +128,8 @@ def test_unpadded_batch_runs_attention_without_a_mask(data_dir, monkeypatch):
     cfg, task, ds = task_for("none")
     full = ds.collater([ds[i] for i in range(8)])  # MLM blocks of exactly 64 tokens
     mixed = ds.collater([ds[i] for i in [*range(4), *range(len(ds) - 4, len(ds))]])  # and TLM pairs
-    assert full["padded"] is False and full["net_input"]["src_tokens"].shape == (8, 64)
-    assert mixed["padded"] is True
+    assert full["net_input"]["padded"] is False and full["net_input"]["src_tokens"].shape == (8, 64)
+    assert mixed["net_input"]["padded"] is True
     masks = []
     forward = SdpaSelfAttention.forward
 
@@ -149,13 +149,14 @@ def test_unpadded_batch_runs_attention_without_a_mask(data_dir, monkeypatch):
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None], list(masks)
 
-    (l1, g1, m1), (l2, g2, m2) = run(full), run({k: v for k, v in full.items() if k != "padded"})
+    unknown = {**full, "net_input": {k: v for k, v in full["net_input"].items() if k != "padded"}}
+    (l1, g1, m1), (l2, g2, m2) = run(full), run(unknown)
     assert len(m1) == 2 and all(m is None for m in m1) and all(m is not None and not m.any() for m in m2)
     assert torch.allclose(l1, l2, rtol=1e-6) and all(torch.allclose(a, b, atol=1e-7, rtol=1e-5) for a, b in zip(g1, g2))
     run(mixed)
     assert all(m is not None for m in masks)
     cfg, task, ds = task_for("complete")  # xling pretrain's blocks: sentences kept whole, so rows differ
-    assert ds.collater([ds[i] for i in range(8)])["padded"] is True
+    assert ds.collater([ds[i] for i in range(8)])["net_input"]["padded"] is True
 
 
 def test_compiled_layers_stay_compiled_as_batch_shapes_vary(data_dir):

@@ -89,10 +89,10 @@ class PairSegments(FairseqDataset):
 class MaskedExamples(FairseqDataset):
     """Masks the examples of ``dataset`` (deterministically per seed, epoch, index) and collates them.
 
-    A batch: ``net_input = {src_tokens, src_lengths, positions, lang_ids}``, ``target`` (pad except at
-    masked positions), ``tlm`` (bool per row), ``lang`` (language of each row's first segment), ``padded``
-    (whether any row is shorter than the batch: else the model needs no attention mask) and the masked positions
-    of :func:`masked_batch`.
+    A batch: ``net_input = {src_tokens, src_lengths, positions, lang_ids, padded}`` (``padded``: whether any row
+    is shorter than the batch, known here on the host: else the model runs attention without a mask), ``target``
+    (pad except at masked positions), ``tlm`` (bool per row), ``lang`` (language of each row's first segment) and
+    the masked positions of :func:`masked_batch`.
     """
 
     def __init__(self, dataset, dictionary, mask_idx: int, seed: int, *, mask_prob=0.15,
@@ -163,11 +163,11 @@ class MaskedExamples(FairseqDataset):
             "id": torch.tensor([s["id"] for s in samples]),
             "nsentences": len(samples),
             "ntokens": int(lengths.sum()),
-            "net_input": {"src_tokens": src, "src_lengths": lengths, "positions": pos, "lang_ids": lang},
+            "net_input": {"src_tokens": src, "src_lengths": lengths, "positions": pos, "lang_ids": lang,
+                          "padded": bool(lengths.min() < src.size(1))},
             "target": tgt,
             "tlm": tlm,
             "lang": lang[:, 0].clone(),
-            "padded": bool(lengths.min() < src.size(1)),
             **masked_batch(tgt, tlm, pad),
         }
 

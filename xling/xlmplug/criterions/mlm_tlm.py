@@ -51,9 +51,8 @@ class MlmTlmLoss(FairseqCriterion):
 
     def forward_indexed(self, model, sample):
         """A batch of :class:`~xling.xlmplug.data.MaskedExamples`: the collater listed the masked positions and
-        counted them, so nothing here waits for the GPU (no boolean indexing, no ``.any()``), and it saw whether
-        any row is padded (none: no attention mask)."""
-        logits = model(**sample["net_input"], masked_index=sample["masked_index"], padded=sample.get("padded"))[0]
+        counted them, so nothing here waits for the GPU (no boolean indexing, no ``.any()``)."""
+        logits = model(**sample["net_input"], masked_index=sample["masked_index"])[0]
         nll = self.nll(logits, sample["masked_target"])
         n, n_tlm = sample["sample_size"], sample["tlm_sample_size"]
         loss = nll.sum()
