@@ -61,6 +61,10 @@ def pretrain(
     batch_size: Optional[int] = typer.Option(None, help="Sentences per batch and GPU (default: the preset's)."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default: the preset's)."),
     log_interval: Optional[int] = typer.Option(None, help="Log the loss every N updates."),
+    save_interval: Optional[int] = typer.Option(None, help="Validate and save a checkpoint every N updates, "
+                                                "also within an epoch (a crash loses at most N updates); 0: "
+                                                "only at epoch ends and at the end (default: the preset's, "
+                                                "base/large 2000, tiny 100)."),
     seed: int = typer.Option(1, help="Random seed (data order, masking, initialisation)."),
     lang_embeddings: bool = typer.Option(False, "--lang-embeddings", help="XLM language embeddings "
                                          "(off: XLM-R style, no language signal)."),
@@ -109,7 +113,7 @@ def pretrain(
         data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
         tasks=_csv(tasks), task_weights=_weights(task_weights),
         alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size, lr=lr,
-        log_interval=log_interval, seed=seed,
+        log_interval=log_interval, save_interval=save_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
         compile=compile, extra=list(extra or []), init=init, force_resume=force_resume)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def test_counts_and_out_checked_before_anything(data_dir, tmp_path):
                     ("--log-interval", 0), ("--cpu-procs", 0)):
         refused(cli(*tiny(data_dir, out, flag, v), ok=None), f"{flag} must be at least 1, got {v}")
     refused(cli(*tiny(data_dir, out, "--lr", 0), ok=None), "--lr must be positive")
+    refused(cli(*tiny(data_dir, out, "--save-interval", -1), ok=None), "--save-interval must be >= 0")
     assert not out.exists()
     f = tmp_path / "file"
     f.write_text("keep")
@@ -226,3 +228,74 @@ def test_interrupted_or_killed_launcher_stops_its_trainer(data_dir, tmp_path):
 
     with run_lock(out):
         pass
+
+
+def _kill_trainer_at(out: Path, update: int) -> threading.Thread:
+    """A thread that SIGKILLs the run's fairseq trainer once ``OUT/train.log`` shows ``update``: a crash in the
+    middle of an epoch (no save on the way out), as an out-of-memory kill or a lost GPU would be."""
+    def watch():
+        log, seen = out / "train.log", f'"num_updates": "{update}"'
+        while not (log.exists() and seen in log.read_text(errors="replace")):
+            time.sleep(0.02)
+        for pid, _ in json.loads((out / ".xling-pretrain.lock").read_text())["trainers"]:
+            os.kill(pid, signal.SIGKILL)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+def trained(s: dict) -> list[dict]:
+    """A summary's curve without its speeds: losses, task losses, learning rates."""
+    return [{k: v for k, v in c.items() if k != "wps"} for c in s["curve"]]
+
+
+def test_mid_epoch_checkpoints_survive_a_crash_and_resume_the_same_training(data_dir, tmp_path):
+    """``--save-interval 5``: fairseq validates and saves every 5 updates inside the epoch (tatoeba's epoch is
+    about 50 updates here; a corpus of gigabytes makes it days), keeping the newest checkpoint_1_N.pt beside
+    checkpoint_last.pt. Saving does not change the training: the curve equals a run without mid-epoch saves.
+    A trainer killed at update 7 (two updates after the save) resumes from update 5 and ends with the very curve
+    of the uninterrupted run (losses, task losses and learning rates; only speed differs), and pretrain.json
+    holds the whole run: the updates before the crash come from the crashed launch's train.log."""
+    common = ["--tlm", "--max-updates", 12, "--log-interval", 1]
+    whole, plain, crashed = tmp_path / "whole", tmp_path / "plain", tmp_path / "crashed"
+    cli(*tiny(data_dir, whole, *common, "--save-interval", 5))
+    assert sorted(checkpoints(whole)) == ["checkpoint_1_10.pt", "checkpoint_best.pt", "checkpoint_last.pt"]
+    a = summary(whole)
+    assert "--save-interval-updates 5 --keep-interval-updates 1" in a["command"]
+    assert [v["valid_num_updates"] for v in a["valid"]] == [5, 10, 12]
+    cli(*tiny(data_dir, plain, *common, "--save-interval", 0))
+    p = summary(plain)
+    assert sorted(checkpoints(plain)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
+    assert "--save-interval-updates" not in p["command"] and [v["valid_num_updates"] for v in p["valid"]] == [12]
+
+    assert len(trained(a)) == 12 and trained(a) == trained(p)
+    watcher = _kill_trainer_at(crashed, 7)
+    refused(cli(*tiny(data_dir, crashed, *common, "--save-interval", 5), ok=None), "fairseq training failed",
+            "re-running resumes from checkpoint_last.pt")
+    watcher.join(timeout=5)
+    assert "checkpoint_1_5.pt" in checkpoints(crashed) and not (crashed / "pretrain.json").exists()
+    cli(*tiny(data_dir, crashed, *common, "--save-interval", 5))
+    b = summary(crashed)
+    assert [launch["from_update"] for launch in b["launches"]] == [0, 5]
+    assert trained(b) == trained(a) and b["valid"][-1]["valid_loss"] == a["valid"][-1]["valid_loss"]
+    assert [v["valid_num_updates"] for v in b["valid"]] == [5, 10, 12]
+
+
+def test_seq2seq_noise_is_the_same_in_every_run_and_after_a_crash(data_dir, tmp_path):
+    """The encoder-decoder's noise (fairseq's BART noise draws from torch's generator) is seeded per example and
+    made in a loader process: a crashed run resumed from its mid-epoch checkpoint ends with the very curve of an
+    uninterrupted one (before, the noise depended on what had drawn before it, and even two plain runs with one
+    seed differed in the third decimal of their losses)."""
+    common = ["--arch", "seq2seq", "--tasks", "xdae", "--max-updates", 12, "--log-interval", 1, "--save-interval", 5]
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    cli(*tiny(data_dir, whole, *common))
+    a = summary(whole)
+    assert "--num-workers 1" in a["command"] and len(trained(a)) == 12
+    watcher = _kill_trainer_at(crashed, 7)
+    refused(cli(*tiny(data_dir, crashed, *common), ok=None), "fairseq training failed")
+    watcher.join(timeout=5)
+    cli(*tiny(data_dir, crashed, *common))
+    b = summary(crashed)
+    assert [launch["from_update"] for launch in b["launches"]] == [0, 5]
+    assert trained(b) == trained(a) and [v["valid_loss"] for v in b["valid"]] == [v["valid_loss"] for v in a["valid"]]

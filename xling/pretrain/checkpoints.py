@@ -45,8 +45,8 @@ def load_state(path: Path) -> dict:
 
 # what to do about a damaged file, by name
 CORRUPT_FIX = {
-    "checkpoint_last.pt": "an interrupted save? move it away (or replace it with checkpoint_best.pt) and re-run: "
-                          "without it the run starts over",
+    "checkpoint_last.pt": "an interrupted save? move it away and copy the newest checkpoint_EPOCH_UPDATES.pt "
+                          "(else checkpoint_best.pt) in its place, then re-run: without it the run starts over",
     "checkpoint_best.pt": "move it away and re-run: OUT/model is then written from checkpoint_last.pt",
     "model.pt": "restore the model directory (re-run `xling pretrain` / `xling import` that wrote it)",
 }

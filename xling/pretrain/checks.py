@@ -103,6 +103,9 @@ def check_counts(opts: PretrainOptions) -> None:
         if v is not None and v < 1:
             raise XlingError(f"--{name.replace('_', '-')} must be at least 1, got {v}",
                              fix=f"leave --{name.replace('_', '-')} out for the preset's value")
+    if opts.save_interval is not None and opts.save_interval < 0:
+        raise XlingError(f"--save-interval must be >= 0 (0: save at epoch ends only), got {opts.save_interval}",
+                         fix="leave --save-interval out for the preset's value")
     for name in ("cpu_procs", "nodes"):
         if getattr(opts, name) < 1:
             raise XlingError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(opts, name)}")

@@ -91,12 +91,13 @@ def compiles(opts: PretrainOptions) -> bool:
     return opts.compile if opts.compile is not None else run_gpus(opts) > 0
 
 
-def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
+def trainer_args(opts: PretrainOptions, p: dict, min_workers: int = 0) -> list[str]:
     """fairseq-train's optimizer, schedule, batching (:func:`batching`), logging and saving flags of a preset
     ``p`` (shared by the encoder and the encoder-decoder commands). A run shorter than the preset's log interval
     logs ten times.
     The optimizer is ``xling_adamw`` (fairseq's ``adam`` in torch's fused/foreach AdamW kernels; ``-- --optimizer
-    adam`` runs fairseq's own)."""
+    adam`` runs fairseq's own). ``min_workers``: data-loader worker processes also on CPU (the encoder-decoder's
+    noise draws from torch's generator, which a loader thread in the trainer's process would share with dropout)."""
     max_updates = opts.max_updates or p["max_updates"]
     total = opts.total_updates or max_updates
     bsz, freq, max_tokens, workers = batching(opts, p)
@@ -109,11 +110,21 @@ def trainer_args(opts: PretrainOptions, p: dict) -> list[str]:
         *(["--batch-size", str(bsz)] if bsz else []), "--update-freq", str(freq),
         *(["--max-tokens", str(max_tokens)] if max_tokens else []),
         "--dropout", "0.1", "--attention-dropout", "0.1",
-        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints",
+        "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints", *save_args(opts, p),
         "--log-format", "json",
         "--log-interval", str(opts.log_interval or min(p["log_interval"], max(1, max_updates // 10))),
-        "--seed", str(opts.seed), "--num-workers", str(workers), "--skip-invalid-size-inputs-valid-test",
+        "--seed", str(opts.seed), "--num-workers", str(max(workers, min_workers)),
+        "--skip-invalid-size-inputs-valid-test",
     ]
+
+
+def save_args(opts: PretrainOptions, p: dict) -> list[str]:
+    """Mid-epoch checkpoints every ``--save-interval`` updates (the preset's by default; 0: none): fairseq
+    validates, writes ``checkpoint_EPOCH_UPDATES.pt`` (atomically: a temporary file renamed) and copies it to
+    ``checkpoint_last.pt``; it keeps the newest of these files only (``--keep-interval-updates 1``), which is what
+    to resume from if a crash cuts the copy to ``checkpoint_last.pt``. An epoch-end save does not count."""
+    every = p["save_interval"] if opts.save_interval is None else opts.save_interval
+    return ["--save-interval-updates", str(every), "--keep-interval-updates", "1"] if every > 0 else []
 
 
 def launch_args(opts: PretrainOptions, validate: bool, legacy_ddp: bool = False) -> list[str]:

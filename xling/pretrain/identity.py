@@ -22,7 +22,8 @@ from xling.pretrain.options import DataInfo, PretrainOptions
 RUN_FILE = "run.json"
 
 # flags that do not change what is trained: where it stops, logging, saving, devices, data parallelism
-NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", "--no-epoch-checkpoints", "--cpu",
+NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", "--no-epoch-checkpoints",
+                "--save-interval-updates", "--keep-interval-updates", "--cpu",
                 "--distributed-world-size", "--ddp-backend", "--distributed-init-method", "--distributed-rank",
                 "--distributed-backend", "--device-id", "--distributed-no-spawn", "--num-workers",
                 "--disable-validation", "--finetune-from-model", "--fp16", "--bf16",

@@ -120,6 +120,38 @@ def terminate_as_interrupt():
             signal.signal(sig, h)
 
 
+def curve_point(stats: dict) -> dict:
+    """What the summary's curve keeps of a ``train_inner`` record."""
+    return {k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
+            or k.endswith(("_loss", "_acc"))}
+
+
+def logged_records(log: Path) -> tuple[list[dict], list[dict]]:
+    """``(curve, valid)`` of every launch in ``OUT/train.log`` so far, in the order they were logged (a launch
+    that crashed wrote no ``pretrain.json``, but its log holds the updates its last checkpoint kept)."""
+    curve, valid = [], []
+    if not log.is_file():
+        return curve, valid
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            rec = parse_log_line(line)
+            if rec and rec[0] == "train_inner" and "num_updates" in rec[1]:
+                curve.append(curve_point(rec[1]))
+            elif rec and rec[0] == "valid" and "valid_num_updates" in rec[1]:
+                valid.append(rec[1])
+    return curve, valid
+
+
+def lineage(records: list[dict], key: str, upto: int) -> list[dict]:
+    """The records of updates ``<= upto`` that the resumed checkpoint descends from: for each update the last
+    one logged (a launch that crashed after its last save logged updates that the next launch trained again)."""
+    latest = {}
+    for r in records:
+        if r[key] <= upto:
+            latest[r[key]] = r
+    return [latest[k] for k in sorted(latest)]
+
+
 def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCallback] = None,
               lock: Optional[RunLock] = None) -> tuple[list[dict], list[dict], dict]:
     """Run the fairseq command (one process per rank), log to ``OUT/train.log`` and follow its JSON log;
@@ -152,8 +184,7 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
                     continue
                 kind, stats = rec
                 if kind == "train_inner":
-                    curve.append({k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
-                                  or k.endswith(("_loss", "_acc"))})
+                    curve.append(curve_point(stats))
                 elif kind == "valid":
                     valid.append(stats)
                 else:
@@ -209,16 +240,18 @@ def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
         old["skipped"] = True
         return old
     last = opts.checkpoint_dir / "checkpoint_last.pt"
+    earlier_curve, earlier_valid = logged_records(out / "train.log")  # before this launch appends to it
     run = record_launch(opts, ident, cmd, checkpoint_updates(last) if last.exists() else 0, max_updates, changed)
     prepared = prepare() if prepare else {}
     curve, valid, last_train = run_ranks(opts, cmd, on_stats, lock)
     if not last.exists():
         raise XlingError("fairseq finished without writing checkpoint_last.pt", file=opts.checkpoint_dir)
     num_updates = checkpoint_updates(last)
-    if old and curve and run["launches"][-1]["from_update"] > 0:  # resumed: the curve of the whole run
-        first = curve[0]["num_updates"]
-        curve = [c for c in old.get("curve", []) if c["num_updates"] < first] + curve
-        valid = [v for v in old.get("valid", []) if v.get("valid_num_updates", 0) < first] + valid
+    start = run["launches"][-1]["from_update"]
+    if start > 0:  # resumed: the curve of the whole run, from the summary and the log of earlier launches
+        curve = lineage((old or {}).get("curve", []) + earlier_curve, "num_updates", start) + curve
+        valid = lineage([v for v in (old or {}).get("valid", []) if "valid_num_updates" in v] + earlier_valid,
+                        "valid_num_updates", start) + valid
     model_dir = write_model_dir(opts, info)
     summary = {
         "kind": "xling-pretrain", **fields, "fingerprint": fp, "preset": opts.preset, "langs": info.langs,

@@ -54,7 +54,9 @@ def build_command(opts: PretrainOptions, info: DataInfo, noise: NoiseOptions) ->
         "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
         *noise.args(),
         "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--arch", p["arch"],
-        *trainer_args(opts, p),
+        # one loader process also on CPU: the noise is seeded per example on torch's generator (the same noise
+        # in every run and after a resume), which fairseq's loader thread would share with the trainer's dropout
+        *trainer_args(opts, p, min_workers=1),
     ]
     return cmd + launch_args(opts, info.validate)
 

@@ -1,7 +1,8 @@
 """``XlingDenoisingDataset``: fairseq's ``DenoisingDataset`` (BART/mBART noise: sentence permutation,
 Poisson span infilling, token insertion, document rotation) plus the XLM word noise of
 :mod:`xling.xlmplug.noise` (local word shuffle, word dropout, word blanking), applied to the source
-after fairseq's noise, seeded per example like it.
+after fairseq's noise, seeded per example like it. Both are functions of (seed, epoch, index) alone: the same
+example gets the same noise in every run and after a resume.
 """
 from __future__ import annotations
 
@@ -43,7 +44,13 @@ class XlingDenoisingDataset(DenoisingDataset):
         return self.mask_whole_word.gather(0, source)
 
     def __getitem__(self, index):
-        item = super().__getitem__(index)
+        # fairseq's noise draws from torch's global generator (its numpy_seed covers numpy only), so an example's
+        # noise depended on what had drawn before it: runs with one seed differed, and a resumed run did not see
+        # the noise the uninterrupted one saw. Seeded here per (seed, epoch, index) on torch's CPU generator,
+        # whose state is restored afterwards (CUDA generators untouched).
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(hash((self.seed, self.epoch, index, 2)) % (1 << 63))
+            item = super().__getitem__(index)
         if self.word_shuffle > 1 or self.word_dropout > 0 or self.word_blank > 0:
             with data_utils.numpy_seed(self.seed, self.epoch, index, 1):
                 item["source"] = self.xlm_noise(item["source"])
