@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -299,3 +300,41 @@ def test_seq2seq_noise_is_the_same_in_every_run_and_after_a_crash(data_dir, tmp_
     b = summary(crashed)
     assert [launch["from_update"] for launch in b["launches"]] == [0, 5]
     assert trained(b) == trained(a) and [v["valid_loss"] for v in b["valid"]] == [v["valid_loss"] for v in a["valid"]]
+
+
+DIE_DURING_COPY = """import os, shutil, sys
+copyfile = shutil.copyfile
+def dying(src, dst, *args, **kwargs):  # the trainer dies halfway through copying the update-6 save to checkpoint_last
+    if "checkpoint_1_6" in str(src) and os.path.basename(str(dst)).startswith("checkpoint_last"):
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            g.write(f.read(4096))
+        os._exit(9)
+    return copyfile(src, dst, *args, **kwargs)
+shutil.copyfile = dying
+from xling.xlmplug.train import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_trainer_killed_while_copying_a_save_leaves_checkpoint_last_whole(data_dir, tmp_path):
+    """fairseq writes a save's first file atomically but copied it to checkpoint_last.pt in place: a trainer killed
+    during that copy left a truncated checkpoint_last.pt, and the run could not resume. The trainer (xling's
+    ``python -m xling.xlmplug.train``, the real command of the run) dies halfway through that copy at update 6;
+    checkpoint_last.pt is still the whole update-3 save and the re-run resumes from it."""
+    out = tmp_path / "run"
+    common = ["--save-interval", 3, "--log-interval", 1]
+    cli(*tiny(data_dir, out, "--max-updates", 3, "--total-updates", 8, *common))
+    r = cli(*tiny(data_dir, out, "--max-updates", 8, "--total-updates", 8, *common, "--dry-run"))
+    cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
+    driver = tmp_path / "die_during_copy.py"
+    driver.write_text(DIE_DURING_COPY)
+    p = subprocess.run([cmd[0], str(driver), *cmd[3:]], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 9, p.stderr[-3000:]
+    assert "checkpoint_1_6.pt" in checkpoints(out)
+    from xling.pretrain.checkpoints import checkpoint_updates
+
+    assert checkpoint_updates(out / "checkpoints" / "checkpoint_last.pt") == 3
+    cli(*tiny(data_dir, out, "--max-updates", 8, "--total-updates", 8, *common))
+    s = summary(out)
+    assert s["num_updates"] == 8 and [launch["from_update"] for launch in s["launches"]] == [0, 3]
+    assert not temp_files(out / "model")

@@ -7,10 +7,17 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
 * ``--bf16`` means bfloat16 on the GPU (or CPU) it runs on: fairseq 0.12's parser turns ``--bf16`` into
   ``--tpu`` (``fairseq/options.py``), and its trainer then asks for ``torch_xla``. :func:`parse_args` puts
   ``tpu`` back to what the command line says, so fairseq's own bf16 path (bf16 model, fp32 master
-  weights in ``FP16Optimizer``) runs on CUDA or CPU; ``--bf16 --tpu`` still asks for TPUs.
+  weights in ``FP16Optimizer``) runs on CUDA or CPU; ``--bf16 --tpu`` still asks for TPUs;
+* checkpoint copies are atomic (:func:`atomic_checkpoint_copies`): fairseq writes a save's first file through a
+  temporary file and a rename, but copies it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) in
+  place, so a trainer killed during a copy left a truncated ``checkpoint_last.pt`` that the next launch could not
+  resume.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import sys
 from typing import Optional
 
@@ -31,6 +38,37 @@ def parse_args(argv: Optional[list[str]] = None):
     return args
 
 
+def atomic_copy(src: str, dst: str) -> bool:
+    """Copy ``src`` to ``dst`` through ``dst.tmp`` and a rename: ``dst`` is the old file or the whole new one."""
+    tmp = f"{dst}.tmp"
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return True
+
+
+def atomic_checkpoint_copies() -> None:
+    """Make fairseq's ``PathManager.copy`` (how a save reaches its second and later files) atomic for local
+    paths; remote ones (``scheme://``, ioPath's) keep fairseq's copy."""
+    from fairseq.file_io import PathManager
+
+    original = PathManager.copy
+    if getattr(original, "xling_atomic", False):
+        return
+
+    def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        if "://" in str(src_path) or "://" in str(dst_path):
+            return original(src_path, dst_path, overwrite)
+        return atomic_copy(src_path, dst_path)
+
+    copy.xling_atomic = True
+    PathManager.copy = staticmethod(copy)
+
+
 def main(argv: Optional[list[str]] = None):
     import torch
 
@@ -40,6 +78,7 @@ def main(argv: Optional[list[str]] = None):
     from fairseq_cli.train import main as train_main
 
     args = parse_args(argv)
+    atomic_checkpoint_copies()
     cfg = convert_namespace_to_omegaconf(args)
     if cfg.common.use_plasma_view:
         from fairseq.data.plasma_utils import PlasmaStore
