@@ -338,3 +338,9 @@ def test_a_trainer_killed_while_copying_a_save_leaves_checkpoint_last_whole(data
     s = summary(out)
     assert s["num_updates"] == 8 and [launch["from_update"] for launch in s["launches"]] == [0, 3]
     assert not temp_files(out / "model")
+    # fairseq's launcher for several GPUs spawns the ranks: each imports this module as __mp_main__ (what
+    # multiprocessing's spawn does with a ``python -m`` program) without calling main(); their copies are atomic too
+    probe = ("import runpy; runpy.run_module('xling.xlmplug.train', run_name='__mp_main__', alter_sys=True); "
+             "from fairseq.file_io import PathManager; assert PathManager.copy.xling_atomic")
+    p = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]

@@ -78,7 +78,6 @@ def main(argv: Optional[list[str]] = None):
     from fairseq_cli.train import main as train_main
 
     args = parse_args(argv)
-    atomic_checkpoint_copies()
     cfg = convert_namespace_to_omegaconf(args)
     if cfg.common.use_plasma_view:
         from fairseq.data.plasma_utils import PlasmaStore
@@ -90,6 +89,10 @@ def main(argv: Optional[list[str]] = None):
     else:
         distributed_utils.call_main(cfg, train_main)
 
+
+# On import, not in main(): with several GPUs fairseq's launcher spawns a process per GPU, and each imports this
+# module (as ``__mp_main__``) without running main(); rank 0, which saves, is one of them.
+atomic_checkpoint_copies()
 
 if __name__ == "__main__":
     main()
