@@ -240,7 +240,8 @@ def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
         old["skipped"] = True
         return old
     last = opts.checkpoint_dir / "checkpoint_last.pt"
-    earlier_curve, earlier_valid = logged_records(out / "train.log")  # before this launch appends to it
+    # what earlier launches logged, read before this launch appends to the log (a resume needs it)
+    earlier_curve, earlier_valid = logged_records(out / "train.log") if last.exists() else ([], [])
     run = record_launch(opts, ident, cmd, checkpoint_updates(last) if last.exists() else 0, max_updates, changed)
     prepared = prepare() if prepare else {}
     curve, valid, last_train = run_ranks(opts, cmd, on_stats, lock)
