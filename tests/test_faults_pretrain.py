@@ -344,3 +344,25 @@ def test_a_trainer_killed_while_copying_a_save_leaves_checkpoint_last_whole(data
              "from fairseq.file_io import PathManager; assert PathManager.copy.xling_atomic")
     p = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_micro_batches_that_do_not_fit_stop_with_a_smaller_size(data_dir, tmp_path):
+    """fairseq catches an out-of-memory error in a training step, logs it and skips the update: with micro-batches
+    that never fit it skipped every update of the epoch (a whole corpus: hours of GPU time) and then failed in
+    validation, or went on forever without it. A plugin (fairseq's ``--user-dir``) makes every forward pass fail as
+    CUDA's allocator does; xling stops the trainer after 5 skipped micro-batches with one error and the size to use."""
+    plug = tmp_path / "oomplug"
+    plug.mkdir()
+    (plug / "__init__.py").write_text(
+        "from xling.xlmplug.models.xlm_roberta import XlmModel\n\n\n"
+        "def forward(self, *args, **kwargs):\n"
+        "    raise RuntimeError('CUDA out of memory. Tried to allocate 20.00 GiB (simulated)')\n\n\n"
+        "XlmModel.forward = forward\n")
+    out = tmp_path / "run"
+    text = refused(cli(*tiny(data_dir, out, "--max-updates", 50, "--", "--user-dir", plug), ok=None),
+                   "training ran out of memory on 5 micro-batches in a row", "up to 16 sequences",
+                   "fix: use smaller micro-batches: --batch-size 8", "--update-freq")
+    assert "Traceback" not in text
+    log = (out / "train.log").read_text()
+    assert log.count("attempting to recover from OOM") == 5 and "valid" not in log.split("OOM")[-1]
+    assert not (out / ".xling-pretrain.lock").exists()

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from xling.errors import XlingError
 from xling.io import read_json, sha256_text, write_json_atomic
 from xling.pretrain.checkpoints import checkpoint_updates, write_model_dir
-from xling.pretrain.identity import check_identity, record_launch, run_identity
+from xling.pretrain.identity import check_identity, flag_values, record_launch, run_identity
 from xling.pretrain.lock import RunLock, run_lock
 from xling.pretrain.options import DataInfo, PretrainOptions
 
@@ -120,6 +120,27 @@ def terminate_as_interrupt():
             signal.signal(sig, h)
 
 
+# fairseq's trainer catches an out-of-memory error in a training step, logs this and skips the update; when every
+# micro-batch is too large, it goes on skipping forever and trains nothing
+OOM_LINE = "attempting to recover from OOM in forward/backward pass"
+OOM_LIMIT = 5  # skipped micro-batches with no update logged in between: the micro-batch does not fit
+
+
+def oom_error(cmd: list[str], out: Path, skipped: int) -> XlingError:
+    """The error for a run whose micro-batches do not fit in memory, with the size to try instead."""
+    flags = flag_values(cmd)
+    size = (f"{flags['--batch-size']} sequences" if "--batch-size" in flags
+            else f"{flags.get('--max-tokens', '?')} tokens")
+    half = max(1, int(flags["--batch-size"]) // 2) if "--batch-size" in flags \
+        else max(1, int(flags.get("--max-tokens", 2)) // 2 // int(flags.get("--tokens-per-sample", 1)))
+    return XlingError(f"training ran out of memory on {skipped} micro-batches in a row (micro-batches of up to "
+                      f"{size}; fairseq skips such an update, so the run would train nothing)",
+                      file=out / "train.log",
+                      fix=f"use smaller micro-batches: --batch-size {half} (sequences per micro-batch and device), "
+                          f"and keep the sequences per update with `-- --update-freq N` (N times more "
+                          f"micro-batches per update); re-running resumes from checkpoint_last.pt if there is one")
+
+
 def curve_point(stats: dict) -> dict:
     """What the summary's curve keeps of a ``train_inner`` record."""
     return {k: v for k, v in stats.items() if k in ("num_updates", "loss", "lr", "wps", "bsz")
@@ -165,7 +186,7 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
     env["PYTHONUNBUFFERED"] = "1"
     commands = rank_commands(opts, cmd, free_port())
     curve, valid, last_train = [], [], {}
-    procs, logs = [], []
+    procs, logs, skipped = [], [], 0
     try:
         with terminate_as_interrupt():
             for r, c in enumerate(commands):
@@ -179,12 +200,17 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
             for line in procs[0].stdout:
                 logs[0].write(line)
                 logs[0].flush()  # so the log can be followed while training runs
+                if OOM_LINE in line:
+                    skipped += 1
+                    if skipped >= OOM_LIMIT:
+                        raise oom_error(cmd, out, skipped)  # stops the trainers (below)
                 rec = parse_log_line(line)
                 if rec is None:
                     continue
                 kind, stats = rec
                 if kind == "train_inner":
                     curve.append(curve_point(stats))
+                    skipped = 0
                 elif kind == "valid":
                     valid.append(stats)
                 else:
