@@ -360,7 +360,7 @@ def test_micro_batches_that_do_not_fit_stop_with_a_smaller_size(data_dir, tmp_pa
         "XlmModel.forward = forward\n")
     out = tmp_path / "run"
     text = refused(cli(*tiny(data_dir, out, "--max-updates", 50, "--", "--user-dir", plug), ok=None),
-                   "training ran out of memory on 5 micro-batches in a row", "up to 16 sequences",
+                   "training ran out of memory on 5 micro-batches since the last logged update", "up to 16 sequences",
                    "fix: use smaller micro-batches: --batch-size 8", "--update-freq")
     assert "Traceback" not in text
     log = (out / "train.log").read_text()

@@ -133,8 +133,9 @@ def oom_error(cmd: list[str], out: Path, skipped: int) -> XlingError:
             else f"{flags.get('--max-tokens', '?')} tokens")
     half = max(1, int(flags["--batch-size"]) // 2) if "--batch-size" in flags \
         else max(1, int(flags.get("--max-tokens", 2)) // 2 // int(flags.get("--tokens-per-sample", 1)))
-    return XlingError(f"training ran out of memory on {skipped} micro-batches in a row (micro-batches of up to "
-                      f"{size}; fairseq skips such an update, so the run would train nothing)",
+    return XlingError(f"training ran out of memory on {skipped} micro-batches since the last logged update "
+                      f"(micro-batches of up to {size}; fairseq skips each such update, and when none fits the "
+                      f"run trains nothing)",
                       file=out / "train.log",
                       fix=f"use smaller micro-batches: --batch-size {half} (sequences per micro-batch and device), "
                           f"and keep the sequences per update with `-- --update-freq N` (N times more "
