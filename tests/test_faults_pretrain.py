@@ -366,3 +366,25 @@ def test_micro_batches_that_do_not_fit_stop_with_a_smaller_size(data_dir, tmp_pa
     log = (out / "train.log").read_text()
     assert log.count("attempting to recover from OOM") == 5 and "valid" not in log.split("OOM")[-1]
     assert not (out / ".xling-pretrain.lock").exists()
+
+
+def test_a_run_resumes_in_the_precision_it_was_trained_in(data_dir, run4, tmp_path, monkeypatch):
+    """fairseq keeps another optimizer state per precision (FP16Optimizer's flat fp32 copy for bf16/fp16) and
+    stopped with an AssertionError when a run was resumed in another one. A run now keeps its own precision: a
+    bf16 run re-run without --bf16 trains on in bf16; an fp32 run (begun on CPU) resumed where a GPU is visible
+    stays fp32 instead of the GPU default bf16; another precision asked for is refused before anything runs."""
+    out = tmp_path / "bf16"
+    cli(*tiny(data_dir, out, "--bf16", "--max-updates", 2, "--log-interval", 1))
+    cli(*tiny(data_dir, out, "--max-updates", 4, "--log-interval", 1))
+    s = summary(out)
+    assert s["num_updates"] == 4 and [launch["from_update"] for launch in s["launches"]] == [0, 2]
+    assert "--bf16" in s["launches"][1]["command"].split()
+    before = checkpoints(run4)
+    refused(cli(*tiny(data_dir, run4, "--max-updates", 6, "--bf16"), ok=None),
+            "checkpoint_last.pt was trained in fp32; resuming it in bf16", "fix: resume with --fp32")
+    assert checkpoints(run4) == before
+    monkeypatch.setattr("xling.pretrain.command.visible_gpus", lambda: 1)
+    monkeypatch.setattr("xling.pretrain.checks.visible_gpus", lambda: 1)
+    r = cli(*tiny(data_dir, run4, "--max-updates", 6, "--dry-run"))
+    cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
+    assert "--cpu" not in cmd and not {"--bf16", "--fp16"} & set(cmd)

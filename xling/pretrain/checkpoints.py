@@ -66,6 +66,25 @@ def model_option(model_cfg, key: str):
     return getattr(model_cfg, key, None)
 
 
+def trained_precision(state: dict) -> str:
+    """``bf16``, ``fp16`` or ``fp32``: the mixed precision a checkpoint was trained in (its ``cfg.common``, else
+    the legacy ``args``); fairseq keeps a different optimizer state for each (``FP16Optimizer``'s flat fp32 copy,
+    or the optimizer's own)."""
+    cfg = state.get("cfg")
+    src = cfg.get("common") if isinstance(cfg, dict) and cfg.get("common") is not None else state.get("args")
+    if src is None:
+        return "fp32"
+
+    def get(key):
+        return src.get(key) if isinstance(src, dict) else getattr(src, key, None)
+
+    if get("bf16") or get("memory_efficient_bf16"):
+        return "bf16"
+    if get("fp16") or get("memory_efficient_fp16"):
+        return "fp16"
+    return "fp32"
+
+
 def arch_of(state: dict) -> str:
     """The checkpoint's architecture name, ``?`` when it does not say."""
     model_cfg = model_options(state)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xling.corpus.manifest import load_manifest, shard_dirs
 from xling.errors import XlingError
-from xling.pretrain.checkpoints import checkpoint_vocab
+from xling.pretrain.checkpoints import arch_of, embedding_rows, load_state, trained_precision
 from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
 
 
@@ -217,11 +217,19 @@ def check_devices(opts: PretrainOptions) -> None:
 
 def check_resume(opts: PretrainOptions, want: int, symbols: str, preset_arch: str) -> None:
     """Before resuming from ``checkpoint_last.pt``: its embedding rows must be the ``want`` symbols this
-    run's data gives (``symbols`` says how they add up) and its architecture the preset's."""
+    run's data gives (``symbols`` says how they add up) and its architecture the preset's. A run resumes in the
+    precision it was trained in: with none asked for, ``opts.precision`` becomes the checkpoint's (a run begun on
+    CPU in fp32 goes on in fp32 on a GPU, whose default would be bf16); another one asked for is refused, since
+    fairseq cannot load the optimizer state of one precision into another (it stopped with an AssertionError)."""
     last = opts.checkpoint_dir / "checkpoint_last.pt"
     if not last.exists():
         return
-    rows, arch = checkpoint_vocab(last)
+    state = load_state(last)
+    rows, arch = embedding_rows(state), arch_of(state)
+    if rows is None:
+        raise XlingError("checkpoint has no token embedding", file=last)
+    trained = trained_precision(state)
+    del state
     if rows != want:
         raise XlingError(f"vocabulary mismatch: the data gives {want} symbols ({symbols}) but the checkpoint to "
                          f"resume has {rows}", file=last,
@@ -229,3 +237,13 @@ def check_resume(opts: PretrainOptions, want: int, symbols: str, preset_arch: st
     if arch not in ("?", preset_arch):
         raise XlingError(f"the checkpoint to resume is a {arch} model, not --preset {opts.preset} ({preset_arch})",
                          file=last, fix="use the same --preset, or a new --out directory")
+    if opts.precision is None:
+        opts.precision = trained
+        if trained == "fp16" and not opts.gpus and visible_gpus() == 0:
+            raise XlingError("checkpoint_last.pt was trained in fp16, which needs a GPU to resume", file=last,
+                             fix="resume it on a GPU, or start a new run (another --out) on CPU")
+    elif opts.precision != trained:
+        raise XlingError(f"checkpoint_last.pt was trained in {trained}; resuming it in {opts.precision} needs "
+                         f"another kind of optimizer state, which fairseq cannot load", file=last,
+                         fix=f"resume with --{trained} (or without a precision flag: a run keeps its own), or train "
+                             f"in {opts.precision} from the start in another --out")
