@@ -60,7 +60,8 @@ def model_options(state: dict):
 
 
 def model_option(model_cfg, key: str):
-    """One option of :func:`model_options` (None when absent)."""
+    """One option of a checkpoint config section such as :func:`model_options` (dict or Namespace; None when
+    absent)."""
     if isinstance(model_cfg, dict):
         return model_cfg.get(key)
     return getattr(model_cfg, key, None)
@@ -71,16 +72,10 @@ def trained_precision(state: dict) -> str:
     the legacy ``args``); fairseq keeps a different optimizer state for each (``FP16Optimizer``'s flat fp32 copy,
     or the optimizer's own)."""
     cfg = state.get("cfg")
-    src = cfg.get("common") if isinstance(cfg, dict) and cfg.get("common") is not None else state.get("args")
-    if src is None:
-        return "fp32"
-
-    def get(key):
-        return src.get(key) if isinstance(src, dict) else getattr(src, key, None)
-
-    if get("bf16") or get("memory_efficient_bf16"):
+    common = cfg.get("common") if isinstance(cfg, dict) and cfg.get("common") is not None else state.get("args")
+    if model_option(common, "bf16") or model_option(common, "memory_efficient_bf16"):
         return "bf16"
-    if get("fp16") or get("memory_efficient_fp16"):
+    if model_option(common, "fp16") or model_option(common, "memory_efficient_fp16"):
         return "fp16"
     return "fp32"
 
@@ -97,13 +92,19 @@ def embedding_rows(state: dict) -> int | None:
     return int(emb[0].shape[0]) if emb else None
 
 
-def checkpoint_vocab(path: Path) -> tuple[int, str]:
-    """Embedding rows and architecture of a fairseq checkpoint."""
+def checkpoint_facts(path: Path) -> tuple[int, str, str]:
+    """Embedding rows, architecture and trained precision (:func:`trained_precision`) of a fairseq checkpoint,
+    from one read."""
     state = load_state(path)
     rows = embedding_rows(state)
     if rows is None:
         raise XlingError("checkpoint has no token embedding", file=path)
-    return rows, arch_of(state)
+    return rows, arch_of(state), trained_precision(state)
+
+
+def checkpoint_vocab(path: Path) -> tuple[int, str]:
+    """Embedding rows and architecture of a fairseq checkpoint."""
+    return checkpoint_facts(path)[:2]
 
 
 def checkpoint_updates(path: Path) -> int:

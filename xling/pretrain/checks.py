@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xling.corpus.manifest import load_manifest, shard_dirs
 from xling.errors import XlingError
-from xling.pretrain.checkpoints import arch_of, embedding_rows, load_state, trained_precision
+from xling.pretrain.checkpoints import checkpoint_facts
 from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
 
 
@@ -224,12 +224,7 @@ def check_resume(opts: PretrainOptions, want: int, symbols: str, preset_arch: st
     last = opts.checkpoint_dir / "checkpoint_last.pt"
     if not last.exists():
         return
-    state = load_state(last)
-    rows, arch = embedding_rows(state), arch_of(state)
-    if rows is None:
-        raise XlingError("checkpoint has no token embedding", file=last)
-    trained = trained_precision(state)
-    del state
+    rows, arch, trained = checkpoint_facts(last)
     if rows != want:
         raise XlingError(f"vocabulary mismatch: the data gives {want} symbols ({symbols}) but the checkpoint to "
                          f"resume has {rows}", file=last,

@@ -15,8 +15,6 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import sys
 from typing import Optional
@@ -39,15 +37,12 @@ def parse_args(argv: Optional[list[str]] = None):
 
 
 def atomic_copy(src: str, dst: str) -> bool:
-    """Copy ``src`` to ``dst`` through ``dst.tmp`` and a rename: ``dst`` is the old file or the whole new one."""
-    tmp = f"{dst}.tmp"
-    try:
+    """Copy ``src`` to ``dst`` through a temporary file beside it and a rename (:func:`xling.io.atomic_path`):
+    ``dst`` is the old file or the whole new one."""
+    from xling.io import atomic_path
+
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
     return True
 
 
