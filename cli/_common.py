@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -34,7 +35,7 @@ def guarded(fn):
             _report(err)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt as e:
-            err_console.print("[bold red]interrupted[/]" + (f": {e}" if str(e) else ""), highlight=False,
+            err_console.print("[bold red]interrupted[/]" + (f": {escape(str(e))}" if str(e) else ""), highlight=False,
                               markup=True, soft_wrap=True)
             raise typer.Exit(130) from None
 
@@ -42,7 +43,9 @@ def guarded(fn):
 
 
 def _report(e: XlingError) -> None:
-    err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False, markup=True, soft_wrap=True)
+    # escaped: messages quote paths and log lines, whose brackets rich would read as markup (a log's
+    # "[/__w/.../pair.cc:553]" made the report itself fail with a MarkupError)
+    err_console.print(f"[bold red]error:[/] {escape(e.render())}", highlight=False, markup=True, soft_wrap=True)
 
 
 # errno -> (what happened, the fix); {path} and {parent} are filled in

@@ -42,3 +42,12 @@ def test_safe_globals_registered():
 
     ensure_fairseq()
     assert argparse.Namespace in torch.serialization.get_safe_globals()
+
+
+def test_error_messages_print_brackets_as_they_are(tmp_path):
+    """Messages quote paths and log lines; rich read their brackets as markup: a gloo error's
+    '[/__w/.../pair.cc:553]' in a failed run's log tail made the report itself crash (exit 1, no message), and
+    '[rank0]:' vanished from it."""
+    bad = tmp_path / "[rank0]" / "[/__w/pair.cc:553]" / "ck.pt"
+    res = cli("inspect", bad, ok=None)
+    assert res.exit_code == 2 and f"{bad}: checkpoint does not exist" in " ".join(res.output.split()), res.output

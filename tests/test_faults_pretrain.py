@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from xling.pretrain import checkpoint_updates
 
 from conftest import cli, prep_en_fr_de, summary, tiny
 from test_faults import refused, snapshot, temp_files
@@ -215,15 +218,21 @@ def test_interrupted_or_killed_launcher_stops_its_trainer(data_dir, tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
     lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
-    assert len(lines) == 1 and "stopped the trainer" in lines[0] and "Traceback" not in err, err[-2000:]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    stopped = int(re.search(r"received SIGINT; the trainer saved checkpoint_last.pt after update (\d+) and "
+                            r"stopped; re-running resumes from update \1$", lines[0]).group(1))
+    assert checkpoint_updates(out / "checkpoints" / "checkpoint_last.pt") == stopped  # the update it stopped after
     assert _gone(pid) and not (out / ".xling-pretrain.lock").exists()
-    # kill -9 of the launcher: the trainer gets SIGTERM from the kernel (parent-death signal)
+    # kill -9 of the launcher: the trainer gets SIGTERM from the kernel (parent-death signal), saves and stops
     out = tmp_path / "kill9"
     p = _launch(data_dir, out)
     (pid,) = _trainers(out)
     p.kill()
     p.communicate(timeout=60)
     assert _gone(pid), "the trainer outlived its launcher"
+    # its output pipe died with the launcher: it logs to train.log directly, so the save is not cut short
+    orphan = int(re.search(r"xling: stopped on SIGTERM after update (\d+)", (out / "train.log").read_text()).group(1))
+    assert checkpoint_updates(out / "checkpoints" / "checkpoint_last.pt") == orphan
     # its lock is stale now: a re-run takes it over (checked without training again)
     from xling.pretrain.lock import run_lock
 

@@ -68,8 +68,8 @@ def free_port() -> int:
 
 
 def _child_setup():
-    """In each trainer process: its own process group (the launcher stops the group), and SIGTERM when the
-    launcher dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``)."""
+    """In each trainer process: its own process group (the launcher signals the group), and SIGTERM when the
+    launcher dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``): the trainer then saves and stops."""
     os.setsid()
     if _PRCTL is not None:
         _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -87,37 +87,66 @@ def _libc_prctl():
 _PRCTL = _libc_prctl()
 
 
-def stop_processes(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
-    """Stop the trainers' process groups: SIGTERM, then SIGKILL after ``grace`` seconds."""
+def kill_processes(procs: list[subprocess.Popen]) -> None:
+    """Stop the trainers' process groups at once (SIGKILL; their checkpoint writes are atomic) and reap them."""
     for p in procs:
         if p.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    for p in procs:
+        p.wait()
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """SIGTERM (and SIGHUP) to the launcher unwind like Ctrl-C, so that its trainers are stopped too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+# the launcher's signals that stop a run: a scheduler's SIGTERM (or SIGUSR1 ahead of a time limit), Ctrl-C, a
+# closed terminal
+LAUNCHER_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+GRACEFUL_LIMIT = 300.0  # seconds the trainers get to finish their update and save after a stop request
 
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+class GracefulStop:
+    """The launcher's stop: the first signal asks the trainers (SIGTERM to each process group) to finish the
+    update they are in, save ``checkpoint_last.pt`` and exit (:mod:`xling.xlmplug.stop`); a second signal, or
+    :data:`GRACEFUL_LIMIT` seconds without an exit, kills them. A signal before any trainer started interrupts."""
+
+    def __init__(self, procs: list[subprocess.Popen]):
+        self.procs = procs
+        self.signal: Optional[str] = None
+        self.timer: Optional[threading.Timer] = None
+
+    def handler(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signal is not None or not self.procs:
+            raise KeyboardInterrupt(f"received {name}" + (" again" if self.signal else ""))
+        self.signal = name
+        self.forward()
+        # os.write: a handler must not re-enter sys.stderr's buffered writer
+        os.write(2, f"\nxling: {name} received: the trainer finishes its update, saves checkpoint_last.pt and "
+                    f"stops (a second Ctrl-C or signal stops it at once)\n".encode())
+        self.timer = threading.Timer(GRACEFUL_LIMIT, kill_processes, (list(self.procs),))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def forward(self) -> None:
+        """SIGTERM to the trainers' process groups (its rank processes and loader workers)."""
+        for p in self.procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, signal.SIGTERM)
+
+    @contextlib.contextmanager
+    def handling(self):
+        """The launcher's stop signals go to :meth:`handler` inside (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {sig: signal.signal(sig, self.handler) for sig in LAUNCHER_STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+            if self.timer is not None:
+                self.timer.cancel()
 
 
 # fairseq's trainer catches an out-of-memory error in a training step, logs this and skips the update; when every
@@ -140,6 +169,21 @@ def oom_error(cmd: list[str], out: Path, skipped: int) -> XlingError:
                       fix=f"use smaller micro-batches: --batch-size {half} (sequences per micro-batch and device), "
                           f"and keep the sequences per update with `-- --update-freq N` (N times more "
                           f"micro-batches per update); re-running resumes from checkpoint_last.pt if there is one")
+
+
+# the line a trainer logs when a signal stopped it (``xling.xlmplug.stop.STOP_LINE``; that package imports fairseq)
+STOP_LINE_RE = re.compile(r"xling: stopped on (.+?) after update (\d+): checkpoint_last\.pt saved")
+
+
+def near_update(curve: list[dict]) -> str:
+    """`` near update N`` for the last logged update (empty before one)."""
+    return f" near update {int(curve[-1]['num_updates'])}" if curve else ""
+
+
+def resume_hint(opts: PretrainOptions) -> str:
+    """What a re-run does: resume from checkpoint_last.pt, or start over."""
+    return ("; re-running resumes from checkpoint_last.pt" if (opts.checkpoint_dir / "checkpoint_last.pt").exists()
+            else "; no checkpoint was saved yet")
 
 
 def curve_point(stats: dict) -> dict:
@@ -187,15 +231,21 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
     env["PYTHONUNBUFFERED"] = "1"
     commands = rank_commands(opts, cmd, free_port())
     curve, valid, last_train = [], [], {}
-    procs, logs, skipped = [], [], 0
+    procs, logs, skipped, stopped = [], [], 0, None
+    stop = GracefulStop(procs)
     try:
-        with terminate_as_interrupt():
+        with stop.handling():
             for r, c in enumerate(commands):
                 log = open(out / ("train.log" if r == 0 else f"train.rank{r}.log"), "a", encoding="utf-8")
                 logs.append(log)
+                # the trainer's stop handler: who started it, and (rank 0) the log its pipe feeds
+                rank_env = {**env, "XLING_LAUNCHER_PID": str(os.getpid()),
+                            **({"XLING_TRAIN_LOG": str(out / "train.log")} if r == 0 else {})}
                 procs.append(subprocess.Popen(c, stdout=subprocess.PIPE if r == 0 else log,
-                                              stderr=subprocess.STDOUT, text=True, env=env,
+                                              stderr=subprocess.STDOUT, text=True, env=rank_env,
                                               preexec_fn=_child_setup))
+            if stop.signal is not None:  # asked while the later ranks started
+                stop.forward()
             if lock is not None:
                 lock.set_trainers([p.pid for p in procs])
             for line in procs[0].stdout:
@@ -205,6 +255,9 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
                     skipped += 1
                     if skipped >= OOM_LIMIT:
                         raise oom_error(cmd, out, skipped)  # stops the trainers (below)
+                m = STOP_LINE_RE.search(line)
+                if m:
+                    stopped = (m.group(1), int(m.group(2)))
                 rec = parse_log_line(line)
                 if rec is None:
                     continue
@@ -220,19 +273,23 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
                     on_stats(kind, stats)
             codes = [p.wait() for p in procs]
     except KeyboardInterrupt as e:
-        stop_processes(procs)
-        last = opts.checkpoint_dir / "checkpoint_last.pt"
-        done = curve[-1]["num_updates"] if curve else None
-        raise KeyboardInterrupt((f"{e}; " if str(e) else "") + "stopped the trainer"
-                                + (f" near update {int(done)}" if done else "")
-                                + ("; re-running resumes from checkpoint_last.pt" if last.exists()
-                                   else "; no checkpoint was saved yet")) from None
+        kill_processes(procs)
+        raise KeyboardInterrupt(f"{e}; stopped the trainer" + near_update(curve) + resume_hint(opts)) from None
     except BaseException:
-        stop_processes(procs)
+        kill_processes(procs)
         raise
     finally:
         for log in logs:
             log.close()
+    if stop.signal is not None or stopped is not None:
+        cause = f"received {stop.signal}" if stop.signal else f"the trainer received {stopped[0]}"
+        if stopped is not None and not any(codes):
+            raise KeyboardInterrupt(f"{cause}; the trainer saved checkpoint_last.pt after update {stopped[1]} and "
+                                    f"stopped; re-running resumes from update {stopped[1]}")
+        if any(codes):
+            raise KeyboardInterrupt(f"{cause}; the trainer stopped (exit code {','.join(map(str, codes))})"
+                                    + near_update(curve) + resume_hint(opts))
+        # else it had finished its updates: the run ends as usual
     if any(codes):
         tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         resumable = (opts.checkpoint_dir / "checkpoint_last.pt").exists()

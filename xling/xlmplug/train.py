@@ -11,13 +11,21 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
 * checkpoint copies are atomic (:func:`atomic_checkpoint_copies`): fairseq writes a save's first file through a
   temporary file and a rename, but copies it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) in
   place, so a trainer killed during a copy left a truncated ``checkpoint_last.pt`` that the next launch could not
-  resume.
+  resume;
+* every rank of a multi-rank run can resume: fairseq reads a checkpoint on rank 0 and sends its non-tensor part
+  (config, placeholders) to the others pickled, and reads it back with ``torch.load``, whose ``weights_only``
+  default (torch>=2.6) refuses omegaconf's ``DictConfig``, so resuming on several GPUs (or CPU processes) failed
+  with an ``UnpicklingError`` on rank 1 (:func:`trusted_rank_broadcast`);
+* a signal (SIGTERM, SIGINT, SIGUSR1) stops training after the current update with a checkpoint, on every rank
+  at the same update (:mod:`xling.xlmplug.stop`).
 """
 from __future__ import annotations
 
 import shutil
 import sys
 from typing import Optional
+
+from xling.xlmplug import stop
 
 
 def asked_for_tpu(argv: list[str]) -> bool:
@@ -64,6 +72,25 @@ def atomic_checkpoint_copies() -> None:
     PathManager.copy = staticmethod(copy)
 
 
+def broadcast_object_slow(obj, src_rank: int, group, dist_device):
+    """fairseq's ``distributed.utils._broadcast_object_slow`` (same arguments) through torch's
+    ``broadcast_object_list``, which unpickles plainly: the bytes are what rank ``src_rank`` of this very run
+    pickled, not a file from elsewhere, so ``weights_only`` guards nothing here."""
+    import torch.distributed as dist
+
+    objs = [obj]
+    dist.broadcast_object_list(objs, src=src_rank, group=group, device=dist_device)
+    return objs[0]
+
+
+def trusted_rank_broadcast() -> None:
+    """Make fairseq's rank-to-rank object broadcast (checkpoint resume, sharded data) use
+    :func:`broadcast_object_slow`."""
+    from fairseq.distributed import utils as distributed_utils
+
+    distributed_utils._broadcast_object_slow = broadcast_object_slow
+
+
 def main(argv: Optional[list[str]] = None):
     import torch
 
@@ -73,6 +100,7 @@ def main(argv: Optional[list[str]] = None):
     from fairseq_cli.train import main as train_main
 
     args = parse_args(argv)
+    stop.install()
     cfg = convert_namespace_to_omegaconf(args)
     if cfg.common.use_plasma_view:
         from fairseq.data.plasma_utils import PlasmaStore
@@ -88,6 +116,9 @@ def main(argv: Optional[list[str]] = None):
 # On import, not in main(): with several GPUs fairseq's launcher spawns a process per GPU, and each imports this
 # module (as ``__mp_main__``) without running main(); rank 0, which saves, is one of them.
 atomic_checkpoint_copies()
+trusted_rank_broadcast()
+if __name__ == "__mp_main__":  # a spawned rank: it trains, so it stops on a signal too
+    stop.install()
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ from fairseq.tasks.multilingual_denoising import MultilingualDenoisingConfig, Mu
 
 from xling.xlmplug.data import sampling_probs
 from xling.xlmplug.denoise_data import XlingDenoisingDataset, word_start_table
+from xling.xlmplug.stop import StopOnSignalMixin
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class XlingDenoisingConfig(MultilingualDenoisingConfig):
 
 
 @register_task("xling_dae", dataclass=XlingDenoisingConfig)
-class XlingDenoisingTask(MultilingualDenoisingTask):
+class XlingDenoisingTask(StopOnSignalMixin, MultilingualDenoisingTask):
     cfg: XlingDenoisingConfig
 
     @classmethod

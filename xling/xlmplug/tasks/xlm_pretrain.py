@@ -16,6 +16,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.masked_lm import MaskedLMConfig, MaskedLMTask
 
 from xling.xlmplug.data import MaskedExamples, MonoSegments, PairSegments, sampling_probs
+from xling.xlmplug.stop import StopOnSignalMixin
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class XlmPretrainConfig(MaskedLMConfig):
 
 
 @register_task("xling_xlm", dataclass=XlmPretrainConfig)
-class XlmPretrainTask(MaskedLMTask):
+class XlmPretrainTask(StopOnSignalMixin, MaskedLMTask):
     cfg: XlmPretrainConfig
 
     def __init__(self, cfg: XlmPretrainConfig, dictionary=None):

@@ -1,0 +1,159 @@
+"""A signal stops `xling pretrain` with a checkpoint of the update it stopped after (a scheduler's SIGTERM, Ctrl-C,
+SIGUSR1 ahead of a time limit): before, the trainer died and every update since the last save was lost. All ranks
+stop after the same update (else data-parallel training hangs), and the re-run resumes the very training.
+Tiny runs on real tatoeba text; a ``--user-dir`` plugin sends the signal at a chosen update, so the tests do
+not race the trainer."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, prep_en_fr_de, summary, tiny
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+COMMON = ["--tlm", "--max-updates", 12, "--log-interval", 1, "--save-interval", 0]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return prep_en_fr_de(tmp_path_factory.mktemp("stop_data"))
+
+
+def signal_plugin(root: Path, update: int, target: str, sig: str = "SIGTERM", rank: int = 0) -> Path:
+    """A fairseq ``--user-dir`` plugin: at the start of update ``update`` on rank ``rank`` it sends ``sig`` to
+    ``target`` (``launcher``: the trainer's parent, ``self``: this rank), then waits until this process has the
+    stop request (the launcher forwards it), so the run stops after exactly that update."""
+    plug = root / f"sig_{target}_{update}_{rank}"
+    plug.mkdir()
+    (plug / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "import torch.distributed as dist\n"
+        "from xling.xlmplug import stop\n"
+        "from xling.xlmplug.tasks.xlm_pretrain import XlmPretrainTask\n\n"
+        "_step = XlmPretrainTask.train_step\n\n\n"
+        "def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):\n"
+        "    rank = dist.get_rank() if dist.is_initialized() else 0\n"
+        f"    if update_num == {update - 1} and rank == {rank} and stop.STATE.requested is None:\n"
+        f"        os.kill(os.getppid() if {target == 'launcher'} else os.getpid(), signal.{sig})\n"
+        "        t0 = time.time()\n"
+        "        while stop.STATE.requested is None and time.time() - t0 < 60:\n"
+        "            time.sleep(0.01)\n"
+        "    return _step(self, sample, model, criterion, optimizer, update_num, ignore_grad)\n\n\n"
+        "XlmPretrainTask.train_step = train_step\n")
+    return plug
+
+
+def launch(args: list) -> subprocess.CompletedProcess:
+    """`xling pretrain` in its own process (the signal goes to it, not to pytest); a hang fails the test."""
+    return subprocess.run([sys.executable, "-m", "xling.cli.main", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def trained(s: dict) -> list[dict]:
+    """A summary's curve without its speeds: losses, task losses, learning rates."""
+    return [{k: v for k, v in c.items() if k != "wps"} for c in s["curve"]]
+
+
+def updates_in(checkpoint: Path) -> int:
+    from xling.pretrain import checkpoint_updates
+
+    return checkpoint_updates(checkpoint)
+
+
+def test_sigterm_saves_the_update_it_stopped_after_and_the_rerun_resumes_the_same_training(data_dir, tmp_path):
+    """SIGTERM to `xling pretrain` at update 7 of 12 (no interval saves): the trainer finishes update 7, saves
+    checkpoint_last.pt and stops; one line says so (exit 130, no traceback). Re-running the same command resumes
+    from update 7 and ends with the curve of an uninterrupted run (losses, task losses, learning rates)."""
+    plain = tmp_path / "plain"
+    cli(*tiny(data_dir, plain, *COMMON))
+    out = tmp_path / "stopped"
+    plug = signal_plugin(tmp_path, 7, "launcher")
+    p = launch(tiny(data_dir, out, *COMMON, "--", "--user-dir", plug))
+    text = " ".join(p.stderr.split())
+    assert p.returncode == 130 and "Traceback" not in text, p.stderr[-3000:]
+    assert ("interrupted: received SIGTERM; the trainer saved checkpoint_last.pt after update 7 and stopped; "
+            "re-running resumes from update 7") in text, p.stderr[-3000:]
+    assert "SIGTERM received: the trainer finishes its update, saves checkpoint_last.pt and stops" in text
+    assert updates_in(out / "checkpoints" / "checkpoint_last.pt") == 7
+    assert not (out / "pretrain.json").exists() and not (out / ".xling-pretrain.lock").exists()
+    assert "xling: stopped on SIGTERM after update 7" in (out / "train.log").read_text()
+
+    cli(*tiny(data_dir, out, *COMMON, "--", "--user-dir", plug))
+    s = summary(out)
+    assert [launch["from_update"] for launch in s["launches"]] == [0, 7]
+    assert s["num_updates"] == 12 and trained(s) == trained(summary(plain))
+
+
+def test_every_rank_stops_after_the_same_update_when_one_rank_is_signalled(data_dir, tmp_path):
+    """CPU data-parallel training, 2 ranks: only rank 1 receives SIGUSR1, at update 5. The request travels with
+    the statistics fairseq sums over the ranks after each update, so rank 0 stops after update 5 as well (a rank
+    stopping alone would leave the other waiting in its next all-reduce for ever), rank 0 saves, and the launcher
+    says what happened. The re-run resumes from update 5 and trains what an uninterrupted run trains."""
+    ddp = ["--cpu-procs", 2, "--batch-size", 8, "--max-updates", 8, "--log-interval", 1, "--save-interval", 0]
+    plain = tmp_path / "plain"
+    cli(*tiny(data_dir, plain, *ddp))
+    out = tmp_path / "stopped"
+    plug = signal_plugin(tmp_path, 5, "self", "SIGUSR1", rank=1)
+    p = launch(tiny(data_dir, out, *ddp, "--", "--user-dir", plug))
+    assert p.returncode == 130, p.stderr[-3000:]
+    assert ("the trainer received another rank's stop request; the trainer saved checkpoint_last.pt after "
+            "update 5 and stopped") in " ".join(p.stderr.split()), p.stderr[-3000:]
+    assert updates_in(out / "checkpoints" / "checkpoint_last.pt") == 5
+    rank1 = (out / "train.rank1.log").read_text()
+    assert "xling: stopped on SIGUSR1 after update 5" in rank1
+
+    cli(*tiny(data_dir, out, *ddp, "--", "--user-dir", plug))
+    s = summary(out)
+    assert [launch["from_update"] for launch in s["launches"]] == [0, 5]
+    assert trained(s) == trained(summary(plain)) and len(s["curve"]) == 8
+
+
+def test_stop_line_is_what_the_launcher_reads():
+    from xling.pretrain.launch import STOP_LINE_RE
+    from xling.xlmplug.stop import STOP_LINE
+
+    m = STOP_LINE_RE.search("2026 | INFO | xling.xlmplug.stop | "
+                            + STOP_LINE.format(signal="another rank's stop request", update=123))
+    assert m and m.groups() == ("another rank's stop request", "123")
+    assert json.dumps(STOP_LINE)  # one line
+
+
+def test_a_second_signal_or_the_time_limit_stops_the_trainers_at_once(monkeypatch):
+    """The launcher's first signal only asks (SIGTERM to the trainer's process group); a second one, or
+    GRACEFUL_LIMIT seconds without an exit, kills: a trainer stuck in a collective must not hold a job forever."""
+    import signal
+    import time
+
+    from xling.pretrain import launch
+
+    def stubborn():  # a trainer that takes a stop request and goes on (as one in the middle of a long update)
+        p = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, lambda *a: "
+                              "print('asked', flush=True)); print('ready', flush=True); time.sleep(120)"],
+                             stdout=subprocess.PIPE, text=True, preexec_fn=os.setsid)
+        assert p.stdout.readline().strip() == "ready"
+        return p
+
+    p = stubborn()
+    stop = launch.GracefulStop([p])
+    stop.handler(signal.SIGTERM, None)
+    assert stop.signal == "SIGTERM" and p.stdout.readline().strip() == "asked" and p.poll() is None
+    with pytest.raises(KeyboardInterrupt, match="received SIGINT again"):
+        stop.handler(signal.SIGINT, None)
+    stop.timer.cancel()
+    launch.kill_processes([p])
+    assert p.returncode == -signal.SIGKILL
+
+    monkeypatch.setattr(launch, "GRACEFUL_LIMIT", 1.0)
+    p = stubborn()
+    stop = launch.GracefulStop([p])
+    stop.handler(signal.SIGUSR1, None)
+    t0 = time.time()
+    assert p.wait(timeout=30) == -signal.SIGKILL and time.time() - t0 < 20
+    with pytest.raises(KeyboardInterrupt, match="received SIGTERM$"):  # before any trainer: nothing to save
+        launch.GracefulStop([]).handler(signal.SIGTERM, None)
