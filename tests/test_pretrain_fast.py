@@ -4,6 +4,7 @@ loads in plain fairseq RoBERTa with the same outputs. Tiny configs on real tatoe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,3 +297,36 @@ def test_fast_path_trains_like_the_plain_path_and_loads_in_plain_fairseq(data_di
         got, want = ours(tokens)[0], ref(tokens)[0]
     assert got.shape == (2, 6, len(task.source_dictionary))
     assert torch.allclose(got[0], want[0], atol=1e-5) and torch.allclose(got[1, :4], want[1, :4], atol=1e-5)
+
+
+def test_checkpoint_facts_map_the_file_instead_of_reading_it(tmp_path):
+    """A launch asks checkpoint_last.pt (base: ~3 GB with the optimizer state) for its update count and embedding
+    rows several times; the tensors are memory-mapped, so those reads leave the file's data unread (resident memory
+    grows by far less than the file), and a legacy pre-zip checkpoint still loads."""
+    import argparse
+
+    import torch
+
+    from xling.pretrain.checkpoints import checkpoint_facts, checkpoint_updates, load_state
+
+    def resident() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    ck = tmp_path / "checkpoint_last.pt"
+    state = {"model": {"encoder.sentence_encoder.embed_tokens.weight": torch.randn(1000, 64),
+                       "big": torch.randn(64, 1 << 20)},  # 256 MB
+             "args": argparse.Namespace(arch="xling_xlm_tiny", bf16=True), "optimizer_history": [{"num_updates": 9}]}
+    torch.save(state, ck)
+    del state
+    from xling.fairseq_compat import ensure_fairseq
+
+    ensure_fairseq()  # what load_state imports, before measuring
+    before = resident()
+    loaded = load_state(ck)
+    assert resident() - before < 64 << 20, "the checkpoint's tensors were read into memory"
+    assert float(loaded["model"]["big"][3, 5]) == float(torch.load(ck, weights_only=False)["model"]["big"][3, 5])
+    assert checkpoint_facts(ck) == (1000, "xling_xlm_tiny", "bf16") and checkpoint_updates(ck) == 9
+    old = tmp_path / "legacy.pt"
+    torch.save({"model": {"embed_tokens.weight": torch.ones(7, 2)}, "optimizer_history": [{"num_updates": 3}]}, old,
+               _use_new_zipfile_serialization=False)
+    assert checkpoint_updates(old) == 3

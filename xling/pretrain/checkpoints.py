@@ -12,7 +12,11 @@ from xling.pretrain.options import PretrainOptions
 
 
 def load_state(path: Path) -> dict:
-    """A fairseq checkpoint's state, read with torch's safe loader."""
+    """A fairseq checkpoint's state, read with torch's safe loader. Its tensors are memory-mapped (a zip-format
+    file, what torch and fairseq write): a launch asks a checkpoint_last.pt of some GB (base: ~3 GB with the
+    optimizer state) for its update count and embedding rows several times, and reading only those costs
+    milliseconds, not seconds and the whole file in memory; the model directory reads only the model's tensors.
+    The files it maps are replaced by a rename, never rewritten in place. A legacy (pre-zip) file is read whole."""
     from xling.fairseq_compat import ensure_fairseq
 
     ensure_fairseq()
@@ -26,7 +30,12 @@ def load_state(path: Path) -> dict:
                          file=path, fix="check the path")
     try:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "mmap can only be used" not in str(e):
+                    raise
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except OSError as e:  # torch reads a cut zip archive as EINVAL; permissions stay OS errors
             if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.EIO):
                 raise
