@@ -103,7 +103,8 @@ class Run:
 
 def by_run(blocks, limit: int) -> Iterator[tuple[int, list[str], list[str], int | None]]:
     """Cut ``(src_lines, tgt_lines, done)`` blocks into pieces ``(run, src_lines, tgt_lines, done)`` of runs of
-    ``limit`` pairs (``done`` only on a block's last piece)."""
+    ``limit`` pairs (``--run-pairs``; 0: one run) (``done`` only on a block's last piece)."""
+    limit = limit or (1 << 62)
     k = n = 0
     for s_lines, t_lines, done in blocks:
         start = 0
@@ -128,7 +129,7 @@ def _number_target(source, d: Path, opts: dict, mapped: bool) -> None:
             np.save(d / f"run{k0}" / "tgt.flags.npy", flags)
         print(json.dumps({"run": k0, "tokens": tokens}), flush=True)
 
-    for k, _, t_lines, _ in by_run(source.columns(), opts["run_pairs"] or (1 << 62)):
+    for k, _, t_lines, _ in by_run(source.columns(), opts["run_pairs"]):
         if side is None or k != k0:
             if side is not None:
                 close()
@@ -189,7 +190,7 @@ def encode_runs(blocks, *, d: Path, opts: dict, pretokenized: bool, save_text: b
         if save_text else None
     run: Run | None = None
     try:
-        for k, s_lines, t_lines, done in by_run(blocks, opts["run_pairs"] or (1 << 62)):
+        for k, s_lines, t_lines, done in by_run(blocks, opts["run_pairs"]):
             if run is None or k != run.k:
                 if run is not None:
                     run.close(target.closed(k - 1) if target else None)
