@@ -157,3 +157,27 @@ def test_a_second_signal_or_the_time_limit_stops_the_trainers_at_once(monkeypatc
     assert p.wait(timeout=30) == -signal.SIGKILL and time.time() - t0 < 20
     with pytest.raises(KeyboardInterrupt, match="received SIGTERM$"):  # before any trainer: nothing to save
         launch.GracefulStop([]).handler(signal.SIGTERM, None)
+
+
+def test_a_dead_launcher_is_gone_even_before_it_is_reaped(monkeypatch):
+    """The parent-death signal arrives when the launcher exits, before its own parent reaps it: a zombie answers a
+    signal-0 probe like a live process, and the orphaned trainer then kept writing into the dead pipe (its stop
+    line lost)."""
+    import time
+
+    from xling.xlmplug import stop
+
+    monkeypatch.setenv(stop.LAUNCHER_PID_ENV, str(os.getpid()))
+    assert not stop.launcher_gone()  # a live process that is not our parent
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    t0 = time.time()
+    while Path(f"/proc/{dead.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z" and time.time() - t0 < 30:
+        time.sleep(0.05)
+    monkeypatch.setenv(stop.LAUNCHER_PID_ENV, str(dead.pid))
+    assert stop.launcher_gone()  # exited, not reaped yet
+    dead.wait()
+    assert stop.launcher_gone()  # reaped
+    monkeypatch.setenv(stop.LAUNCHER_PID_ENV, str(os.getppid()))
+    assert not stop.launcher_gone()  # our parent
+    monkeypatch.delenv(stop.LAUNCHER_PID_ENV)
+    assert not stop.launcher_gone()  # not started by xling pretrain

@@ -57,17 +57,24 @@ def request_stop(signum, frame=None) -> None:
 
 
 def launcher_gone() -> bool:
-    """Whether the `xling pretrain` that started this trainer has died (False outside one)."""
+    """Whether the `xling pretrain` that started this trainer has died (False outside one). A dead launcher may
+    still be a zombie, not yet reaped, so a signal-0 probe alone would find it alive."""
     pid = os.environ.get(LAUNCHER_PID_ENV, "")
-    if not pid.isdigit():
+    if not pid.isdigit() or os.getppid() == int(pid):  # our parent is the launcher, alive
         return False
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # zombie or dying
+    except FileNotFoundError:
         return True
-    except PermissionError:
-        pass
-    return False
+    except OSError:  # no /proc: a signal-0 probe
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
 
 
 def outlive_launcher() -> None:
