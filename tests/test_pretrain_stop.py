@@ -1,6 +1,7 @@
 """A signal stops `xling pretrain` with a checkpoint of the update it stopped after (a scheduler's SIGTERM, Ctrl-C,
 SIGUSR1 ahead of a time limit): before, the trainer died and every update since the last save was lost. All ranks
-stop after the same update (else data-parallel training hangs), and the re-run resumes the very training.
+stop after the same update (else data-parallel training hangs), and the re-run resumes the very training, also on
+another number of ranks (each batch of the epoch trained once).
 Tiny runs on real tatoeba text; a ``--user-dir`` plugin sends the signal at a chosen update, so the tests do
 not race the trainer."""
 from __future__ import annotations
@@ -181,3 +182,58 @@ def test_a_dead_launcher_is_gone_even_before_it_is_reaped(monkeypatch):
     assert not stop.launcher_gone()  # our parent
     monkeypatch.delenv(stop.LAUNCHER_PID_ENV)
     assert not stop.launcher_gone()  # not started by xling pretrain
+
+
+def _epoch_ids(task, shards: int, rank: int, state=None, take=None) -> tuple[list[int], dict]:
+    """Example ids of the batches rank ``rank`` of ``shards`` takes in epoch 1 (``take`` of them, else the rest of
+    the epoch), resumed from ``state``; and the iterator's state after them."""
+    itr = task.get_batch_iterator(task.dataset("train"), max_sentences=8, seed=1, epoch=1, num_shards=shards,
+                                  shard_id=rank)
+    if state is not None:
+        itr.load_state_dict(state)
+    it, ids = itr.next_epoch_itr(shuffle=True), []
+    for i, batch in enumerate(it):
+        ids += batch["id"].tolist() if batch else []  # ranks past the end get an empty batch
+        if take is not None and i + 1 == take:
+            break
+    return ids, itr.state_dict()
+
+
+@pytest.mark.parametrize("before,after,taken", [(4, 2, 3), (2, 4, 3), (3, 4, 2)])
+def test_a_run_resumed_on_another_number_of_ranks_trains_each_batch_once(data_dir, before, after, taken):
+    """fairseq saves the position in an epoch per rank and resumed at the same position per rank on any number of
+    ranks: from 4 ranks to 2 it trained half of the batches done again, from 2 to 4 it passed over as many. Rank r
+    of W takes batches r, r+W, ... of one batch order, so the position is rescaled by W/W'. Every example of the
+    epoch is trained, and at most W'-1 batches twice when the position is not a multiple (3 ranks to 4)."""
+    from test_pretrain import _task
+
+    from xling.xlmplug import resume
+
+    resume.install()
+    task = _task(data_dir)
+    task.load_dataset("train")
+    seen, states = [], []
+    for r in range(before):
+        ids, state = _epoch_ids(task, before, r, take=taken)
+        seen += ids
+        states.append(state)
+    assert all(s == states[0] for s in states)
+    assert states[0]["iterations_in_epoch"] == taken and states[0][resume.SHARDS_KEY] == before
+    rest = []
+    for r in range(after):
+        rest += _epoch_ids(task, after, r, state=states[0])[0]
+    every = seen + rest
+    assert set(every) == set(range(len(task.dataset("train"))))  # nothing passed over
+    repeated = len(every) - len(set(every))
+    assert repeated == 0 if (taken * before) % after == 0 else 0 < repeated <= (after - 1) * 8
+
+
+def test_resuming_a_cpu_ddp_run_on_one_process_says_where_it_starts(data_dir, tmp_path):
+    out = tmp_path / "run"
+    cli(*tiny(data_dir, out, "--cpu-procs", 2, "--batch-size", 8, "--max-updates", 4, "--log-interval", 1))
+    cli(*tiny(data_dir, out, "--batch-size", 8, "--max-updates", 6, "--log-interval", 1))
+    s = summary(out)
+    assert [launch["from_update"] for launch in s["launches"]] == [0, 4] and s["num_updates"] == 6
+    log = " ".join((out / "train.log").read_text().split())
+    assert ("resuming on 1 data-parallel ranks instead of 2: the 8 batches of epoch 1 trained so far are 4 per rank "
+            "on 2 ranks; starting each rank at its batch 8") in log

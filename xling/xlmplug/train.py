@@ -16,6 +16,8 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
   (config, placeholders) to the others pickled, and reads it back with ``torch.load``, whose ``weights_only``
   default (torch>=2.6) refuses omegaconf's ``DictConfig``, so resuming on several GPUs (or CPU processes) failed
   with an ``UnpicklingError`` on rank 1 (:func:`trusted_rank_broadcast`);
+* a run resumed on another number of ranks goes on where the data stopped, neither skipping nor repeating it
+  (:mod:`xling.xlmplug.resume`);
 * a signal (SIGTERM, SIGINT, SIGUSR1) stops training after the current update with a checkpoint, on every rank
   at the same update (:mod:`xling.xlmplug.stop`).
 """
@@ -25,7 +27,7 @@ import shutil
 import sys
 from typing import Optional
 
-from xling.xlmplug import stop
+from xling.xlmplug import resume, stop
 
 
 def asked_for_tpu(argv: list[str]) -> bool:
@@ -117,6 +119,7 @@ def main(argv: Optional[list[str]] = None):
 # module (as ``__mp_main__``) without running main(); rank 0, which saves, is one of them.
 atomic_checkpoint_copies()
 trusted_rank_broadcast()
+resume.install()
 if __name__ == "__mp_main__":  # a spawned rank: it trains, so it stops on a signal too
     stop.install()
 
