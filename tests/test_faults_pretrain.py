@@ -320,6 +320,9 @@ def dying(src, dst, *args, **kwargs):  # the trainer dies halfway through copyin
         os._exit(9)
     return copyfile(src, dst, *args, **kwargs)
 shutil.copyfile = dying
+def no_links(*args, **kwargs):  # a file system without hard links: the trainer copies
+    raise OSError(18, "Invalid cross-device link")
+os.link = no_links
 from xling.xlmplug.train import main
 main(sys.argv[1:])
 """
@@ -328,11 +331,15 @@ main(sys.argv[1:])
 def test_a_trainer_killed_while_copying_a_save_leaves_checkpoint_last_whole(data_dir, tmp_path):
     """fairseq writes a save's first file atomically but copied it to checkpoint_last.pt in place: a trainer killed
     during that copy left a truncated checkpoint_last.pt, and the run could not resume. The trainer (xling's
-    ``python -m xling.xlmplug.train``, the real command of the run) dies halfway through that copy at update 6;
-    checkpoint_last.pt is still the whole update-3 save and the re-run resumes from it."""
+    ``python -m xling.xlmplug.train``, the real command of the run) dies halfway through that copy at update 6 on a
+    file system without hard links; checkpoint_last.pt is still the whole update-3 save and the re-run resumes from
+    it. Where the file system has hard links, the other names are links to the save's first file: no bytes copied
+    (a base checkpoint is ~3 GB), nothing kept twice on disk."""
     out = tmp_path / "run"
     common = ["--save-interval", 3, "--log-interval", 1]
     cli(*tiny(data_dir, out, "--max-updates", 3, "--total-updates", 8, *common))
+    names = [out / "checkpoints" / n for n in ("checkpoint_1_3.pt", "checkpoint_best.pt", "checkpoint_last.pt")]
+    assert len({p.stat().st_ino for p in names}) == 1 and names[0].stat().st_nlink == 3
     r = cli(*tiny(data_dir, out, "--max-updates", 8, "--total-updates", 8, *common, "--dry-run"))
     cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
     driver = tmp_path / "die_during_copy.py"

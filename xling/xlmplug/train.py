@@ -47,12 +47,20 @@ def parse_args(argv: Optional[list[str]] = None):
 
 
 def atomic_copy(src: str, dst: str) -> bool:
-    """Copy ``src`` to ``dst`` through a temporary file beside it and a rename (:func:`xling.io.atomic_path`):
-    ``dst`` is the old file or the whole new one."""
+    """Put ``src`` at ``dst`` through a temporary name beside it and a rename (:func:`xling.io.atomic_path`):
+    ``dst`` is the old file or the whole new one. The temporary name is a hard link to ``src`` where the file
+    system has them (no bytes copied: fairseq never writes a checkpoint in place, it writes a new file and renames
+    it, so linked names cannot change each other), else a copy."""
+    import os
+
     from xling.io import atomic_path
 
     with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
+        os.unlink(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:  # another device, or a file system without hard links
+            shutil.copyfile(src, tmp)
     return True
 
 
