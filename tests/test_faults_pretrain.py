@@ -89,7 +89,8 @@ def test_resume_refused_when_the_run_changed(data_dir, run4, tmp_path):
     last = broken / "checkpoints" / "checkpoint_last.pt"
     last.write_bytes(last.read_bytes()[:5000])
     refused(cli(*tiny(data_dir, broken, "--max-updates", 6), ok=None), "truncated or corrupt", str(last),
-            "fix: an interrupted save?")
+            "fix: move it away and copy the newest checkpoint_EPOCH_UPDATES.pt or checkpoint_best.pt that "
+            "`xling inspect` reads")
     assert checkpoints(run4) == before and not temp_files(run4)
 
 

@@ -54,8 +54,9 @@ def load_state(path: Path) -> dict:
 
 # what to do about a damaged file, by name
 CORRUPT_FIX = {
-    "checkpoint_last.pt": "an interrupted save? move it away and copy the newest checkpoint_EPOCH_UPDATES.pt "
-                          "(else checkpoint_best.pt) in its place, then re-run: without it the run starts over",
+    "checkpoint_last.pt": "move it away and copy the newest checkpoint_EPOCH_UPDATES.pt or checkpoint_best.pt that "
+                          "`xling inspect` reads in its place (the names of one save are hard links to one file, "
+                          "damaged together), then re-run: without it the run starts over",
     "checkpoint_best.pt": "move it away and re-run: OUT/model is then written from checkpoint_last.pt",
     "model.pt": "restore the model directory (re-run `xling pretrain` / `xling import` that wrote it)",
 }
