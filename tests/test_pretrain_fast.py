@@ -214,16 +214,19 @@ def test_compiled_loss_equals_the_eager_loss():
         assert torch.allclose(g1.float(), g2.float(), atol=1e-3) and not g1[:, 1205:].any()
 
 
-def test_amp_bf16_compiled_tiny_run_trains_on_cpu(data_dir, tmp_path):
+def test_amp_bf16_compiled_tiny_run_trains_on_cpu(data_dir, tmp_path, monkeypatch):
     """``--compile`` (layers and loss through torch.compile; ``--compile-mode``) with ``-- --amp-bf16`` (bf16
-    autocast, fp32 weights): trains on CPU, keeps fp32 weights; the model directory has neither switch on."""
+    autocast, fp32 weights): trains on CPU, keeps fp32 weights; the model directory has neither switch on. The
+    compiled kernels are cached in the run directory, so a resumed or requeued launch, on any node, reuses them."""
     import torch
 
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     out = tmp_path / "amp"
     cli(*tiny(data_dir, out, "--compile", "--max-updates", 30, "--log-interval", 10, "--", "--amp-bf16",
               "--compile-mode", "reduce-overhead"))  # CUDA graphs where there is a GPU; on CPU plain compile
     s = summary(out)
     assert "--compile-layers --compile-loss" in s["command"] and "--bf16" not in s["command"].split()
+    assert any(f.is_file() for f in (out / ".compile-cache").rglob("*"))
     losses = [c["loss"] for c in s["curve"]]
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
     state = torch.load(out / "model" / "model.pt", weights_only=False)
