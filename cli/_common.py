@@ -5,6 +5,7 @@ import errno
 import functools
 import os
 import re
+import signal
 import sys
 
 import typer
@@ -40,6 +41,19 @@ def guarded(fn):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM and SIGHUP (a scheduler's time limit, a closed terminal) end a command as Ctrl-C does: its cleanup
+    runs (temporary files, worker processes) and it says "interrupted", exit 130, where SIGTERM killed it on the
+    spot and its worker processes died on broken pipes, each with a traceback. A signal the caller ignores (nohup's
+    SIGHUP) stays ignored."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, handler)
 
 
 def _report(e: XlingError) -> None:

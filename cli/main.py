@@ -67,6 +67,9 @@ _register()
 
 
 def main():
+    from xling.cli._common import terminate_as_interrupt
+
+    terminate_as_interrupt()
     app()
 
 

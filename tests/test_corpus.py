@@ -1,7 +1,9 @@
 """prep-data on real bitext (all 20 tatoeba pairs) and hand-made bad inputs."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -398,6 +400,62 @@ def test_killed_process_resumes(vocab_all, tatoeba, tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not (out / "manifest.json").exists() and not (out / "mono" / "train.fr.bin").exists()
+    res = cli(*args, "--out", out)
+    assert "resumed from the last checkpoint: mono:fr" in res.output
+    assert _data_files(out) == _data_files(tmp_path / "ref")
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in "ZX":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to xling", "Ctrl-C to the process group"])
+def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba, tmp_path, how):
+    """A scheduler's SIGTERM killed `xling prep-data` on the spot: no message, and its worker processes died on
+    broken pipes, a traceback each. Ctrl-C reached the workers too, one of which printed a KeyboardInterrupt
+    traceback. Now either ends as an interruption (exit 130, one line, no traceback, no worker left) and the re-run
+    resumes from the last checkpoint to the output of an uninterrupted run."""
+    import signal
+    import time
+
+    f = tmp_path / "fr.txt"
+    base = (tatoeba / "tatoeba.fr-en.fr").read_text(encoding="utf-8").splitlines()
+    f.write_text("".join(f"{ln} ({k})\n" for k in range(20) for ln in base), encoding="utf-8")
+    args = ["prep-data", "--vocab", vocab_all, "--mono", f"fr={f}", "--workers", 2, "--chunk-lines", 200]
+    cli(*args, "--out", tmp_path / "ref")
+    out = tmp_path / "d"
+    code = ("import xling.corpus.stream as s; s.CHECKPOINT_SECONDS = 0.0; "  # a checkpoint after every chunk
+            "from xling.cli.main import main; main()")
+    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args), "--out", str(out)], stderr=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    state, t0 = out / ".work-mono-fr" / "state.json", time.monotonic()
+    while time.monotonic() - t0 < 120 and p.poll() is None:
+        if state.exists() and json.loads(state.read_text())["counts"]["input"] >= 2000:
+            break
+        time.sleep(0.02)
+    assert p.poll() is None, "the run ended before it could be signalled"
+    workers = _children(p.pid)
+    assert len(workers) >= 2
+    if how.startswith("SIGTERM"):
+        p.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130 and "Traceback" not in err, err[-3000:]
+    said = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert len(said) == 1 and (not how.startswith("SIGTERM") or "received SIGTERM" in said[0]), err[-2000:]
+    time.sleep(0.5)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived xling"
+    assert not (out / "manifest.json").exists()
     res = cli(*args, "--out", out)
     assert "resumed from the last checkpoint: mono:fr" in res.output
     assert _data_files(out) == _data_files(tmp_path / "ref")

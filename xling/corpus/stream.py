@@ -13,6 +13,7 @@ import ctypes
 import functools
 import json
 import multiprocessing
+import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -55,6 +56,15 @@ class _Ready:
         return self.value
 
 
+def init_pool_worker(vocab_dir: str, num_threads: int) -> None:
+    """A pool process: Ctrl-C is the parent's to handle (it reaches the whole process group, and a worker that
+    raised KeyboardInterrupt printed a traceback and lost its chunk), and the parent stops the pool with SIGTERM,
+    whose default is wanted here, not the parent's handler inherited through fork."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    init_worker(vocab_dir, num_threads)
+
+
 class Workers:
     """``n`` encoding processes (none for ``n == 1``: the chunks are processed in this process)."""
 
@@ -63,7 +73,7 @@ class Workers:
         release_free_heap()
         if n > 1:
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            self.pool = ctx.Pool(n, initializer=init_worker, initargs=(vocab_dir, num_threads))
+            self.pool = ctx.Pool(n, initializer=init_pool_worker, initargs=(vocab_dir, num_threads))
         else:
             self.pool = None
             init_worker(vocab_dir, num_threads)
