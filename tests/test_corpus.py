@@ -378,31 +378,44 @@ def test_sharded_prep_trains_with_xling_pretrain(vocab_all, tatoeba, tmp_path):
     assert s["num_updates"] == 40 and all(np.isfinite(c["loss"]) for c in s["curve"])
 
 
-def test_killed_process_resumes(vocab_all, tatoeba, tmp_path):
-    import signal
+def _started_mid_run(vocab_all, tatoeba, tmp_path, workers: int, **popen) -> tuple[list, Path, subprocess.Popen]:
+    """A reference prep-data run of 20 copies of tatoeba's French (200-line chunks), then the same run through the
+    console entry point in a process of its own with a checkpoint after every chunk, returned once 2000 lines are
+    done: ``(args, its OUT, the process)``."""
     import time
 
     f = tmp_path / "fr.txt"
     base = (tatoeba / "tatoeba.fr-en.fr").read_text(encoding="utf-8").splitlines()
     f.write_text("".join(f"{ln} ({k})\n" for k in range(20) for ln in base), encoding="utf-8")
-    args = ["prep-data", "--vocab", vocab_all, "--mono", f"fr={f}", "--workers", 1, "--chunk-lines", 200]
+    args = ["prep-data", "--vocab", vocab_all, "--mono", f"fr={f}", "--workers", workers, "--chunk-lines", 200]
     cli(*args, "--out", tmp_path / "ref")
     out = tmp_path / "d"
     code = ("import xling.corpus.stream as s; s.CHECKPOINT_SECONDS = 0.0; "  # a checkpoint after every chunk
-            "from xling.cli.main import app; app()")
-    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args), "--out", str(out)])
+            "from xling.cli.main import main; main()")
+    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args), "--out", str(out)], **popen)
     state, t0 = out / ".work-mono-fr" / "state.json", time.monotonic()
     while time.monotonic() - t0 < 120 and p.poll() is None:
         if state.exists() and json.loads(state.read_text())["counts"]["input"] >= 2000:
             break
         time.sleep(0.02)
-    assert p.poll() is None, "the run ended before it could be killed"
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    assert p.poll() is None, "the run ended before it could be stopped"
+    return args, out, p
+
+
+def _resumes_to_the_reference(args, out: Path, tmp_path) -> None:
     assert not (out / "manifest.json").exists() and not (out / "mono" / "train.fr.bin").exists()
     res = cli(*args, "--out", out)
     assert "resumed from the last checkpoint: mono:fr" in res.output
     assert _data_files(out) == _data_files(tmp_path / "ref")
+
+
+def test_killed_process_resumes(vocab_all, tatoeba, tmp_path):
+    import signal
+
+    args, out, p = _started_mid_run(vocab_all, tatoeba, tmp_path, 1)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    _resumes_to_the_reference(args, out, tmp_path)
 
 
 def _children(pid: int) -> list[int]:
@@ -427,22 +440,8 @@ def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba
     import signal
     import time
 
-    f = tmp_path / "fr.txt"
-    base = (tatoeba / "tatoeba.fr-en.fr").read_text(encoding="utf-8").splitlines()
-    f.write_text("".join(f"{ln} ({k})\n" for k in range(20) for ln in base), encoding="utf-8")
-    args = ["prep-data", "--vocab", vocab_all, "--mono", f"fr={f}", "--workers", 2, "--chunk-lines", 200]
-    cli(*args, "--out", tmp_path / "ref")
-    out = tmp_path / "d"
-    code = ("import xling.corpus.stream as s; s.CHECKPOINT_SECONDS = 0.0; "  # a checkpoint after every chunk
-            "from xling.cli.main import main; main()")
-    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args), "--out", str(out)], stderr=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, text=True, start_new_session=True)
-    state, t0 = out / ".work-mono-fr" / "state.json", time.monotonic()
-    while time.monotonic() - t0 < 120 and p.poll() is None:
-        if state.exists() and json.loads(state.read_text())["counts"]["input"] >= 2000:
-            break
-        time.sleep(0.02)
-    assert p.poll() is None, "the run ended before it could be signalled"
+    args, out, p = _started_mid_run(vocab_all, tatoeba, tmp_path, 2, stderr=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, text=True, start_new_session=True)
     workers = _children(p.pid)
     assert len(workers) >= 2
     if how.startswith("SIGTERM"):
@@ -455,7 +454,4 @@ def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba
     assert len(said) == 1 and (not how.startswith("SIGTERM") or "received SIGTERM" in said[0]), err[-2000:]
     time.sleep(0.5)
     assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived xling"
-    assert not (out / "manifest.json").exists()
-    res = cli(*args, "--out", out)
-    assert "resumed from the last checkpoint: mono:fr" in res.output
-    assert _data_files(out) == _data_files(tmp_path / "ref")
+    _resumes_to_the_reference(args, out, tmp_path)
