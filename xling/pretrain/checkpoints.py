@@ -22,20 +22,13 @@ def load_state(path: Path) -> dict:
     ensure_fairseq()
     import pickle
 
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise XlingError("checkpoint file does not exist" if not path.exists() else "checkpoint path is not a file",
                          file=path, fix="check the path")
     try:
         try:
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:
-                if "mmap can only be used" not in str(e):
-                    raise
-                state = torch.load(path, map_location="cpu", weights_only=True)
+            state = _torch_load(path)
         except OSError as e:  # torch reads a cut zip archive as EINVAL; permissions stay OS errors
             if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.EIO):
                 raise
@@ -50,6 +43,19 @@ def load_state(path: Path) -> dict:
         raise XlingError("not a fairseq checkpoint (no 'model' weights in it)", file=path,
                          fix="pass a model.pt / checkpoint written by fairseq or xling")
     return state
+
+
+def _torch_load(path: Path):
+    """``torch.load`` with the safe loader, tensors memory-mapped; a legacy (pre-zip) file, which cannot be mapped,
+    read whole."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap can only be used" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # what to do about a damaged file, by name

@@ -120,9 +120,9 @@ def trainer_args(opts: PretrainOptions, p: dict, min_workers: int = 0) -> list[s
 
 def save_args(opts: PretrainOptions, p: dict) -> list[str]:
     """Mid-epoch checkpoints every ``--save-interval`` updates (the preset's by default; 0: none): fairseq
-    validates, writes ``checkpoint_EPOCH_UPDATES.pt`` and copies it to ``checkpoint_last.pt`` (both atomically;
-    the copy through :mod:`xling.xlmplug.train`); it keeps the newest of these files only
-    (``--keep-interval-updates 1``), a second copy of the last save. An epoch-end save does not count."""
+    validates, writes ``checkpoint_EPOCH_UPDATES.pt`` and puts it at ``checkpoint_last.pt`` too (both atomically;
+    the second name a hard link where the file system has them, through :mod:`xling.xlmplug.train`); it keeps the
+    newest of these files only (``--keep-interval-updates 1``). An epoch-end save does not count."""
     every = p["save_interval"] if opts.save_interval is None else opts.save_interval
     return ["--save-interval-updates", str(every), "--keep-interval-updates", "1"] if every > 0 else []
 

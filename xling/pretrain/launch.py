@@ -93,12 +93,17 @@ def _libc_prctl():
 _PRCTL = _libc_prctl()
 
 
-def kill_processes(procs: list[subprocess.Popen]) -> None:
-    """Stop the trainers' process groups at once (SIGKILL; their checkpoint writes are atomic) and reap them."""
+def signal_groups(procs: list[subprocess.Popen], sig: int) -> None:
+    """Send ``sig`` to the process group of each trainer still running (its rank processes and loader workers)."""
     for p in procs:
         if p.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
+                os.killpg(p.pid, sig)
+
+
+def kill_processes(procs: list[subprocess.Popen]) -> None:
+    """Stop the trainers' process groups at once (SIGKILL; their checkpoint writes are atomic) and reap them."""
+    signal_groups(procs, signal.SIGKILL)
     for p in procs:
         p.wait()
 
@@ -133,11 +138,8 @@ class GracefulStop:
         self.timer.start()
 
     def forward(self) -> None:
-        """SIGTERM to the trainers' process groups (its rank processes and loader workers)."""
-        for p in self.procs:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(p.pid, signal.SIGTERM)
+        """The stop request to the trainers: SIGTERM to their process groups."""
+        signal_groups(self.procs, signal.SIGTERM)
 
     @contextlib.contextmanager
     def handling(self):
@@ -282,7 +284,8 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
             codes = [p.wait() for p in procs]
     except KeyboardInterrupt as e:
         kill_processes(procs)
-        raise KeyboardInterrupt(f"{e}; stopped the trainer" + near_update(curve) + resume_hint(opts)) from None
+        raise KeyboardInterrupt((f"{e}; " if str(e) else "") + "stopped the trainer" + near_update(curve)
+                                + resume_hint(opts)) from None
     except BaseException:
         kill_processes(procs)
         raise

@@ -3,7 +3,7 @@
 A scheduler ends a job with SIGTERM (Slurm at the time limit or on preemption, then SIGKILL some seconds later;
 ``--signal=USR1@120`` sends SIGUSR1 ahead of it), a person with Ctrl-C or ``kill``. fairseq 0.12 has no handler:
 the trainer died and every update since the last save was lost (at the presets' ``--save-interval 2000``, up to
-an hour of GPU time). Here the first SIGTERM, SIGINT or SIGUSR1 only asks for a stop; the trainer finishes the
+2000 updates: about a quarter of an hour of GPU time at base on one GPU). Here the first SIGTERM, SIGINT or SIGUSR1 only asks for a stop; the trainer finishes the
 update it is in, saves ``checkpoint_last.pt`` (no validation: a scheduler's grace period is short) and exits 0.
 A second signal changes nothing (SIGKILL still stops it at once; its checkpoint copies are atomic).
 
@@ -78,9 +78,10 @@ def launcher_gone() -> bool:
 
 
 def outlive_launcher() -> None:
-    """The launcher read this trainer's output through a pipe, now broken: the next log line would kill the
-    trainer before it saves. Rank 0's output goes to ``OUT/train.log`` directly from here on, and the trainer's
-    own processes (fairseq's spawned GPU ranks, which no parent-death signal reaches) get the stop request."""
+    """The launcher read this trainer's output through a pipe, now broken: logging's write errors are swallowed,
+    so every line from here on, the stop line among them, would be lost. Rank 0's output goes to ``OUT/train.log``
+    directly from here on, and the trainer's own processes (fairseq's spawned GPU ranks, which no parent-death
+    signal reaches) get the stop request."""
     log = os.environ.pop(TRAIN_LOG_ENV, None)  # once
     if log:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

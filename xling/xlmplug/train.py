@@ -8,10 +8,11 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
   ``--tpu`` (``fairseq/options.py``), and its trainer then asks for ``torch_xla``. :func:`parse_args` puts
   ``tpu`` back to what the command line says, so fairseq's own bf16 path (bf16 model, fp32 master
   weights in ``FP16Optimizer``) runs on CUDA or CPU; ``--bf16 --tpu`` still asks for TPUs;
-* checkpoint copies are atomic (:func:`atomic_checkpoint_copies`): fairseq writes a save's first file through a
-  temporary file and a rename, but copies it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) in
-  place, so a trainer killed during a copy left a truncated ``checkpoint_last.pt`` that the next launch could not
-  resume;
+* checkpoint copies are atomic and, where the file system allows, hard links (:func:`atomic_checkpoint_copies`):
+  fairseq writes a save's first file through a temporary file and a rename, but copies it to the others
+  (``checkpoint_last.pt``, ``checkpoint_best.pt``) in place, so a trainer killed during a copy left a truncated
+  ``checkpoint_last.pt`` that the next launch could not resume; and each copy wrote the whole checkpoint again
+  (base: ~3 GB per save, while the other ranks wait) and kept it twice on disk;
 * every rank of a multi-rank run can resume: fairseq reads a checkpoint on rank 0 and sends its non-tensor part
   (config, placeholders) to the others pickled, and reads it back with ``torch.load``, whose ``weights_only``
   default (torch>=2.6) refuses omegaconf's ``DictConfig``, so resuming on several GPUs (or CPU processes) failed
