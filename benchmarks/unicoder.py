@@ -147,7 +147,9 @@ def main() -> None:
     results = {}
     for name, (tasks, batch) in runs.items():
         out = work / name.replace(" ", "_")
-        xling("pretrain", "--data", data, "--out", out, "--tasks", tasks, "--batch-size", batch, *common)
+        # one micro-batch per update, as many examples as the batch (the tiny preset would split 112 into 7 x 16)
+        xling("pretrain", "--data", data, "--out", out, "--tasks", tasks, "--batch-size", batch,
+              "--micro-batch-size", batch, *common)
         summary = json.loads((out / "pretrain.json").read_text())
         results[name] = {"tasks": tasks, "batch_size": batch, "updates": summary["num_updates"],
                          "train_seconds": (summary.get("last_epoch") or {}).get("train_wall"),

@@ -58,7 +58,13 @@ def pretrain(
                                               "(default: the preset's)."),
     total_updates: Optional[int] = typer.Option(None, help="Length of the learning-rate schedule "
                                                 "(default: --max-updates); keep it fixed to stop and resume."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per batch and GPU (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Sequences per update over all GPUs/processes (default: "
+                                             "the preset's, tiny 16, base/large 256; seq2seq base/large 128); "
+                                             "the same on any number of devices. On GPUs a budget of that many "
+                                             "blocks of tokens."),
+    micro_batch_size: Optional[int] = typer.Option(None, help="Most sequences per micro-batch and device (the "
+                                                   "memory knob; default: the preset's); each update takes as "
+                                                   "many micro-batches as --batch-size needs."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default: the preset's)."),
     log_interval: Optional[int] = typer.Option(None, help="Log the loss every N updates."),
     save_interval: Optional[int] = typer.Option(None, help="Validate and save a checkpoint every N updates, "
@@ -112,7 +118,8 @@ def pretrain(
     opts = lib.PretrainOptions(
         data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
         tasks=_csv(tasks), task_weights=_weights(task_weights),
-        alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size, lr=lr,
+        alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size,
+        micro_batch_size=micro_batch_size, lr=lr,
         log_interval=log_interval, save_interval=save_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
@@ -144,6 +151,8 @@ def pretrain(
                     return
                 err_console.print(f"update {int(stats.get('num_updates', 0))}/{total}: " + ", ".join(parts),
                                   highlight=False)
+            elif kind == "note":
+                err_console.print(stats["message"], highlight=False, markup=False)
             elif kind == "valid":
                 err_console.print(f"valid loss {stats.get('valid_loss', float('nan')):.3f} at update "
                                   f"{int(stats.get('valid_num_updates', 0))}", highlight=False)

@@ -141,7 +141,7 @@ def test_a_live_lock_stops_a_second_trainer(data_dir, run4, tmp_path):
 def test_fairseq_crash_before_a_checkpoint_says_it_starts_over(data_dir, tmp_path):
     out = tmp_path / "crash"
     text = refused(cli(*tiny(data_dir, out, "--max-updates", 2, "--", "--optimizer", "no-such-optimizer"), ok=None),
-                   "fairseq training failed", "no checkpoint was saved, so a re-run starts over")
+                   "fairseq training failed", "no checkpoint was saved yet, so a re-run starts over")
     assert "re-running resumes" not in text
     assert not (out / ".xling-pretrain.lock").exists()
 
@@ -363,26 +363,55 @@ def test_a_trainer_killed_while_copying_a_save_leaves_checkpoint_last_whole(data
     assert p.returncode == 0, p.stderr[-3000:]
 
 
+def oom_plugin(root: Path, most: int) -> Path:
+    """A fairseq ``--user-dir`` plugin whose model runs out of memory as CUDA's allocator does on micro-batches of
+    more than ``most`` sequences."""
+    plug = root / f"oomplug{most}"
+    plug.mkdir()
+    (plug / "__init__.py").write_text(
+        "from xling.xlmplug.models.xlm_roberta import XlmModel\n\n"
+        "plain = XlmModel.forward\n\n\n"
+        "def forward(self, src_tokens, *args, **kwargs):\n"
+        f"    if src_tokens.size(0) > {most}:\n"
+        "        raise RuntimeError('CUDA out of memory. Tried to allocate 20.00 GiB (simulated)')\n"
+        "    return plain(self, src_tokens, *args, **kwargs)\n\n\n"
+        "XlmModel.forward = forward\n")
+    return plug
+
+
 def test_micro_batches_that_do_not_fit_stop_with_a_smaller_size(data_dir, tmp_path):
     """fairseq catches an out-of-memory error in a training step, logs it and skips the update: with micro-batches
     that never fit it skipped every update of the epoch (a whole corpus: hours of GPU time) and then failed in
-    validation, or went on forever without it. A plugin (fairseq's ``--user-dir``) makes every forward pass fail as
-    CUDA's allocator does; xling stops the trainer after 5 skipped micro-batches with one error and the size to use."""
-    plug = tmp_path / "oomplug"
-    plug.mkdir()
-    (plug / "__init__.py").write_text(
-        "from xling.xlmplug.models.xlm_roberta import XlmModel\n\n\n"
-        "def forward(self, *args, **kwargs):\n"
-        "    raise RuntimeError('CUDA out of memory. Tried to allocate 20.00 GiB (simulated)')\n\n\n"
-        "XlmModel.forward = forward\n")
+    validation, or went on forever without it. A plugin makes every forward pass of more than 0 sequences fail as
+    CUDA's allocator does; with the micro-batch size the user's, xling stops the trainer after 5 skipped
+    micro-batches with one error and the size to use."""
     out = tmp_path / "run"
-    text = refused(cli(*tiny(data_dir, out, "--max-updates", 50, "--", "--user-dir", plug), ok=None),
+    plug = oom_plugin(tmp_path, 0)
+    text = refused(cli(*tiny(data_dir, out, "--max-updates", 50, "--micro-batch-size", 16, "--", "--user-dir", plug),
+                       ok=None),
                    "training ran out of memory on 5 micro-batches since the last logged update", "up to 16 sequences",
-                   "fix: use smaller micro-batches: --batch-size 8", "--update-freq")
-    assert "Traceback" not in text
+                   "fix: use smaller micro-batches: --micro-batch-size 8", "keeps its --batch-size sequences")
+    assert "Traceback" not in text and "launching again" not in text
     log = (out / "train.log").read_text()
     assert log.count("attempting to recover from OOM") == 5 and "valid" not in log.split("OOM")[-1]
     assert not (out / ".xling-pretrain.lock").exists()
+
+
+def test_micro_batches_of_xlings_size_that_do_not_fit_are_halved_and_the_run_trains_the_same_batch(data_dir,
+                                                                                                 tmp_path):
+    """The micro-batch size xling chose (the preset's 16 here) runs out of memory on more than 5 sequences: the run
+    is launched again with 8, then 4, and trains its 16 sequences per update in 4 micro-batches."""
+    out = tmp_path / "run"
+    r = cli(*tiny(data_dir, out, "--max-updates", 3, "--log-interval", 1, "--", "--user-dir",
+                  oom_plugin(tmp_path, 5)))
+    text = " ".join(r.output.split())
+    assert "training ran out of memory on 5 micro-batches" in text and "(micro-batches of up to 16 sequences" in text
+    assert "launching again with --micro-batch-size 8" in text and "launching again with --micro-batch-size 4" in text
+    s = summary(out)
+    # no checkpoint was saved before: the run started over, and its record holds the launch that trained
+    assert [launch["from_update"] for launch in s["launches"]] == [0]
+    assert "--batch-size 4 --update-freq 4" in s["launches"][0]["command"]
+    assert s["num_updates"] == 3 and [c["bsz"] for c in s["curve"]] == [16, 16, 16]
 
 
 def test_a_run_resumes_in_the_precision_it_was_trained_in(data_dir, run4, tmp_path, monkeypatch):

@@ -230,10 +230,12 @@ def test_span_masking_geometric():
 
 def test_cpu_ddp_two_processes(data_dir, tmp_path):
     out = tmp_path / "ddp"
-    r = ok(*tiny(data_dir, out, "--cpu-procs", 2, "--max-updates", 20, "--log-interval", 5, "--batch-size", 8))
+    r = ok(*tiny(data_dir, out, "--cpu-procs", 2, "--max-updates", 20, "--log-interval", 5, "--batch-size", 24))
     s = summary(out)
     assert s["num_updates"] == 20
-    assert all(c["bsz"] == 16 for c in s["curve"])  # 2 ranks x 8 sentences per update
+    # 2 ranks x 12 sentences per update (fairseq would have cut a batch of 12 to 8: a multiple of 8 or fewer)
+    assert all(c["bsz"] == 24 for c in s["curve"])
+    assert "--batch-size 12 --update-freq 1 --required-batch-size-multiple 1" in s["command"]
     assert (out / "train.rank1.log").exists() and "distributed" in (out / "train.log").read_text()
     assert "--distributed-world-size 2" in s["command"]
     assert "last loss" in r.output

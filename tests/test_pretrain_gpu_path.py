@@ -53,10 +53,15 @@ def test_gpu_micro_batches_are_token_budgets(data_dir, tmp_path, monkeypatch):
     # (one of 136 pairs) against 5 (64 + 64 + ... pairs)
     assert sum(map(len, budget)) == sum(map(len, capped)) and len(budget) < len(capped)
     assert max(tlm_capped) <= 64 < max(tlm_budget), (tlm_budget, tlm_capped)
-    # a --batch-size given by the user stays the cap on sequences, with its token budget
+    # --batch-size is the update's: one micro-batch of 48 blocks' worth here; a --micro-batch-size given by the
+    # user caps the sequences of a micro-batch, with its token budget, in as many micro-batches as 256 needs
     r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--batch-size", 48,
             "--dry-run")
-    assert "--batch-size 48" in r.output and "--max-tokens 24576" in r.output
+    assert "--batch-size" not in r.output.split("xling.xlmplug.train")[1].split("\n")[0]
+    assert "--update-freq 1 --max-tokens 24576" in r.output
+    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--micro-batch-size", 48,
+            "--dry-run")
+    assert "--batch-size 32 --update-freq 8 --max-tokens 16384" in r.output
 
 
 def test_xling_adamw_steps_all_parameters_in_one_group_and_resumes_old_states():

@@ -228,12 +228,27 @@ def test_a_run_resumed_on_another_number_of_ranks_trains_each_batch_once(data_di
     assert repeated == 0 if (taken * before) % after == 0 else 0 < repeated <= (after - 1) * 8
 
 
-def test_resuming_a_cpu_ddp_run_on_one_process_says_where_it_starts(data_dir, tmp_path):
+def test_resuming_a_cpu_ddp_run_on_one_process_keeps_its_batch_and_says_where_it_starts(data_dir, tmp_path):
+    """The batch is sequences per update over all ranks: 2 ranks x 8, then 1 rank x 2 micro-batches of 8 (the same
+    batches of the epoch: the position is rescaled by the rank count), then 1 x 16 (other batches: the same fraction
+    of the epoch). The run's identity holds; another --batch-size is refused."""
     out = tmp_path / "run"
-    cli(*tiny(data_dir, out, "--cpu-procs", 2, "--batch-size", 8, "--max-updates", 4, "--log-interval", 1))
-    cli(*tiny(data_dir, out, "--batch-size", 8, "--max-updates", 6, "--log-interval", 1))
+    common = ["--log-interval", 1, "--save-interval", 0]
+    cli(*tiny(data_dir, out, "--cpu-procs", 2, "--max-updates", 4, *common))
+    cli(*tiny(data_dir, out, "--micro-batch-size", 8, "--max-updates", 6, *common))
+    cli(*tiny(data_dir, out, "--max-updates", 8, *common))
     s = summary(out)
-    assert [launch["from_update"] for launch in s["launches"]] == [0, 4] and s["num_updates"] == 6
+    assert [launch["from_update"] for launch in s["launches"]] == [0, 4, 6] and s["num_updates"] == 8
+    # the epoch's 1320 examples are 165 batches of 8, or 82 of 16 and one of 8 (shuffled among them: update 7 here)
+    assert [c["bsz"] for c in s["curve"][:6]] == [16] * 6 and s["batch_size"] == 16
+    commands = [launch["command"] for launch in s["launches"]]
+    assert "--batch-size 8 --update-freq 1" in commands[0] and "--batch-size 8 --update-freq 2" in commands[1]
+    assert "--batch-size 16 --update-freq 1" in commands[2]
     log = " ".join((out / "train.log").read_text().split())
     assert ("resuming on 1 data-parallel ranks instead of 2: the 8 batches of epoch 1 trained so far are 4 per rank "
             "on 2 ranks; starting each rank at its batch 8") in log
+    # 4 x 2 + 2 x 2 = 12 of the epoch's batches of 8, then batches of 16: half as many, 6 of them trained
+    assert "(another micro-batch size): 12 of its " in log
+    assert "starting each rank at its batch 6, as far into the epoch" in log
+    r = cli(*tiny(data_dir, out, "--max-updates", 10, "--batch-size", 8), ok=None)
+    assert r.exit_code == 2 and "schedule batch size: 16 -> 8" in r.output

@@ -98,7 +98,7 @@ def check_data(opts: PretrainOptions) -> DataInfo:
 
 def check_counts(opts: PretrainOptions) -> None:
     """Counts where 0 (or less) means nothing: refused instead of silently meaning "the preset's"."""
-    for name in ("max_updates", "total_updates", "batch_size", "log_interval"):
+    for name in ("max_updates", "total_updates", "batch_size", "micro_batch_size", "log_interval"):
         v = getattr(opts, name)
         if v is not None and v < 1:
             raise XlingError(f"--{name.replace('_', '-')} must be at least 1, got {v}",

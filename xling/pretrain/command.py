@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from xling.pretrain.checks import visible_gpus
-from xling.pretrain.options import GPU_BATCH_SCALE, GPU_COMPILE_ARGS, GPU_WORKERS, DataInfo, PretrainOptions
+from xling.pretrain.batching import Batching, plan_batching
+from xling.pretrain.options import GPU_COMPILE_ARGS, DataInfo, PretrainOptions
 
 INIT_FLAG = "--finetune-from-model"
 
@@ -43,42 +44,23 @@ def precision(opts: PretrainOptions) -> str | None:
     return opts.precision or (gpu_precision() if run_gpus(opts) else None)
 
 
-def batching(opts: PretrainOptions, p: dict) -> tuple[int | None, int, int | None, int]:
-    """``(batch_size, update_freq, max_tokens, num_workers)``: the preset's on CPU (sequences per micro-batch,
-    no token budget, no workers); on GPUs micro-batches ``GPU_BATCH_SCALE`` times larger with as many fewer
-    accumulation steps, ``GPU_WORKERS`` data-loader workers, and a micro-batch is a token budget:
-    ``--max-tokens`` = its sequences x ``tokens_per_sample``, with no cap on sequences (``batch_size`` None), so
-    that micro-batches of short examples such as TLM pairs are as full as those of 512-token blocks (capped at
-    the preset's 64 sequences, tatoeba's TLM pairs made micro-batches of about 2.5k tokens against 32k). fairseq
-    counts an example of the Unicoder objectives as the tokens of all its objectives' sub-batches, which one
-    backward holds at once. A ``--batch-size`` the user gives is kept as the cap, with its token budget."""
-    bsz, freq = opts.batch_size or p["batch_size"], p["update_freq"]
-    if not run_gpus(opts):
-        return bsz, freq, None, 0
-    scale = 1 if opts.batch_size else GPU_BATCH_SCALE.get(opts.preset, 1)
-    if freq % scale:
-        scale = 1
-    bsz, freq = bsz * scale, freq // scale
-    return (bsz if opts.batch_size else None), freq, bsz * p["tokens_per_sample"], GPU_WORKERS
+def batching(opts: PretrainOptions, p: dict) -> Batching:
+    """How the run's updates are split over its devices (:mod:`xling.pretrain.batching`)."""
+    return plan_batching(opts, p, run_gpus(opts))
 
 
 def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
-    """What the preset of ``arch`` (encoder, seq2seq) chose for the GPU (``--dry-run`` prints it); empty on CPU."""
+    """What the preset of ``arch`` (encoder, seq2seq) chose for the devices (``--dry-run`` prints it): the batch
+    and its split, and on GPUs precision, loader workers and compilation."""
     from xling.pretrain.options import PRESETS, SEQ2SEQ_PRESETS
 
-    if not run_gpus(opts):
-        return []
     p = (SEQ2SEQ_PRESETS if arch == "seq2seq" else PRESETS)[opts.preset]
-    bsz, freq, max_tokens, workers = batching(opts, p)
-    t = p["tokens_per_sample"]
-    if bsz is None:
-        size = f"micro-batches of up to {max_tokens} tokens (--max-tokens: {max_tokens // t} x {t}-token blocks, " \
-               f"more examples when they are shorter), --update-freq {freq} (up to {max_tokens * freq} tokens " \
-               f"per update per GPU)"
-    else:
-        size = f"micro-batch {bsz} x {t} tokens (--max-tokens {max_tokens}), --update-freq {freq} " \
-               f"({bsz * freq} sequences per update per GPU)"
-    notes = [f"GPU defaults of preset {opts.preset}: {size}, --num-workers {workers}"]
+    b = batching(opts, p)
+    gpus = run_gpus(opts)
+    notes = [b.describe("GPU" if gpus else "process")]
+    if not gpus:
+        return notes
+    notes.append(f"GPU defaults of preset {opts.preset}: --num-workers {b.workers} (data-loader workers per GPU)")
     if not opts.precision:
         notes.append(f"precision --{gpu_precision()} (GPU default; bf16 needs compute capability >= 8)")
     if arch == "encoder" and compiles(opts):
@@ -100,20 +82,19 @@ def trainer_args(opts: PretrainOptions, p: dict, min_workers: int = 0) -> list[s
     noise draws from torch's generator, which a loader thread in the trainer's process would share with dropout)."""
     max_updates = opts.max_updates or p["max_updates"]
     total = opts.total_updates or max_updates
-    bsz, freq, max_tokens, workers = batching(opts, p)
+    b = batching(opts, p)
     return [
         "--optimizer", "xling_adamw", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0",
         "--weight-decay", str(p["weight_decay"]),
         "--lr-scheduler", "polynomial_decay", "--lr", str(opts.lr or p["lr"]),
         "--warmup-updates", str(min(p["warmup"], max(1, total // 10))),
         "--total-num-update", str(total), "--max-update", str(max_updates),
-        *(["--batch-size", str(bsz)] if bsz else []), "--update-freq", str(freq),
-        *(["--max-tokens", str(max_tokens)] if max_tokens else []),
+        *b.args(),
         "--dropout", "0.1", "--attention-dropout", "0.1",
         "--save-dir", str(opts.checkpoint_dir.resolve()), "--no-epoch-checkpoints", *save_args(opts, p),
         "--log-format", "json",
         "--log-interval", str(opts.log_interval or min(p["log_interval"], max(1, max_updates // 10))),
-        "--seed", str(opts.seed), "--num-workers", str(max(workers, min_workers)),
+        "--seed", str(opts.seed), "--num-workers", str(max(b.workers, min_workers)),
         "--skip-invalid-size-inputs-valid-test",
     ]
 

@@ -3,13 +3,15 @@
 :func:`run` trains it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import xling.pretrain.encoder as encoder
 import xling.pretrain.seq2seq as seq2seq
 from xling.errors import XlingError
-from xling.pretrain.launch import StatsCallback
+from xling.pretrain.batching import LAYOUT_FLAGS
+from xling.pretrain.identity import user_flags
+from xling.pretrain.launch import MicroBatchOOM, StatsCallback
 from xling.pretrain.options import ARCHS, SEQ2SEQ_TASKS, DataInfo, NoiseOptions, PretrainOptions
 
 
@@ -56,10 +58,26 @@ def plan(opts: PretrainOptions, noise: Optional[NoiseOptions] = None, arch: Opti
 
 
 def run_plan(p: Plan, on_stats: Optional[StatsCallback] = None) -> dict:
-    """Run (or resume, or skip when finished) a checked run; return its summary (``OUT/pretrain.json``)."""
-    if p.arch == "seq2seq":
-        return seq2seq.run_checked(p.opts, p.noise, p.info, p.command, p.init_state, on_stats)
-    return encoder.run_checked(p.opts, p.info, p.command, p.init_state, on_stats)
+    """Run (or resume, or skip when finished) a checked run; return its summary (``OUT/pretrain.json``).
+
+    When its micro-batches run out of memory and xling chose their size (no ``--micro-batch-size``, no fairseq
+    batching flags after ``--``), the run is launched again with micro-batches half as large, down to one
+    sequence: the batch (sequences per update) and so the training stay the same, in more micro-batches per
+    update; the re-launch resumes ``checkpoint_last.pt`` if one was saved. ``on_stats("note", {"message": ...})``
+    says so."""
+    halve = p.opts.micro_batch_size is None and not user_flags(p.opts) & set(LAYOUT_FLAGS)  # xling's micro-batch
+    while True:
+        try:
+            if p.arch == "seq2seq":
+                return seq2seq.run_checked(p.opts, p.noise, p.info, p.command, p.init_state, on_stats)
+            return encoder.run_checked(p.opts, p.info, p.command, p.init_state, on_stats)
+        except MicroBatchOOM as e:
+            if not halve or e.half < 1:
+                raise
+            if on_stats:
+                on_stats("note", {"message": f"{e.message}; launching again with --micro-batch-size {e.half} "
+                                             f"(the same batch per update, in more micro-batches)"})
+            p = plan(replace(p.opts, micro_batch_size=e.half), p.noise, p.arch)
 
 
 def run(opts: PretrainOptions, noise: Optional[NoiseOptions] = None, arch: Optional[str] = None,

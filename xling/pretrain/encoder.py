@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from xling.pretrain.checks import check_data, check_resume
-from xling.pretrain.command import compiles, launch_args, train_program, trainer_args
+from xling.pretrain.command import batching, compiles, launch_args, train_program, trainer_args
 from xling.pretrain.init import add_init, encoder_init_args, prepare_encoder_init
 from xling.pretrain.launch import StatsCallback, train
 from xling.pretrain.options import GPU_COMPILE_ARGS, PRESETS, DataInfo, PretrainOptions
@@ -82,7 +82,8 @@ def run_checked(opts: PretrainOptions, info: DataInfo, cmd: list[str], init_stat
                 on_stats: Optional[StatsCallback] = None) -> dict:
     """:func:`pretrain` for what :func:`command_for` returned."""
     tasks = info.tasks or (["mlm"] if info.tlm_ratio < 1 else []) + (["tlm"] if info.tlm_ratio > 0 else [])
-    fields = {"tasks": tasks, "task_weights": info.task_weights or None}
+    fields = {"tasks": tasks, "task_weights": info.task_weights or None,
+              "batch_size": batching(opts, PRESETS[opts.preset]).batch_size}
 
     def prepare() -> dict:
         if init_state is not None:

@@ -4,7 +4,9 @@
 ``spm.model`` and the manifest, the languages and pairs), the model (architecture, ``--init`` weights),
 the objectives and the schedule, each as the fairseq flags that set it. Where it stops (``--max-update``),
 logging, devices and data parallelism are not part of it: extending a run or moving it to more GPUs
-resumes it. :func:`check_identity` refuses to resume ``checkpoint_last.pt`` under another identity
+resumes it. The batch is (``batch size``: sequences per update over all ranks), but not how it is split into
+micro-batches on the devices (:mod:`xling.pretrain.batching`), unless fairseq's own batching flags are given
+after ``--``. :func:`check_identity` refuses to resume ``checkpoint_last.pt`` under another identity
 (``--force-resume`` overrides; the change is then kept in ``run.json``'s ``launches`` and
 ``pretrain.json``). The same identity decides when a re-run is skipped: ``pretrain.json``'s ``fingerprint``
 is its hash, and a finished run (``num_updates >= --max-updates``) of that fingerprint is not run again."""
@@ -17,9 +19,11 @@ from typing import Optional
 
 from xling.errors import XlingError
 from xling.io import read_json, sha256_file, sha256_text, write_json_atomic
+from xling.pretrain.batching import LAYOUT_FLAGS
 from xling.pretrain.options import DataInfo, PretrainOptions
 
 RUN_FILE = "run.json"
+BATCH_KEY = "batch size"  # the schedule's sequences per update over all ranks
 
 # flags that do not change what is trained: where it stops, logging, saving, devices, data parallelism
 NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", "--no-epoch-checkpoints",
@@ -55,6 +59,11 @@ def flag_values(cmd: list[str]) -> dict[str, str]:
     return out
 
 
+def user_flags(opts: PretrainOptions) -> set[str]:
+    """The fairseq flags the user gave after ``--``."""
+    return set(flag_values(["", "", "", "", *opts.extra]))  # flag_values skips a command's program and data
+
+
 def _file_hash(path: Path) -> Optional[str]:
     return sha256_file(path) if path.is_file() else None
 
@@ -68,14 +77,18 @@ def init_identity(init: Optional[Path]) -> Optional[dict]:
             "dict.txt": _file_hash(init / "dict.txt")}
 
 
-def run_identity(opts: PretrainOptions, info: DataInfo, cmd: list[str]) -> dict:
-    """Data, model, objectives and schedule of the run ``cmd`` (see the module docstring)."""
+def run_identity(opts: PretrainOptions, info: DataInfo, cmd: list[str], batch_size: int) -> dict:
+    """Data, model, objectives and schedule of the run ``cmd`` of ``batch_size`` sequences per update (see the
+    module docstring)."""
     data = Path(opts.data)
     ident = {"data": {"dict.txt": _file_hash(data / "dict.txt"), "spm.model": _file_hash(data / "spm.model"),
                       "manifest": sha256_text(json.dumps(info.manifest, sort_keys=True, default=str))},
-             "model": {"init": init_identity(opts.init)}, "objectives": {}, "schedule": {}}
+             "model": {"init": init_identity(opts.init)}, "objectives": {},
+             "schedule": {BATCH_KEY: batch_size}}
+    users = user_flags(opts)
     for flag, value in flag_values(cmd).items():
-        if flag in NOT_IDENTITY or (flag in FOLLOWS_LENGTH and opts.total_updates is None):
+        if flag in NOT_IDENTITY or (flag in FOLLOWS_LENGTH and opts.total_updates is None) or \
+                (flag in LAYOUT_FLAGS and flag not in users):
             continue
         group = ("data" if flag in DATA_FLAGS else "objectives" if flag in OBJECTIVE_FLAGS
                  else "model" if flag.startswith(MODEL_PREFIXES) else "schedule")
@@ -116,7 +129,7 @@ def check_identity(opts: PretrainOptions, ident: dict, force: bool = False) -> l
     run = read_run(Path(opts.out))
     if not last.exists() or run is None:
         return []
-    changed = changes(run.get("identity") or {}, ident)
+    changed = changes(_comparable(run.get("identity") or {}, ident), ident)
     if changed and not force:
         raise XlingError("this run directory was started with other data, model, objectives or schedule, and "
                          "resuming its checkpoint_last.pt would mix them: " + "; ".join(changed),
@@ -124,6 +137,17 @@ def check_identity(opts: PretrainOptions, ident: dict, force: bool = False) -> l
                          fix="re-run with the original options (a larger --max-updates is fine), choose a new "
                              "--out, or pass --force-resume to continue the checkpoint under the new options")
     return changed
+
+
+def _comparable(old: dict, new: dict) -> dict:
+    """A stored identity as this version writes it: one written before the batch was recorded as sequences per
+    update over all ranks kept its micro-batch flags instead, which said nothing of the ranks; its batch is
+    then taken to be ``new``'s."""
+    schedule = old.get("schedule") or {}
+    if BATCH_KEY in schedule or "--update-freq" not in schedule:
+        return old
+    kept = {k: v for k, v in schedule.items() if k not in LAYOUT_FLAGS}
+    return {**old, "schedule": {**kept, BATCH_KEY: (new.get("schedule") or {}).get(BATCH_KEY)}}
 
 
 def record_launch(opts: PretrainOptions, ident: dict, cmd: list[str], from_update: int, max_updates: int,

@@ -163,20 +163,33 @@ OOM_LINE = "attempting to recover from OOM in forward/backward pass"
 OOM_LIMIT = 5  # skipped micro-batches with no update logged in between: the micro-batch does not fit
 
 
-def oom_error(cmd: list[str], out: Path, skipped: int) -> XlingError:
-    """The error for a run whose micro-batches do not fit in memory, with the size to try instead."""
+class MicroBatchOOM(XlingError):
+    """Training ran out of memory in its micro-batches; ``half``: the micro-batch size (sequences) to try next,
+    0 when it was one sequence already."""
+
+    def __init__(self, message: str, half: int, **kw):
+        super().__init__(message, **kw)
+        self.half = half
+
+
+def oom_error(cmd: list[str], out: Path, skipped: int) -> MicroBatchOOM:
+    """The error for a run whose micro-batches do not fit in memory (``skipped`` of them in a row), with the size
+    to try instead. (An out-of-memory error fairseq does not catch, as in the optimizer's step, ends the trainer:
+    a smaller micro-batch would not be the fix.)"""
     flags = flag_values(cmd)
     size = (f"{flags['--batch-size']} sequences" if "--batch-size" in flags
             else f"{flags.get('--max-tokens', '?')} tokens")
-    half = max(1, int(flags["--batch-size"]) // 2) if "--batch-size" in flags \
-        else max(1, int(flags.get("--max-tokens", 2)) // 2 // int(flags.get("--tokens-per-sample", 1)))
-    return XlingError(f"training ran out of memory on {skipped} micro-batches since the last logged update "
-                      f"(micro-batches of up to {size}; fairseq skips each such update, and when none fits the "
-                      f"run trains nothing)",
-                      file=out / "train.log",
-                      fix=f"use smaller micro-batches: --batch-size {half} (sequences per micro-batch and device), "
-                          f"and keep the sequences per update with `-- --update-freq N` (N times more "
-                          f"micro-batches per update); re-running resumes from checkpoint_last.pt if there is one")
+    micro = int(flags["--batch-size"]) if "--batch-size" in flags \
+        else max(1, int(flags.get("--max-tokens", 1)) // int(flags.get("--tokens-per-sample", 1)))
+    half = micro // 2
+    return MicroBatchOOM(f"training ran out of memory on {skipped} micro-batches since the last logged update "
+                         f"(micro-batches of up to {size}; fairseq skips each such update, and when none fits the "
+                         f"run trains nothing)", half, file=out / "train.log",
+                         fix=(f"use smaller micro-batches: --micro-batch-size {half} (sequences per micro-batch and "
+                              f"device; an update keeps its --batch-size sequences in more micro-batches)" if half
+                              else "one sequence per micro-batch does not fit: train on a device with more memory, "
+                              "or a smaller model (--preset)")
+                         + "; re-running resumes from checkpoint_last.pt if there is one")
 
 
 # the line a trainer logs when a signal stopped it (``xling.xlmplug.stop.STOP_LINE``; that package imports fairseq)
@@ -191,7 +204,7 @@ def near_update(curve: list[dict]) -> str:
 def resume_hint(opts: PretrainOptions) -> str:
     """What a re-run does: resume from checkpoint_last.pt, or start over."""
     return ("; re-running resumes from checkpoint_last.pt" if (opts.checkpoint_dir / "checkpoint_last.pt").exists()
-            else "; no checkpoint was saved yet")
+            else "; no checkpoint was saved yet, so a re-run starts over")
 
 
 def curve_point(stats: dict) -> dict:
@@ -303,18 +316,16 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
         # else it had finished its updates: the run ends as usual
     if any(codes):
         tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-        resumable = (opts.checkpoint_dir / "checkpoint_last.pt").exists()
         raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
-                         + "\n    ".join(tail), file=out / "train.log",
-                         fix="read the log above; " + ("re-running resumes from checkpoint_last.pt" if resumable
-                                                       else "no checkpoint was saved, so a re-run starts over"))
+                         + "\n    ".join(tail), file=out / "train.log", fix="read the log above" + resume_hint(opts))
     return curve, valid, last_train
 
 
 def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: int, fields: dict,
           prepare: Optional[Callable[[], dict]] = None, on_stats: Optional[StatsCallback] = None) -> dict:
     """Run (or resume, or skip when finished) the checked command ``cmd``; return the summary written to
-    ``OUT/pretrain.json``: the run's common keys plus the front's ``fields``. ``prepare()`` runs before
+    ``OUT/pretrain.json``: the run's common keys plus the front's ``fields`` (among them ``batch_size``, sequences
+    per update over all ranks, part of the run's identity). ``prepare()`` runs before
     training (not when skipping) and returns more summary keys (e.g. what ``--init`` copied). The run
     directory is locked while it trains, and a checkpoint is resumed only under the identity it was
     started with (:mod:`xling.pretrain.identity`)."""
@@ -326,7 +337,7 @@ def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: in
 def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock) -> dict:
     out = Path(opts.out)
     summary_path = out / "pretrain.json"
-    ident = run_identity(opts, info, cmd)
+    ident = run_identity(opts, info, cmd, fields["batch_size"])
     fp = sha256_text(json.dumps(ident, sort_keys=True, default=str))  # a finished run of this identity is skipped
     changed = check_identity(opts, ident, force=opts.force_resume)
     old = read_json(summary_path, "pretrain summary") if summary_path.exists() else None

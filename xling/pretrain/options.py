@@ -11,32 +11,34 @@ from xling.errors import XlingError
 
 ARCHS = ("encoder", "seq2seq")
 
-# Model shape lives in the plugin's architectures; these are the training defaults per preset. save_interval:
+# Model shape lives in the plugin's architectures; these are the training defaults per preset. The batch is
+# micro_batch x update_freq sequences per update over all ranks (XLM-R base/large: 256 x 512 tokens; the
+# encoder-decoder's 128), split over the devices by xling.pretrain.batching; micro_batch: sequences per
+# micro-batch and rank on CPU (GPUs: GPU_BATCH_SCALE times more). save_interval:
 # updates between mid-epoch checkpoints (each after a validation), so that a run whose epoch is a whole corpus of
 # gigabytes does not wait for the end of the epoch to save or validate (XLM-R base on one GPU: 2000 updates of
 # 256 x 512 tokens, about 270M tokens, a quarter of an hour at 300k tokens/s); a crash loses at most that much.
 PRESETS = {
-    "tiny": dict(arch="xling_xlm_tiny", tokens_per_sample=64, batch_size=16, lr=1e-3, warmup=20,
+    "tiny": dict(arch="xling_xlm_tiny", tokens_per_sample=64, micro_batch=16, lr=1e-3, warmup=20,
                  max_updates=300, update_freq=1, log_interval=10, weight_decay=0.01, save_interval=100),
-    "base": dict(arch="xling_xlm_base", tokens_per_sample=512, batch_size=32, lr=6e-4, warmup=10000,
+    "base": dict(arch="xling_xlm_base", tokens_per_sample=512, micro_batch=32, lr=6e-4, warmup=10000,
                  max_updates=125000, update_freq=8, log_interval=100, weight_decay=0.01, save_interval=2000),
-    "large": dict(arch="xling_xlm_large", tokens_per_sample=512, batch_size=16, lr=4e-4, warmup=10000,
+    "large": dict(arch="xling_xlm_large", tokens_per_sample=512, micro_batch=16, lr=4e-4, warmup=10000,
                   max_updates=125000, update_freq=16, log_interval=100, weight_decay=0.01, save_interval=2000),
 }
 SEQ2SEQ_PRESETS = {
-    "tiny": dict(arch="xling_dae_tiny", tokens_per_sample=64, batch_size=16, lr=1e-3, warmup=20,
+    "tiny": dict(arch="xling_dae_tiny", tokens_per_sample=64, micro_batch=16, lr=1e-3, warmup=20,
                  max_updates=300, update_freq=1, log_interval=10, weight_decay=0.01, save_interval=100),
-    "base": dict(arch="xling_dae_base", tokens_per_sample=512, batch_size=16, lr=3e-4, warmup=10000,
+    "base": dict(arch="xling_dae_base", tokens_per_sample=512, micro_batch=16, lr=3e-4, warmup=10000,
                  max_updates=250000, update_freq=8, log_interval=100, weight_decay=0.01, save_interval=2000),
-    "large": dict(arch="xling_dae_large", tokens_per_sample=512, batch_size=8, lr=3e-4, warmup=10000,
+    "large": dict(arch="xling_dae_large", tokens_per_sample=512, micro_batch=8, lr=3e-4, warmup=10000,
                   max_updates=250000, update_freq=16, log_interval=100, weight_decay=0.01, save_interval=2000),
 }
-# On GPUs a preset trains the same effective batch (batch_size x update_freq sequences per update) in fewer,
-# larger micro-batches: batch_size x GPU_BATCH_SCALE sequences' worth per step, update_freq / GPU_BATCH_SCALE
-# (XLM-R base at 512 tokens: 64 x 512 tokens per micro-batch, about 30 GB of activations in bf16), batched by that
-# token budget (--max-tokens) with no cap on sequences, so that short examples (TLM pairs) fill a micro-batch as
-# blocks do; data-loader workers per GPU process, and bf16 where the GPU supports it (compute capability >= 8:
-# Ampere, Hopper), else fp16.
+# On GPUs a preset trains the same batch in fewer, larger micro-batches: micro_batch x GPU_BATCH_SCALE sequences'
+# worth per step (XLM-R base at 512 tokens: 64 x 512 tokens per micro-batch, about 30 GB of activations in bf16),
+# batched by that token budget (--max-tokens) with no cap on sequences, so that short examples (TLM pairs) fill a
+# micro-batch as blocks do; data-loader workers per GPU process, and bf16 where the GPU supports it (compute
+# capability >= 8: Ampere, Hopper), else fp16.
 GPU_BATCH_SCALE = {"tiny": 1, "base": 2, "large": 2}
 GPU_WORKERS = 2
 # On GPUs the encoder's layers and its masked-LM loss run through torch.compile (fused element-wise work, fewer
@@ -60,7 +62,8 @@ class PretrainOptions:
     alpha: float = 0.3
     max_updates: Optional[int] = None
     total_updates: Optional[int] = None  # LR schedule length; default max_updates
-    batch_size: Optional[int] = None
+    batch_size: Optional[int] = None  # sequences per update over all ranks; None: the preset's
+    micro_batch_size: Optional[int] = None  # most sequences per micro-batch and rank; None: the preset's
     lr: Optional[float] = None
     log_interval: Optional[int] = None
     save_interval: Optional[int] = None  # updates between mid-epoch checkpoints; 0: epoch ends only; None: preset's

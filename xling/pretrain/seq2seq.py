@@ -14,7 +14,7 @@ from typing import Optional
 
 from xling.errors import XlingError
 from xling.pretrain.checks import check_data, check_resume
-from xling.pretrain.command import launch_args, train_program, trainer_args
+from xling.pretrain.command import batching, launch_args, train_program, trainer_args
 from xling.pretrain.init import add_init, prepare_seq2seq_init, seq2seq_init_args
 from xling.pretrain.launch import StatsCallback, train
 from xling.pretrain.options import SEQ2SEQ_PRESETS, SEQ2SEQ_TASKS, DataInfo, NoiseOptions, PretrainOptions
@@ -81,7 +81,8 @@ def pretrain(opts: PretrainOptions, noise: NoiseOptions, on_stats: Optional[Stat
 def run_checked(opts: PretrainOptions, noise: NoiseOptions, info: DataInfo, cmd: list[str],
                 init_state: Optional[dict], on_stats: Optional[StatsCallback] = None) -> dict:
     """:func:`pretrain` for what :func:`command_for` returned."""
-    fields = {"arch": "seq2seq", "tasks": list(SEQ2SEQ_TASKS), "task_weights": [1.0], "noise": asdict(noise)}
+    fields = {"arch": "seq2seq", "tasks": list(SEQ2SEQ_TASKS), "task_weights": [1.0], "noise": asdict(noise),
+              "batch_size": batching(opts, SEQ2SEQ_PRESETS[opts.preset]).batch_size}
 
     def prepare() -> dict:
         init = prepare_seq2seq_init(opts, info, cmd, init_state) if init_state is not None else None
