@@ -91,7 +91,9 @@ def pretrain(
                                         "(model.pt, dict.txt): keeps its vocabulary."),
     force_resume: bool = typer.Option(False, "--force-resume", help="Resume OUT's checkpoint_last.pt even though "
                                       "the data, model, objectives or schedule changed (recorded in run.json)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the fairseq command and exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the fairseq command (one per node rank and "
+                                 "how each update is split over the devices) and exit; --gpus may exceed the GPUs "
+                                 "visible here (a command for a cluster's nodes)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="encoder (MLM/TLM/Unicoder tasks) or seq2seq "
                                        "(encoder-decoder, --tasks xdae: multilingual denoising, mBART-style "
                                        "language tokens); default: seq2seq with --tasks xdae, else encoder. "
@@ -123,7 +125,7 @@ def pretrain(
         log_interval=log_interval, save_interval=save_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
-        compile=compile, extra=list(extra or []), init=init, force_resume=force_resume)
+        compile=compile, extra=list(extra or []), init=init, force_resume=force_resume, plan_only=dry_run)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
                              word_dropout=word_dropout, word_blank=word_blank)

@@ -66,15 +66,26 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_refused_before_anything_i
     assert not out.exists()
 
 
-def test_dry_run_says_how_the_batch_is_split_on_eight_gpus(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr("xling.pretrain.command.visible_gpus", lambda: 8)
-    monkeypatch.setattr("xling.pretrain.checks.visible_gpus", lambda: 8)
-    r = cli("pretrain", "--data", data_dir, "--out", tmp_path / "o", "--preset", "base", "--gpus", 8, "--dry-run")
+def test_a_dry_run_plans_two_nodes_of_eight_gpus_from_a_machine_without_them(data_dir, tmp_path):
+    """A cluster's login node has no GPUs: --dry-run prints the command of node rank 1 of 2 x 8 GPUs and how the
+    batch is split over 16; training itself still refuses GPUs that are not visible."""
+    import torch
+
+    out = tmp_path / "o"
+    args = ["pretrain", "--data", data_dir, "--out", out, "--preset", "base", "--gpus", 8, "--nodes", 2,
+            "--master", "10.0.0.1:1234", "--node-rank", 1]
+    r = cli(*args, "--dry-run")
     text = " ".join(r.output.split())
-    assert ("batch 256 sequences per update: 8 GPUs x --update-freq 1 x micro-batches of up to 16384 tokens "
-            "(--max-tokens: 32 x 512-token blocks") in text and "up to 131072 tokens per update" in text
+    assert ("batch 256 sequences per update: 16 GPUs x --update-freq 1 x micro-batches of up to 8192 tokens "
+            "(--max-tokens: 16 x 512-token blocks") in text and "up to 131072 tokens per update" in text
     cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))
-    assert cmd[cmd.index("--max-tokens") + 1] == "16384" and "--batch-size" not in cmd
+    assert cmd[cmd.index("--max-tokens") + 1] == "8192" and "--batch-size" not in cmd
+    assert cmd[cmd.index("--distributed-rank") + 1] == "8" and cmd[cmd.index("--distributed-world-size") + 1] == "16"
+    if torch.cuda.device_count() < 8:
+        assert f"8 GPUs per node asked for, {torch.cuda.device_count()} visible here" in text
+        r = cli(*args, "--max-updates", 1, ok=None)
+        assert r.exit_code == 2 and "GPU(s) are visible" in r.output
+    assert not out.exists()
 
 
 def test_the_batch_not_its_split_is_the_runs_identity_and_older_records_still_resume(tmp_path):

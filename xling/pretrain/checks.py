@@ -202,7 +202,7 @@ def check_devices(opts: PretrainOptions) -> None:
         n = visible_gpus()
         if opts.gpus < 1:
             raise XlingError(f"--gpus must be at least 1, got {opts.gpus}", fix="leave --gpus out to train on CPU")
-        if opts.gpus > n:
+        if opts.gpus > n and not opts.plan_only:
             raise XlingError(f"--gpus {opts.gpus} asked for, but {n} GPU(s) are visible",
                              fix="lower --gpus, or check CUDA_VISIBLE_DEVICES / nvidia-smi")
     if opts.nodes > 1 and not opts.master:

@@ -60,6 +60,9 @@ def device_notes(opts: PretrainOptions, arch: str = "encoder") -> list[str]:
     notes = [b.describe("GPU" if gpus else "process")]
     if not gpus:
         return notes
+    if gpus > visible_gpus():
+        notes.append(f"{gpus} GPUs per node asked for, {visible_gpus()} visible here: this command is for another "
+                     f"machine (training checks its GPUs)")
     notes.append(f"GPU defaults of preset {opts.preset}: --num-workers {b.workers} (data-loader workers per GPU)")
     if not opts.precision:
         notes.append(f"precision --{gpu_precision()} (GPU default; bf16 needs compute capability >= 8)")

@@ -80,6 +80,7 @@ class PretrainOptions:
     extra: list[str] = field(default_factory=list)
     init: Optional[Path] = None
     force_resume: bool = False  # resume checkpoint_last.pt even if data/model/objectives/schedule changed
+    plan_only: bool = False  # a dry run, maybe for another machine: GPUs this one lacks are not refused
 
     @property
     def checkpoint_dir(self) -> Path:
