@@ -161,15 +161,17 @@ def pretrain(
 
         summary = lib.run_plan(plan, on_stats)
     table = Table(title=f"pretrain → {out}" + (" (up to date)" if summary.get("skipped") else ""))
-    for col in ("preset", "langs", "pairs", "tasks", "updates", "first loss", "last loss", "last task losses",
-                "valid loss"):
+    for col in ("preset", "langs", "pairs", "tasks", "batch", "updates", "tokens/s", "first loss", "last loss",
+                "last task losses", "valid loss"):
         table.add_column(col)
     curve, valid = summary["curve"], summary["valid"]
+    speeds = sorted(c["wps"] for c in curve[-10:] if c.get("wps"))  # the last log records' tokens/s
     weights = summary.get("task_weights")
     tasks_text = ",".join(summary.get("tasks") or []) + (f" ({','.join(f'{w:g}' for w in weights)})" if weights
                                                          else f" (tlm {summary['tlm_ratio']:.2f})")
     table.add_row(summary["preset"], ",".join(summary["langs"]), ",".join(summary["pairs"]) or "-",
-                  tasks_text, str(summary["num_updates"]),
+                  tasks_text, str(summary.get("batch_size", "-")), str(summary["num_updates"]),
+                  f"{speeds[len(speeds) // 2]:,.0f}" if speeds else "-",
                   f"{curve[0]['loss']:.3f}" if curve else "-", f"{curve[-1]['loss']:.3f}" if curve else "-",
                   "\n".join(task_losses(curve[-1])) if curve else "-",
                   f"{valid[-1]['valid_loss']:.3f}" if valid else "-")
