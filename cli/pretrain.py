@@ -148,6 +148,8 @@ def pretrain(
             if kind == "train_inner":
                 parts = [f"loss {stats.get('loss', float('nan')):.3f}"]
                 parts += task_losses(stats)
+                if stats.get("wps"):
+                    parts.append(f"{stats['wps']:,.0f} tokens/s")
                 bar.update(task, completed=int(stats.get("num_updates", 0)), description=" ".join(parts))
                 if not bar.disable:
                     return
