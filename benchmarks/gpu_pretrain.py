@@ -274,6 +274,9 @@ def main():
                     prof = a.profile / f"{name}_b{bsz}" if a.profile and i == 0 else None
                     got[name].append(run(args, env, prof, window, trace=prof is not None and name == a.trace
                                          and bsz == a.batch_size[0], log_interval=a.log_interval))
+                    r = got[name][-1]  # at once, so that a run cut off by a time limit keeps what finished
+                    print(f"  {name}: {r['tokens_per_s']:,.0f} tokens/s, last loss {r['loss']}, least GB free "
+                          f"{r['gb_free']}", flush=True)
             runs += [(bsz, name, got[name]) for name, _ in plan]
     name, peak, total_gb = gpu_info(a.peak_tflops)
     fpt = flops_per_token(**SHAPES[shape], tokens=a.tokens, vocab=vocab)

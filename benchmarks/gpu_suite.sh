@@ -11,15 +11,40 @@
 # `run` measures, alternately in each process group: batch 64 x 512 tokens (the base preset's GPU micro-batch)
 # with fairseq, xling's GPU default (GPU_COMPILE_ARGS), xling with fp32 master weights in the optimizer
 # (--memory-efficient-bf16) and with bf16 autocast (--amp-bf16); then whole-sentence blocks
-# (--break-mode complete: padded rows, varying shapes, as `xling pretrain` trains) for fairseq and xling. Each
-# group has a time limit so that the call ends within the device's 10 minutes; what finished is kept.
+# (--break-mode complete: padded rows, varying shapes, as `xling pretrain` trains) for fairseq and xling; then
+# `xling pretrain` itself through the CLI with its GPU defaults (tiny preset), stopped by SIGTERM mid-run and
+# resumed (smoke.log). Each group has a time limit so that the call ends within the device's 10 minutes; each
+# run's tokens/s is printed as it finishes.
 # .gpu must be in .git/info/exclude (prepare adds it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODE=${1:?usage: gpu_suite.sh prepare|check|run}
+MODE=${1:?usage: gpu_suite.sh prepare|check|run|smoke}
 COMPILE="--compile-layers --compile-loss"
 VARIANTS=(--variant "xling=$COMPILE" --variant "masters=$COMPILE --memory-efficient-bf16"
           --variant "amp=$COMPILE --amp-bf16")
+
+# `xling pretrain` through the CLI: GPU defaults (or CPU), SIGTERM at ~the middle, then the re-run resumes
+smoke() {  # DATA WORK
+    local data=$1 work=$2
+    rm -rf "$work" && mkdir -p "$work/pkg"
+    cp -r xling "$work/pkg/" && cp -r cli "$work/pkg/xling/cli"  # xling.cli, as the package installs it
+    local X=(env PYTHONPATH="$work/pkg:${PYTHONPATH:-}" python -m xling.cli.main pretrain --data "$data"
+             --out "$work/run" --preset tiny --max-updates 400 --log-interval 10 --save-interval 50)
+    "${X[@]}" --dry-run 2>&1 | grep -v xlmplug.train
+    "${X[@]}" > "$work/first.log" 2>&1 &
+    local pid=$! i=0
+    while [ $i -lt 300 ] && ! grep -q '"num_updates": "1[0-9][0-9]"' "$work/run/train.log" 2>/dev/null; do
+        sleep 0.5; i=$((i + 1)); done
+    kill -TERM $pid; wait $pid; echo "first launch: exit $? (130: stopped by SIGTERM)"
+    tail -3 "$work/first.log"
+    "${X[@]}" 2>&1 | tail -8
+    python - "$work/run/pretrain.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("launches from", [x["from_update"] for x in s["launches"]], "updates", s["num_updates"],
+      "curve points", len(s["curve"]), "batch", s.get("batch_size"))
+PY
+}
 
 case "$MODE" in
 prepare)
@@ -35,6 +60,7 @@ check)
     python benchmarks/gpu_pretrain.py "${T[@]}" --variant xling= --variant "masters=--memory-efficient-bf16" \
         --variant "amp=--amp-bf16" --profile "$OUT/prof" --json "$OUT/b64.json" || exit 1
     python benchmarks/gpu_pretrain.py "${T[@]}" --break-mode complete --json "$OUT/b64c.json" || exit 1
+    smoke "$OUT/data" "$OUT/smoke" 2>&1 | tee "$OUT/smoke.log"
     ;;
 run)
     OUT=${OUT:?run on the device machine, where \$OUT is set}
@@ -44,13 +70,18 @@ run)
     python -c "import torch, fairseq, xling; print('torch', torch.__version__, 'cuda', torch.version.cuda)" \
         | tee -a "$OUT/gpu.txt" || exit 1
     D=(--data .gpu/data --site .gpu/site --updates 40 --repeats 1)
-    timeout 330 python benchmarks/gpu_pretrain.py "${D[@]}" --batch-size 64 "${VARIANTS[@]}" \
+    timeout 300 python benchmarks/gpu_pretrain.py "${D[@]}" --batch-size 64 "${VARIANTS[@]}" \
         --profile "$OUT/prof" --json "$OUT/b64.json" 2>&1 | tail -40
-    timeout 170 python benchmarks/gpu_pretrain.py "${D[@]}" --batch-size 64 --break-mode complete \
+    timeout 150 python benchmarks/gpu_pretrain.py "${D[@]}" --batch-size 64 --break-mode complete \
         --json "$OUT/b64c.json" 2>&1 | tail -25
+    timeout 110 bash -c "$(declare -f smoke); smoke .gpu/data ${TMPDIR:-/tmp}/xling-smoke" > "$OUT/smoke.log" 2>&1
+    tail -30 "$OUT/smoke.log"
     ls "$OUT"
     ;;
+smoke)  # here: the CLI smoke alone, on a prep-data directory
+    smoke "${2:?usage: gpu_suite.sh smoke DATA [WORK]}" "${3:-.gpu/smoke}"
+    ;;
 *)
-    echo "usage: gpu_suite.sh prepare|check|run" >&2; exit 2
+    echo "usage: gpu_suite.sh prepare|check|run|smoke" >&2; exit 2
     ;;
 esac
