@@ -54,6 +54,9 @@ def xglue(
     batch_size: Optional[int] = typer.Option(None, help="Training examples per (global) batch "
                                              "[default: the recipe's]."),
     eval_batch_size: Optional[int] = typer.Option(None, help="Examples per prediction batch [default: the recipe's]."),
+    micro_batch_size: int = typer.Option(0, help="Most training examples per forward/backward pass and device; "
+                                         "an update still holds --batch-size (gradients accumulate). 0: whole "
+                                         "batches, halved by xling when a step runs out of memory (one process)."),
     max_length: Optional[int] = typer.Option(None, help="Cap inputs at N pieces (QA: shorter sliding windows; "
                                              "0 = the model's maximum) [default: the recipe's]."),
     doc_stride: Optional[int] = typer.Option(None, help="QA: context pieces between window starts (0: half a "
@@ -104,6 +107,7 @@ def xglue(
                      overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=gpus,
                      nnodes=nnodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
                      ft=FinetuneConfig(freeze_embeddings=freeze_embeddings, device=device, workers=workers,
+                                       micro_batch_size=micro_batch_size,
                                        precision="bf16" if bf16 else "fp16" if fp16 else "fp32", bucket=bucket),
                      gen=GenerateConfig(beam=beam, no_repeat_ngram_size=no_repeat_ngram_size, lenpen=lenpen,
                                         max_source_len=max_source_len, max_target_len=max_target_len,

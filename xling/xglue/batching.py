@@ -13,6 +13,9 @@ In a data-parallel run every process draws the same global batch (same seed) and
 gradient average equal the gradient of the global batch's mean loss (exactly for per-example losses).
 A share left empty by a short last batch gets one item with weight 0, because every process must run
 the same number of backward passes.
+
+With a micro-batch size, a share is padded as parts of at most that many items, each weighted by its part of
+the share, whose gradients accumulate into one update (:func:`parts`): the same update in less memory.
 """
 from __future__ import annotations
 
@@ -68,15 +71,23 @@ def share(batch: list[int], rank: int, world: int) -> tuple[list[int], float]:
     return mine, len(mine) * world / len(batch)
 
 
-class _Collate:
-    """Picklable collate function: (indices, weight, padded batch) of one index batch."""
+def parts(runner, items: list, mine: list[int], weight: float, micro: int) -> list[tuple[float, object]]:
+    """``(weight, padded batch)`` of each part of at most ``micro`` items of a share (0: one part) whose
+    weighted losses add up to the share's."""
+    size = micro or len(mine)
+    chunks = [mine[k:k + size] for k in range(0, len(mine), size)]
+    return [(weight * len(c) / len(mine), runner.collate([items[i] for i in c])) for c in chunks]
 
-    def __init__(self, runner, items, rank, world):
-        self.runner, self.items, self.rank, self.world = runner, items, rank, world
+
+class _Collate:
+    """Picklable collate function: (indices, weight, parts) of one index batch (:func:`parts`)."""
+
+    def __init__(self, runner, items, rank, world, micro=0):
+        self.runner, self.items, self.rank, self.world, self.micro = runner, items, rank, world, micro
 
     def __call__(self, batch):
         mine, weight = share(list(batch), self.rank, self.world)
-        return mine, weight, self.runner.collate([self.items[i] for i in mine])
+        return mine, weight, parts(self.runner, self.items, mine, weight, self.micro)
 
 
 class _Items:
@@ -92,11 +103,13 @@ class _Items:
         return i
 
 
-def loader(runner, items: list, batch_sampler, device, workers: int, rank: int = 0, world: int = 1):
-    """A DataLoader yielding ``(indices, weight, batch)``: index batches from ``batch_sampler`` padded by
-    ``runner.collate`` (in ``workers`` processes; pinned when ``device`` is a GPU)."""
+def loader(runner, items: list, batch_sampler, device, workers: int, rank: int = 0, world: int = 1, micro: int = 0):
+    """A DataLoader yielding ``(indices, weight, parts)``: index batches from ``batch_sampler`` padded by
+    ``runner.collate`` in parts of at most ``micro`` items (in ``workers`` processes; pinned when ``device`` is a
+    GPU)."""
     from torch.utils.data import DataLoader
 
-    return DataLoader(_Items(len(items)), batch_sampler=batch_sampler, collate_fn=_Collate(runner, items, rank, world),
+    collate = _Collate(runner, items, rank, world, micro)
+    return DataLoader(_Items(len(items)), batch_sampler=batch_sampler, collate_fn=collate,
                       num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None)

@@ -17,6 +17,12 @@ pieces unseen in the English training data then also keep their pretrained vecto
 by truncation (tagging: cut words start another window), for QA by shorter sliding windows
 (``doc_stride`` pieces apart).
 
+``micro_batch_size`` (0: none) pads and runs each process's share of a batch in parts of at most that many
+examples, whose gradients accumulate into the batch's one update (less memory, the same update up to float
+sums and dropout draws). When a step runs out of memory in a one-process run whose micro-batch size xling chose,
+the step is retried in parts half as large (down to one example) and the run goes on with them: the first
+batch of a bucketed epoch is its longest, so that this happens at once.
+
 Devices and precision (:mod:`xling.xglue.device`): the network and every batch go to ``device``;
 ``precision`` bf16/fp16 runs forward passes under autocast (fp16 with a GradScaler). Batches come
 from a DataLoader over length-bucketed index batches (:mod:`xling.xglue.batching`; padding in worker
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 # FinetuneConfig fields that do not change what is learned: left out of the run's signature
-RUNTIME = ("seed", "device", "workers")
+RUNTIME = ("seed", "device", "workers", "micro_batch_size")
 
 
 @dataclass
@@ -51,6 +57,7 @@ class FinetuneConfig:
     bucket: bool = False  # length-bucketed batches: faster, but noisier updates on short runs
     device: str = "auto"
     workers: int = -1  # DataLoader worker processes; -1: xling.xglue.device.default_workers
+    micro_batch_size: int = 0  # most examples per forward/backward pass and process; 0: the whole share
 
     def __post_init__(self):
         from xling.errors import XlingError
@@ -59,6 +66,8 @@ class FinetuneConfig:
             raise XlingError(f"--max-length {self.max_length} is too short", fix="0 (the model's maximum) or >= 64")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1 or self.lr <= 0:
             raise XlingError("--epochs, --batch-size and --eval-batch-size must be at least 1 and --lr positive")
+        if self.micro_batch_size < 0:
+            raise XlingError(f"--micro-batch-size must be >= 0 (0: whole batches), got {self.micro_batch_size}")
         if self.doc_stride < 0:
             raise XlingError(f"--doc-stride must be >= 0 (0: half a window), got {self.doc_stride}")
 
@@ -108,8 +117,8 @@ def train(runner, items: list, dev_score: Callable[[object], float], cfg: Finetu
     import torch
 
     from xling.xglue import distributed
-    from xling.xglue.batching import EpochSampler, loader
-    from xling.xglue.device import autocast, default_workers, grad_scaler, to_device
+    from xling.xglue.batching import EpochSampler, loader, parts
+    from xling.xglue.device import autocast, default_workers, grad_scaler
 
     set_seed(cfg.seed)
     device = prepare(runner, cfg)
@@ -129,22 +138,32 @@ def train(runner, items: list, dev_score: Callable[[object], float], cfg: Finetu
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     scaler = grad_scaler(cfg.precision, device)
     workers = default_workers(device) if cfg.workers < 0 else cfg.workers
-    batches = loader(runner, items, sampler, device, workers, rank, world)
+    micro, batches = cfg.micro_batch_size, None
     best, best_state, history, seconds = -1.0, None, [], 0.0
     for _epoch in range(cfg.epochs):
+        if batches is None or batches.collate_fn.micro != micro:  # a step ran out of memory: smaller parts from now
+            batches = loader(runner, items, sampler, device, workers, rank, world, micro)
         model.train()
         t0 = time.perf_counter()
-        for _idx, weight, batch in batches:
-            batch = to_device(batch, device)
-            with autocast(cfg.precision, device):
-                loss = runner.loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss * weight if weight != 1.0 else loss).backward()
+        for mine, weight, batch_parts in batches:
+            if batches.collate_fn.micro != micro:  # padded before a step ran out of memory: again, in smaller parts
+                batch_parts = parts(runner, items, mine, weight, micro)
+            while True:
+                try:
+                    accumulate(runner, model, batch_parts, device, cfg.precision, scaler)
+                    break
+                except torch.OutOfMemoryError as e:
+                    opt.zero_grad(set_to_none=True)
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    micro = smaller(micro, len(mine), cfg, world, e)
+                    batch_parts = parts(runner, items, mine, weight, micro)
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, cfg.clip)
             scaler.step(opt)
             scaler.update()
             sched.step()
+            opt.zero_grad(set_to_none=True)
             if on_step:
                 on_step()
         if device.type == "cuda":
@@ -164,4 +183,38 @@ def train(runner, items: list, dev_score: Callable[[object], float], cfg: Finetu
         module.load_state_dict(best_state)
     module.eval()
     return {"dev_history": history, "best_dev": best, "steps": steps, "train_seconds": round(seconds, 3),
-            "train_examples": cfg.epochs * len(items), "world_size": world}
+            "train_examples": cfg.epochs * len(items), "world_size": world, "micro_batch_size": micro}
+
+
+def accumulate(runner, model, batch_parts: list, device, precision: str, scaler) -> None:
+    """Forward and backward passes of a batch's parts; their gradients add up (a data-parallel replica
+    all-reduces after the last part only)."""
+    import contextlib
+
+    from xling.xglue.device import autocast, to_device
+
+    for k, (weight, part) in enumerate(batch_parts):
+        last = k == len(batch_parts) - 1
+        with (contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()):
+            with autocast(precision, device):
+                loss = runner.loss(model, to_device(part, device))
+            scaler.scale(loss * weight if weight != 1.0 else loss).backward()
+
+
+def smaller(micro: int, share: int, cfg: FinetuneConfig, world: int, error: Exception) -> int:
+    """The micro-batch size to retry a step that ran out of memory with: half the current one, when xling chose it
+    in a one-process run; else :class:`XlingError` with the size to use."""
+    import logging
+
+    from xling.errors import XlingError
+
+    now = micro or share
+    if cfg.micro_batch_size or world > 1 or now <= 1:
+        fix = (f"--micro-batch-size {now // 2} (examples per forward/backward pass; the update keeps --batch-size)"
+               if now > 1 else "a shorter --max-length, a smaller model, or a device with more memory")
+        raise XlingError(f"fine-tuning ran out of memory on a micro-batch of {now} examples"
+                         + (f" in one of {world} processes" if world > 1 else "") + f": {str(error)[:200]}", fix=fix)
+    logging.getLogger("xling.xglue").warning(
+        f"fine-tuning ran out of memory on {now} examples at once; going on in micro-batches of {now // 2} "
+        f"(the same updates, gradients accumulated)")
+    return now // 2

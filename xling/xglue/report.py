@@ -28,7 +28,9 @@ def aggregate(runs: dict, specs, langs, sig: str, identity: dict, hparams: dict)
                  "dev_history": {r["seed"]: r["dev_history"] for r in rs},
                  "train_seconds": {r["seed"]: r.get("train_seconds") for r in rs},
                  "device": rs[0].get("device"), "precision": rs[0].get("precision"),
-                 "world_size": rs[0].get("world_size", 1)}
+                 "world_size": rs[0].get("world_size", 1),
+                 # examples per forward/backward pass (0: whole batches), per seed: xling may have halved it
+                 "micro_batch_size": {r["seed"]: r.get("micro_batch_size", 0) for r in rs}}
         for split in ("dev", "test"):
             per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs if lg in rs[0]["scores"][split]}
             avgs = [task_average(spec, r["scores"][split]) for r in rs]  # official: over the task's langs

@@ -85,7 +85,7 @@ class Runner(ABC):
         device = self.device or torch.device("cpu")
         workers = default_workers(device) if self.workers < 0 else self.workers
         order = sorted_batches([self.size(it) for it in items], batch_size or self.predict_batch_size)
-        for idx, _weight, batch in loader(self, items, order, device, workers if len(order) > 1 else 0):
+        for idx, _weight, [(_, batch)] in loader(self, items, order, device, workers if len(order) > 1 else 0):
             yield idx, [items[i] for i in idx], to_device(batch, device)
 
     # ---- predictions
