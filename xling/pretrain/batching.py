@@ -11,8 +11,8 @@ On CPU micro-batches are whole sequences (``--batch-size`` of fairseq). On GPUs 
 examples (TLM pairs) fill a micro-batch as 512-token blocks do; the update then holds up to ``batch size x
 tokens_per_sample`` tokens (fairseq counts an example of the Unicoder objectives as the tokens of all its
 objectives' sub-batches, which one backward holds at once). A ``--micro-batch-size`` the user gives is kept as a
-cap on sequences there too, with its token budget. fairseq's ``--batch-size``/``--update-freq``/``--max-tokens`` given after ``--`` override
-all of this (and are then part of the run's identity)."""
+cap on sequences there too, with its token budget. fairseq's ``--batch-size``/``--update-freq``/``--max-tokens``
+given after ``--`` override all of this (and are then part of the run's identity)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

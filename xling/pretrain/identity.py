@@ -47,7 +47,12 @@ MODEL_PREFIXES = ("--arch", "--encoder-", "--decoder-", "--max-positions", "--ac
 
 def flag_values(cmd: list[str]) -> dict[str, str]:
     """``{flag: value}`` of a fairseq command after its data argument (``True`` for switches)."""
-    args, out, i = cmd[4:], {}, 0
+    return parse_flags(cmd[4:])
+
+
+def parse_flags(args: list[str]) -> dict[str, str]:
+    """``{flag: value}`` of fairseq arguments (``True`` for switches; the last of a repeated flag)."""
+    out, i = {}, 0
     while i < len(args):
         a = args[i]
         if a.startswith("--"):
@@ -61,7 +66,7 @@ def flag_values(cmd: list[str]) -> dict[str, str]:
 
 def user_flags(opts: PretrainOptions) -> set[str]:
     """The fairseq flags the user gave after ``--``."""
-    return set(flag_values(["", "", "", "", *opts.extra]))  # flag_values skips a command's program and data
+    return set(parse_flags(list(opts.extra)))
 
 
 def _file_hash(path: Path) -> Optional[str]:
