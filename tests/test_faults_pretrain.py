@@ -283,7 +283,7 @@ def test_mid_epoch_checkpoints_survive_a_crash_and_resume_the_same_training(data
     assert len(trained(a)) == 12 and trained(a) == trained(p)
     watcher = _kill_trainer_at(crashed, 7)
     refused(cli(*tiny(data_dir, crashed, *common, "--save-interval", 5), ok=None), "fairseq training failed",
-            "re-running resumes from checkpoint_last.pt")
+            "killed by SIGKILL", "re-running resumes from checkpoint_last.pt")
     watcher.join(timeout=5)
     assert "checkpoint_1_5.pt" in checkpoints(crashed) and not (crashed / "pretrain.json").exists()
     cli(*tiny(data_dir, crashed, *common, "--save-interval", 5))
@@ -304,7 +304,7 @@ def test_seq2seq_noise_is_the_same_in_every_run_and_after_a_crash(data_dir, tmp_
     a = summary(whole)
     assert "--num-workers 1" in a["command"] and len(trained(a)) == 12
     watcher = _kill_trainer_at(crashed, 7)
-    refused(cli(*tiny(data_dir, crashed, *common), ok=None), "fairseq training failed")
+    refused(cli(*tiny(data_dir, crashed, *common), ok=None), "fairseq training failed (killed by SIGKILL)")
     watcher.join(timeout=5)
     cli(*tiny(data_dir, crashed, *common))
     b = summary(crashed)

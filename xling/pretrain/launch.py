@@ -101,6 +101,18 @@ def signal_groups(procs: list[subprocess.Popen], sig: int) -> None:
                 os.killpg(p.pid, sig)
 
 
+def exit_text(codes: list[int]) -> str:
+    """The trainers' exit codes in words: ``exit code 1`` or, for a process killed by a signal (the kernel's
+    out-of-memory killer, ``kill -9``), ``killed by SIGKILL``."""
+    def one(c: int) -> str:
+        if c < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-c).name}"
+        return f"exit code {c}"
+
+    return ", ".join(one(c) for c in codes)
+
+
 def kill_processes(procs: list[subprocess.Popen]) -> None:
     """Stop the trainers' process groups at once (SIGKILL; their checkpoint writes are atomic) and reap them."""
     signal_groups(procs, signal.SIGKILL)
@@ -311,12 +323,12 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
             raise KeyboardInterrupt(f"{cause}; the trainer saved checkpoint_last.pt after update {stopped[1]} and "
                                     f"stopped; re-running resumes from update {stopped[1]}")
         if any(codes):
-            raise KeyboardInterrupt(f"{cause}; the trainer stopped (exit code {','.join(map(str, codes))})"
+            raise KeyboardInterrupt(f"{cause}; the trainer stopped ({exit_text(codes)})"
                                     + near_update(curve) + resume_hint(opts))
         # else it had finished its updates: the run ends as usual
     if any(codes):
         tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-        raise XlingError("fairseq training failed (exit code " + ",".join(map(str, codes)) + "):\n    "
+        raise XlingError(f"fairseq training failed ({exit_text(codes)}):\n    "
                          + "\n    ".join(tail), file=out / "train.log", fix="read the log above" + resume_hint(opts))
     return curve, valid, last_train
 

@@ -20,7 +20,9 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
 * a run resumed on another number of ranks goes on where the data stopped, neither skipping nor repeating it
   (:mod:`xling.xlmplug.resume`);
 * a signal (SIGTERM, SIGINT, SIGUSR1) stops training after the current update with a checkpoint, on every rank
-  at the same update (:mod:`xling.xlmplug.stop`).
+  at the same update (:mod:`xling.xlmplug.stop`);
+* the data-loader workers of a trainer that was killed do not print a traceback of their broken connection
+  into the log whose tail is the launcher's error message (:mod:`xling.xlmplug.workers`).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import shutil
 import sys
 from typing import Optional
 
-from xling.xlmplug import resume, stop
+from xling.xlmplug import resume, stop, workers
 
 
 def asked_for_tpu(argv: list[str]) -> bool:
@@ -129,6 +131,7 @@ def main(argv: Optional[list[str]] = None):
 atomic_checkpoint_copies()
 trusted_rank_broadcast()
 resume.install()
+workers.install()
 if __name__ == "__mp_main__":  # a spawned rank: it trains, so it stops on a signal too
     stop.install()
 
