@@ -7,23 +7,27 @@ passes shared-memory file descriptors to the trainer) reads end-of-file from the
 traceback into ``train.log``, whose tail is the launcher's error message: a reader saw an ``EOFError`` in
 multiprocessing as the cause of the failure, not the kill.
 
-:func:`install` makes every process forked from the trainer swallow a broken-connection error of a thread
-(``EOFError``, ``ConnectionError``) when, and only when, the process that forked it has gone; any other error,
-or one while the trainer lives, is printed as before.
+:func:`install` makes every process forked from the trainer drop a broken-connection error (``EOFError``,
+``ConnectionError``) reported through ``sys.excepthook`` (what ``resource_sharer`` calls) or
+``threading.excepthook`` (a thread's uncaught error) when, and only when, the process that forked it has gone;
+any other error, or one while the trainer lives, is printed as before.
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
 PARENT_GRACE = 1.0  # seconds a worker waits to see its parent gone after a broken connection
+BROKEN = (EOFError, ConnectionError)
 
 
-def parent_gone(parent: int, grace: float = PARENT_GRACE) -> bool:
-    """Whether the process ``parent`` (the one that forked this one) has exited, waiting up to ``grace`` seconds:
-    a dying parent closes its connections just before this process is handed to another parent."""
-    deadline = time.monotonic() + grace
+def parent_gone(parent: int) -> bool:
+    """Whether the process ``parent`` (the one that forked this one) has exited, waiting up to
+    :data:`PARENT_GRACE` seconds: a dying parent closes its connections just before this process is handed to
+    another parent."""
+    deadline = time.monotonic() + PARENT_GRACE
     while os.getppid() == parent:
         if time.monotonic() >= deadline:
             return False
@@ -31,29 +35,47 @@ def parent_gone(parent: int, grace: float = PARENT_GRACE) -> bool:
     return True
 
 
-def quiet_orphan_hook(parent: int, original=threading.excepthook):
-    """A ``threading.excepthook`` that drops a broken-connection error once ``parent`` has gone."""
+def orphan_broken(exc_type, parent: int) -> bool:
+    """Whether an error of ``exc_type`` is a broken connection of a process whose parent ``parent`` has gone."""
+    return isinstance(exc_type, type) and issubclass(exc_type, BROKEN) and parent_gone(parent)
+
+
+def quiet_thread_hook(parent: int, original):
+    """A ``threading.excepthook`` (one ``args`` record) that drops a broken connection once ``parent`` has gone."""
     def hook(args):
-        if args.exc_type is not None and issubclass(args.exc_type, (EOFError, ConnectionError)) \
-                and parent_gone(parent):
-            return
-        original(args)
+        if not orphan_broken(args.exc_type, parent):
+            original(args)
 
     hook.xling_original = original
     return hook
 
 
+def quiet_sys_hook(parent: int, original):
+    """A ``sys.excepthook`` (type, value, traceback) that drops a broken connection once ``parent`` has gone."""
+    def hook(exc_type, value, tb):
+        if not orphan_broken(exc_type, parent):
+            original(exc_type, value, tb)
+
+    hook.xling_original = original
+    return hook
+
+
+def _underneath(hook):
+    """The hook ours wraps (a grandchild inherits its parent's quiet hooks: wrap theirs again, for a new parent)."""
+    return getattr(hook, "xling_original", hook)
+
+
 def _after_fork_in_child() -> None:
-    # a grandchild inherits its parent's hook: wrap what that one wrapped, for the new parent
-    original = getattr(threading.excepthook, "xling_original", threading.excepthook)
-    threading.excepthook = quiet_orphan_hook(os.getppid(), original)
+    parent = os.getppid()
+    threading.excepthook = quiet_thread_hook(parent, _underneath(threading.excepthook))
+    sys.excepthook = quiet_sys_hook(parent, _underneath(sys.excepthook))
 
 
 _installed = False
 
 
 def install() -> None:
-    """Quiet the threads of every process this one forks from now on (idempotent)."""
+    """Quiet the processes this one forks from now on (idempotent)."""
     global _installed
     if not _installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
