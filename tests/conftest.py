@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,72 @@ def summary(out) -> dict:
     import json
 
     return json.loads((Path(out) / "pretrain.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """:func:`prep_en_fr_de` once a session, shared read-only by the pretraining test modules (a module that needs
+    other data defines its own ``data_dir``)."""
+    return prep_en_fr_de(tmp_path_factory.mktemp("en_fr_de"))
+
+
+def build_tiny_roberta(out: Path, layers: int = 2, dim: int = 64, vocab: int = 2000) -> Path:
+    """A random-init fairseq `roberta` model directory: spm trained on real text, dict.txt per
+    docs/CONTRACTS.md, checkpoint saved with fairseq's checkpoint utilities."""
+    import argparse
+
+    import sentencepiece as spm
+
+    from xling.fairseq_compat import ensure_fairseq
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = []
+    for f in sorted((SHARED / "xglue-real" / "POS").glob("*.train")) + sorted((SHARED / "xglue-real" / "POS").glob("*.dev")):
+        sent = []
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                sent.append(line.split()[0])
+            elif sent:
+                text.append(" ".join(sent))
+                sent = []
+    corpus = out / "spm.txt"
+    corpus.write_text("\n".join(text) + "\n", encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(out / "sentencepiece.bpe"),
+                                   vocab_size=vocab, character_coverage=0.995, model_type="unigram",
+                                   unk_id=0, bos_id=1, eos_id=2, pad_id=-1, input_sentence_size=20000,
+                                   shuffle_input_sentence=True, minloglevel=2, num_threads=1)
+    sp = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.bpe.model"))
+    counts = Counter(p for line in text for p in sp.encode(line))
+    (out / "dict.txt").write_text("".join(f"{sp.id_to_piece(i)} {counts.get(i, 0)}\n"
+                                          for i in range(3, sp.get_piece_size())), encoding="utf-8")
+    corpus.unlink()
+    (out / "sentencepiece.bpe.vocab").unlink()
+    ensure_fairseq()
+    import torch
+    from fairseq import checkpoint_utils, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.models.roberta import RobertaModel, base_architecture
+
+    args = argparse.Namespace(task="masked_lm", arch="roberta", data=str(out), _name="roberta",
+                              encoder_layers=layers, encoder_embed_dim=dim, encoder_ffn_embed_dim=2 * dim,
+                              encoder_attention_heads=2, max_positions=128, tokens_per_sample=128,
+                              criterion="masked_lm", optimizer="adam", lr_scheduler="fixed", seed=1)
+    base_architecture(args)
+    torch.manual_seed(1)
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    model = RobertaModel.build_model(cfg.model, task)
+    from omegaconf import OmegaConf
+
+    state = {"cfg": OmegaConf.to_container(cfg, resolve=True), "args": None, "model": model.state_dict(), "optimizer_history": [
+        {"criterion_name": "MaskedLmLoss", "optimizer_name": "Adam", "lr_scheduler_state": {},
+         "num_updates": 0}], "extra_state": {}}
+    checkpoint_utils.torch_persistent_save(state, str(out / "model.pt"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random roberta over real POS text, built once and shared read-only by the xglue test modules."""
+    shared_path("xglue-real", "POS")
+    return build_tiny_roberta(tmp_path_factory.mktemp("model") / "tiny")

@@ -21,16 +21,11 @@ import pytest
 
 from xling.pretrain import checkpoint_updates
 
-from conftest import cli, prep_en_fr_de, summary, tiny
+from conftest import cli, summary, tiny
 from test_faults import refused, snapshot, temp_files
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return prep_en_fr_de(tmp_path_factory.mktemp("faults_data"))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from xling.cli.main import app
 
-from conftest import prep_en_fr_de, summary, tiny  # noqa: E402
+from conftest import summary, tiny  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TATOEBA = SHARED / "tatoeba"
@@ -36,12 +36,6 @@ def ok(*args):
     r = cli(*args)
     assert r.exit_code == 0, r.output
     return r
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """prep-vocab + prep-data on tatoeba en/fr/de: pairs en-fr, en-de, mono text from both sides."""
-    return prep_en_fr_de(tmp_path_factory.mktemp("pretrain_data"))
 
 
 def load_model_dir(model_dir):

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, prep_en_fr_de, tiny
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """The tests' real corpus (skips the tests that use it when ../shared/data is absent)."""
-    return prep_en_fr_de(tmp_path_factory.mktemp("batching_data"))
+from conftest import cli, tiny
 
 
 def split(preset="base", gpus=1, nodes=1, cpu_procs=1, **kw):

@@ -9,17 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import cli, prep_en_fr_de, summary, tiny
+from conftest import cli, summary, tiny
 
 pytestmark = pytest.mark.skipif(not (os.path.isdir(os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                                                                 "data", "tatoeba"))),
                                 reason="shared tatoeba data not available")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return prep_en_fr_de(tmp_path_factory.mktemp("fast_data"))
 
 
 def test_bf16_is_not_tpu():

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import cli, prep_en_fr_de
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """The tests' real corpus (skips the tests that use it when ../shared/data is absent)."""
-    return prep_en_fr_de(tmp_path_factory.mktemp("gpu_path_data"))
+from conftest import cli
 
 
 def epoch_batches(cmd: list[str]) -> list[list[bool]]:

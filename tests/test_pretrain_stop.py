@@ -14,16 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, prep_en_fr_de, summary, tiny
+from conftest import cli, summary, tiny
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--tlm", "--max-updates", 12, "--log-interval", 1, "--save-interval", 0]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return prep_en_fr_de(tmp_path_factory.mktemp("stop_data"))
 
 
 def signal_plugin(root: Path, update: int, target: str, sig: str = "SIGTERM", rank: int = 0) -> Path:

@@ -9,7 +9,6 @@ import random
 from pathlib import Path
 
 from conftest import SHARED, cli, shared_path
-from test_xglue import tiny_model  # noqa: F401  (session fixture)
 
 
 def _pairs(lang: str):

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from conftest import SHARED, cli
-from test_xglue import tiny_model  # noqa: F401  (session fixture)
 
 POS_SLICE = ["--tasks", "pos", "--zero-shot", "de", "--recipe", "quick", "--epochs", "3", "--lr", "1e-3",
              "--max-train-examples", "600", "--max-eval-examples", "150"]

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from conftest import SHARED, cli
-from test_xglue import tiny_model  # noqa: F401  (session fixture)
 
 
 class LinearRunner:

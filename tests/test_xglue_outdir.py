@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from conftest import SHARED, cli, shared_path
-from test_xglue import tiny_model  # noqa: F401  (session fixture)
 
 FAST = ["--recipe", "quick", "--epochs", "1", "--max-train-examples", "40", "--max-eval-examples", "20"]
 

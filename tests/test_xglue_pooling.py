@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, shared_path
-from test_xglue import tiny_model  # noqa: F401  (session fixture)
 from test_xglue_outdir import _data
 
 BARE = "\u2581"
