@@ -13,8 +13,8 @@
 # (--memory-efficient-bf16) and with bf16 autocast (--amp-bf16); then whole-sentence blocks
 # (--break-mode complete: padded rows, varying shapes, as `xling pretrain` trains) for fairseq and xling; then
 # `xling pretrain` itself through the CLI with its GPU defaults (tiny preset), stopped by SIGTERM mid-run and
-# resumed (smoke.log). Each group has a time limit so that the call ends within the device's 10 minutes; each
-# run's tokens/s is printed as it finishes.
+# resumed (smoke.log); then, in what is left of the call, micro-batches of 128 (b128.json). Each group has a time
+# limit so that the call ends within the device's 10 minutes; each run's tokens/s is printed as it finishes.
 # .gpu must be in .git/info/exclude (prepare adds it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,7 @@ check)
     ;;
 run)
     OUT=${OUT:?run on the device machine, where \$OUT is set}
+    BUDGET=${BUDGET:-570}  # seconds: the device call's timeout_s (580) less what writing $OUT back needs
     export PYTHONPATH=$PWD/.gpu/site:$PWD
     export TORCHINDUCTOR_CACHE_DIR=${TMPDIR:-/tmp}/xling-inductor-cache  # shared by the runs of this call
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
@@ -76,6 +77,15 @@ run)
         --json "$OUT/b64c.json" 2>&1 | tail -25
     timeout 110 bash -c "$(declare -f smoke); smoke .gpu/data ${TMPDIR:-/tmp}/xling-smoke" > "$OUT/smoke.log" 2>&1
     tail -30 "$OUT/smoke.log"
+    # what is left of the call: micro-batches of 128 (64 x 512 peaked at 18.9 GB with --amp-bf16 on an H200 in
+    # session 5, fairseq's at 30.5 GB, so 128 fits an 80 GB card): does a larger micro-batch raise the MFU?
+    LEFT=$((BUDGET - SECONDS))
+    if [ $LEFT -gt 90 ]; then
+        timeout $LEFT python benchmarks/gpu_pretrain.py "${D[@]}" --batch-size 128 --variant "amp=$COMPILE --amp-bf16" \
+            --variant "xling=$COMPILE" --json "$OUT/b128.json" 2>&1 | tail -25
+    else
+        echo "no time left for batch 128 ($LEFT s)"
+    fi
     ls "$OUT"
     ;;
 smoke)  # here: the CLI smoke alone, on a prep-data directory
