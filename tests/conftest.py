@@ -114,8 +114,8 @@ def build_tiny_roberta(out: Path, layers: int = 2, dim: int = 64, vocab: int = 2
     from xling.fairseq_compat import ensure_fairseq
 
     out.mkdir(parents=True, exist_ok=True)
-    text = []
-    for f in sorted((SHARED / "xglue-real" / "POS").glob("*.train")) + sorted((SHARED / "xglue-real" / "POS").glob("*.dev")):
+    text, pos = [], SHARED / "xglue-real" / "POS"
+    for f in sorted(pos.glob("*.train")) + sorted(pos.glob("*.dev")):
         sent = []
         for line in f.read_text(encoding="utf-8").splitlines():
             if line.strip():
