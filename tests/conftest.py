@@ -26,6 +26,16 @@ def tatoeba() -> Path:
     return shared_path("tatoeba")
 
 
+def as_a_terminal_job() -> None:
+    """``preexec_fn`` of a child that a test sends SIGINT: its SIGINT as a terminal's foreground job has it. A shell
+    starts a background job (``cmd &`` in a script, some CI runners) with SIGINT ignored, every process started
+    from it inherits that, and Python and xling keep an inherited "ignore", as they should: a Ctrl-C test then
+    failed every time (xling ran to the end, exit 0)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args: str, ok: bool = True):
     """Invoke the xling CLI in-process; assert the exit code when ``ok`` is given (True: 0)."""
     from typer.testing import CliRunner

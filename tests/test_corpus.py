@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TATOEBA_LANGS, cli
+from conftest import TATOEBA_LANGS, as_a_terminal_job, cli
 from xling.corpus import TextEncoder, clean_line
 
 
@@ -431,6 +431,20 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
+
+
+def _ignores(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` ignores ``sig`` (Linux /proc: the SigIgn mask)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16)
+    return bool(mask & (1 << (sig - 1)))
+
+
 @pytest.mark.parametrize("how", ["SIGTERM to xling", "Ctrl-C to the process group"])
 def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba, tmp_path, how):
     """A scheduler's SIGTERM killed `xling prep-data` on the spot: no message, and its worker processes died on
@@ -441,9 +455,11 @@ def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba
     import time
 
     args, out, p = _started_mid_run(vocab_all, tatoeba, tmp_path, 2, stderr=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+                                    stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                                    preexec_fn=as_a_terminal_job)
     workers = _children(p.pid)
     assert len(workers) >= 2
+    assert _ignores(p.pid, signal.SIGINT) is False, "xling ignores SIGINT: the test could not deliver a Ctrl-C"
     if how.startswith("SIGTERM"):
         p.send_signal(signal.SIGTERM)
     else:
@@ -452,6 +468,8 @@ def test_a_signal_interrupts_prep_data_cleanly_and_it_resumes(vocab_all, tatoeba
     assert p.returncode == 130 and "Traceback" not in err, err[-3000:]
     said = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
     assert len(said) == 1 and (not how.startswith("SIGTERM") or "received SIGTERM" in said[0]), err[-2000:]
-    time.sleep(0.5)
-    assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived xling"
+    t0 = time.monotonic()  # xling reaps its workers before it exits; an orphan would be re-parented and live on
+    while any(_alive(w) for w in workers) and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "a worker outlived xling by 30 s"
     _resumes_to_the_reference(args, out, tmp_path)

@@ -21,7 +21,7 @@ import pytest
 
 from xling.pretrain import checkpoint_updates
 
-from conftest import cli, summary, tiny
+from conftest import as_a_terminal_job, cli, summary, tiny
 from test_faults import refused, snapshot, temp_files
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -175,7 +175,8 @@ def test_init_is_reread_when_it_changes_and_corrupt_init_is_exit_2(data_dir, run
 def _launch(data_dir, out, *more):
     cmd = [sys.executable, "-m", "xling.cli.main", *map(str, tiny(data_dir, out, "--max-updates", 100000,
                                                                   "--log-interval", 1, *more))]
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_a_terminal_job)  # the test sends it SIGINT
 
 
 def _trainers(out: Path, timeout: float = 180) -> list[int]:

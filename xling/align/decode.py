@@ -19,6 +19,7 @@ from xling.align.encode import Encoded
 from xling.align.links import parse_links, read_link_lines
 from xling.align.symmetrize import symmetrize_batch
 from xling.errors import XlingError
+from xling.forking import held_signals, worker_signals
 
 MAX_CELLS = 1 << 23  # symmetrization grid cells per chunk (a few bool arrays of this size)
 MAX_CHUNK = 50_000
@@ -104,6 +105,7 @@ def decode_spans(enc: Encoded, d: Path, sym: str, spans: list[tuple[int, int]]) 
 
 def _decode_to_files(enc: Encoded, d: Path, sym: str, spans: list, out: Path) -> None:
     """The forked half: every span's links, concatenated, as ``.npy`` files (no pickling, no zip)."""
+    worker_signals()  # started with the stop signals held: Ctrl-C is the parent's, which kills this process
     parts = list(decode_spans(enc, d, sym, spans))
     np.save(out / "n.npy", np.array([p[0] for p in parts], np.int64))
     np.save(out / "len.npy", np.array([len(p[1]) for p in parts], np.int64))
@@ -140,7 +142,8 @@ def decode_run(enc: Encoded, d: Path, sym: str, progress=None) -> Iterator[tuple
             warnings.simplefilter("ignore", DeprecationWarning)
             child = multiprocessing.get_context("fork").Process(target=_decode_to_files,
                                                                 args=(enc, d, sym, theirs, out), daemon=True)
-            child.start()
+            with held_signals():
+                child.start()
     parts = decode_spans(enc, d, sym, mine)
     if child is not None:
         parts = chain(parts, _child_results(child, out))

@@ -21,6 +21,7 @@ import numpy as np
 
 from xling.align.numbering import MAX_LEN, SideNumbering
 from xling.errors import XlingError
+from xling.forking import held_signals
 
 PARALLEL_MIN_BYTES = 4 << 20  # smaller inputs are numbered faster than a second process starts
 
@@ -149,8 +150,9 @@ class _Target:
         root = str(Path(__file__).resolve().parents[2])  # the folder holding the xling package
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
         self.err = open(d / "numbering.err", "w+")  # a file, not a pipe: a chatty child can never block on it
-        self.proc = subprocess.Popen([sys.executable, "-m", "xling.align.encode", json.dumps(job, default=str)],
-                                     stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
+        with held_signals():  # it starts with them blocked and takes its dispositions first (worker_signals)
+            self.proc = subprocess.Popen([sys.executable, "-m", "xling.align.encode", json.dumps(job, default=str)],
+                                         stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
 
     def closed(self, k: int) -> tuple:
         line = self.proc.stdout.readline()
@@ -214,6 +216,9 @@ def encode_runs(blocks, *, d: Path, opts: dict, pretokenized: bool, save_text: b
 
 if __name__ == "__main__":
     from xling.align.source import ParallelSource
+    from xling.forking import worker_signals
+
+    worker_signals()  # Ctrl-C is the parent's, which kills this process; until here the signals were held
 
     job = json.loads(sys.argv[1])
     try:

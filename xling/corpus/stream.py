@@ -13,7 +13,6 @@ import ctypes
 import functools
 import json
 import multiprocessing
-import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from xling.corpus.binarize import Appender
 from xling.corpus.reader import Source, iter_chunks
 from xling.corpus.work import init_worker, process_chunk
+from xling.forking import held_signals, worker_signals
 from xling.io import write_json_atomic
 
 CHECKPOINT_SECONDS = 5.0
@@ -59,9 +59,9 @@ class _Ready:
 def init_pool_worker(vocab_dir: str, num_threads: int) -> None:
     """A pool process: Ctrl-C is the parent's to handle (it reaches the whole process group, and a worker that
     raised KeyboardInterrupt printed a traceback and lost its chunk), and the parent stops the pool with SIGTERM,
-    whose default is wanted here, not the parent's handler inherited through fork."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    whose default is wanted here, not the parent's handler inherited through fork. The pool is started with the
+    stop signals held (:mod:`xling.forking`), so none reaches the worker before this."""
+    worker_signals()
     init_worker(vocab_dir, num_threads)
 
 
@@ -73,7 +73,8 @@ class Workers:
         release_free_heap()
         if n > 1:
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            self.pool = ctx.Pool(n, initializer=init_pool_worker, initargs=(vocab_dir, num_threads))
+            with held_signals():  # a Ctrl-C during the start waits for it, in the parent: not lost, not a worker's
+                self.pool = ctx.Pool(n, initializer=init_pool_worker, initargs=(vocab_dir, num_threads))
         else:
             self.pool = None
             init_worker(vocab_dir, num_threads)

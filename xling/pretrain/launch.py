@@ -159,7 +159,9 @@ class GracefulStop:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        old = {sig: signal.signal(sig, self.handler) for sig in LAUNCHER_STOP_SIGNALS}
+        # a signal the caller ignores stays ignored: `nohup xling pretrain` must outlive its terminal's SIGHUP
+        old = {sig: signal.signal(sig, self.handler) for sig in LAUNCHER_STOP_SIGNALS
+               if signal.getsignal(sig) is not signal.SIG_IGN}
         try:
             yield self
         finally:
