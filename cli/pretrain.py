@@ -74,8 +74,13 @@ def pretrain(
     seed: int = typer.Option(1, help="Random seed (data order, masking, initialisation)."),
     lang_embeddings: bool = typer.Option(False, "--lang-embeddings", help="XLM language embeddings "
                                          "(off: XLM-R style, no language signal)."),
-    mask_span_p: float = typer.Option(0.0, help="Span masking with geometric lengths of parameter p "
-                                      "(mean 1/p); 0 masks single tokens."),
+    mask_span: Optional[str] = typer.Option(None, "--mask-span", help="Span masking for the masked-LM objectives "
+                                            "(mlm, tlm, cs-mlm, ...): geometric:p=0.2,max=10 (SpanBERT: span "
+                                            "lengths ~ Geometric(p), mean 1/p, clipped at max; in words with "
+                                            "--mask-whole-words), the same 15 % budget, one 80/10/10 choice per "
+                                            "span; default: single tokens."),
+    mask_whole_words: bool = typer.Option(False, "--mask-whole-words", help="Mask whole words (a word starts at a "
+                                          "SentencePiece piece beginning with ▁), one 80/10/10 choice per word."),
     gpus: Optional[int] = typer.Option(None, help="GPUs per node (default: 1 when one is visible, else CPU)."),
     cpu_procs: int = typer.Option(1, help="CPU data-parallel processes (gloo); for machines without GPUs."),
     nodes: int = typer.Option(1, help="Number of nodes."),
@@ -117,13 +122,17 @@ def pretrain(
 
     if bf16 + fp16 + fp32 > 1:
         raise XlingError("choose one of --bf16, --fp16 and --fp32")
+    from xling.pretrain.options import parse_mask_span
+
+    span_p, span_max = parse_mask_span(mask_span)
     opts = lib.PretrainOptions(
         data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
         tasks=_csv(tasks), task_weights=_weights(task_weights),
         alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size,
         micro_batch_size=micro_batch_size, lr=lr,
         log_interval=log_interval, save_interval=save_interval, seed=seed,
-        lang_embeddings=lang_embeddings, mask_span_p=mask_span_p, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
+        lang_embeddings=lang_embeddings, mask_span_p=span_p, mask_span_max=span_max,
+        mask_whole_words=mask_whole_words, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
         compile=compile, extra=list(extra or []), init=init, force_resume=force_resume, plan_only=dry_run)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,

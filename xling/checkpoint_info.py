@@ -81,6 +81,16 @@ def trained_tasks(task_cfg) -> tuple[list[str], list[float] | None]:
     return (["mlm"] if ratio < 1 else []) + (["tlm"] if ratio > 0 else []), None
 
 
+def masking(task_cfg) -> str:
+    """How the masked-LM objectives chose their positions: ``tokens``, ``spans geometric p=.. max=..``, ``whole
+    words`` (or both)."""
+    p = float(_get(task_cfg, "mask_span_p", 0.0) or 0.0)
+    parts = [f"spans geometric p={p:g} max={_get(task_cfg, 'max_span_len', 10)}"] if p > 0 else []
+    if _get(task_cfg, "mask_whole_words", False):
+        parts.append("whole words")
+    return ", ".join(parts) or "tokens"
+
+
 def inspect_checkpoint(path: str | Path) -> dict:
     from xling.pretrain.checkpoints import load_state
 
@@ -111,6 +121,7 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "langs": [x for x in str(langs).split(",") if x],
         "pairs": [x for x in str(_get(task_cfg, "pairs", "") or "").split(",") if x],
         "tlm_ratio": _get(task_cfg, "tlm_ratio"),
+        "masking": masking(task_cfg),
         "updates": int(hist[-1].get("num_updates", 0)),
         "epoch": _get(extra.get("train_iterator"), "epoch"),
         "train_loss": _meter(metrics_state, "train", "loss"),

@@ -113,8 +113,9 @@ def check_counts(opts: PretrainOptions) -> None:
         raise XlingError(f"--lr must be positive, got {opts.lr}")
     if not opts.alpha >= 0:
         raise XlingError(f"--alpha must be >= 0 (0: languages sampled uniformly), got {opts.alpha}")
-    if not 0.0 <= opts.mask_span_p < 1.0:
-        raise XlingError(f"--mask-span-p must be within [0, 1), got {opts.mask_span_p}")
+    if not 0.0 <= opts.mask_span_p < 1.0 or opts.mask_span_max < 1:
+        raise XlingError(f"--mask-span: p must be within (0, 1) and max at least 1, got p={opts.mask_span_p}, "
+                         f"max={opts.mask_span_max}", fix="give --mask-span geometric:p=0.2,max=10")
 
 
 RUN_FILES = ("run.json", "pretrain.json", "checkpoints", "train.log", "model", "init", ".xling-pretrain.lock")

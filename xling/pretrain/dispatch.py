@@ -30,7 +30,7 @@ def check_noise(arch: str, noise: NoiseOptions) -> None:
     if changed:
         raise XlingError("noise options (" + ", ".join(NoiseOptions.flag(k) for k in changed)
                          + ") apply to the encoder-decoder only", fix="add --arch seq2seq --tasks xdae, or "
-                         "drop them (encoder pretraining masks with --mask-span-p)")
+                         "drop them (encoder pretraining masks with --mask-span)")
 
 
 @dataclass

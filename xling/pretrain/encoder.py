@@ -53,7 +53,9 @@ def build_command(opts: PretrainOptions, info: DataInfo) -> list[str]:
     if opts.lang_embeddings:
         cmd += ["--lang-embeddings"]
     if opts.mask_span_p > 0:
-        cmd += ["--mask-span-p", str(opts.mask_span_p)]
+        cmd += ["--mask-span-p", str(opts.mask_span_p), "--max-span-len", str(opts.mask_span_max)]
+    if opts.mask_whole_words:
+        cmd += ["--mask-whole-words"]
     if compiles(opts):
         cmd += list(GPU_COMPILE_ARGS)
     # Unicoder objectives run the model several times per update: legacy DDP (all-reduce after backward)

@@ -69,7 +69,9 @@ class PretrainOptions:
     save_interval: Optional[int] = None  # updates between mid-epoch checkpoints; 0: epoch ends only; None: preset's
     seed: int = 1
     lang_embeddings: bool = False
-    mask_span_p: float = 0.0
+    mask_span_p: float = 0.0  # --mask-span geometric:p=P: span lengths ~ Geometric(P); 0: single tokens
+    mask_span_max: int = 10  # --mask-span geometric:max=N: longest span (tokens, or words with whole words)
+    mask_whole_words: bool = False  # mask whole words (SentencePiece's ▁ starts a word)
     gpus: Optional[int] = None
     cpu_procs: int = 1
     nodes: int = 1
@@ -85,6 +87,32 @@ class PretrainOptions:
     @property
     def checkpoint_dir(self) -> Path:
         return Path(self.out) / "checkpoints"
+
+
+MASK_SPAN_HELP = "geometric:p=P,max=N (SpanBERT: p=0.2,max=10), or none"
+
+
+def parse_mask_span(text: Optional[str]) -> tuple[float, int]:
+    """``(p, max)`` of ``--mask-span geometric:p=0.2,max=10`` (``none``/empty: ``(0, 10)``, single tokens)."""
+    if not text or text.strip().lower() in ("none", "off", "token"):
+        return 0.0, 10
+    kind, _, rest = text.strip().partition(":")
+    values = {"p": "0.2", "max": "10"}
+    try:
+        if kind != "geometric":
+            raise ValueError(f"unknown span distribution {kind!r}")
+        for item in filter(None, (x.strip() for x in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if key not in values or not eq:
+                raise ValueError(f"unknown setting {item!r}")
+            values[key] = value
+        p, longest = float(values["p"]), int(values["max"])
+    except ValueError as e:
+        raise XlingError(f"--mask-span {text!r}: {e}", fix=f"give {MASK_SPAN_HELP}") from None
+    if not 0.0 < p < 1.0 or longest < 1:
+        raise XlingError(f"--mask-span {text!r}: p must be within (0, 1) and max at least 1",
+                         fix=f"give {MASK_SPAN_HELP}")
+    return p, longest
 
 
 @dataclass

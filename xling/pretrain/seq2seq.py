@@ -28,9 +28,14 @@ def check(opts: PretrainOptions, noise: NoiseOptions) -> DataInfo:
                          fix="use --tasks xdae with --arch seq2seq (mlm, tlm, ... train an encoder: --arch encoder)")
     if opts.tlm or opts.pairs or opts.tlm_ratio:
         raise XlingError("--tlm / --pairs / --tlm-ratio are encoder options; --arch seq2seq denoises monolingual data")
-    if opts.lang_embeddings or opts.mask_span_p:
-        raise XlingError("--lang-embeddings / --mask-span-p are encoder options",
-                         fix="with --arch seq2seq the language token and --mask/--poisson-lambda do that")
+    if opts.mask_span_p or opts.mask_whole_words:
+        flag = "--mask-span" if opts.mask_span_p else "--mask-whole-words"
+        raise XlingError(f"{flag} masks the encoder's masked-LM objectives; xdae has its own span noise",
+                         fix="drop it and set xdae's spans with --mask-ratio and --poisson-lambda (or train "
+                             "--arch encoder --tasks mlm)")
+    if opts.lang_embeddings:
+        raise XlingError("--lang-embeddings is an encoder option",
+                         fix="with --arch seq2seq the language token does that")
     if opts.compile:
         raise XlingError("--compile is an encoder option (the encoder-decoder runs eager)", fix="drop --compile")
     noise.check()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
-from xling.xlmplug.masking import apply_mask, mask_positions
+from xling.xlmplug.masking import apply_mask, choose_spans, word_start_table
 
 
 def sampling_probs(sizes, alpha: float) -> np.ndarray:
@@ -97,13 +97,15 @@ class MaskedExamples(FairseqDataset):
 
     def __init__(self, dataset, dictionary, mask_idx: int, seed: int, *, mask_prob=0.15,
                  leave_unmasked_prob=0.1, random_token_prob=0.1, span_p=0.0, max_span=10,
-                 shuffle=True, resampled=False):
+                 whole_words=False, shuffle=True, resampled=False):
         self.dataset, self.dictionary, self.mask_idx, self.seed = dataset, dictionary, mask_idx, seed
         self.mask_prob, self.leave_unmasked_prob = mask_prob, leave_unmasked_prob
         self.random_token_prob, self.span_p, self.max_span = random_token_prob, span_p, max_span
         self.shuffle, self.resampled = shuffle, resampled
         self.pad, self.epoch = dictionary.pad(), 1
         self.special = torch.tensor([dictionary.bos(), dictionary.eos(), dictionary.pad()])
+        # whole-word masking: which dictionary entries begin a word (SentencePiece's ▁)
+        self.word_starts = word_start_table(dictionary.symbols) if whole_words else None
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
@@ -119,7 +121,10 @@ class MaskedExamples(FairseqDataset):
         tokens = ex["tokens"].numpy()
         rng = np.random.default_rng((self.seed, self.epoch, index))
         maskable = ~np.isin(tokens, self.special.numpy())
-        chosen = mask_positions(maskable, rng, self.mask_prob, self.span_p, self.max_span)
+        word_start = self.word_starts[tokens] if self.word_starts is not None else None
+        spans = choose_spans(maskable, rng, self.mask_prob, self.span_p, self.max_span, word_start)
+        # spans and words: one 80/10/10 decision per span; single tokens: one per token
+        chosen = spans if self.span_p > 0 or word_start is not None else spans >= 0
         src, tgt = apply_mask(tokens, chosen, rng, mask_idx=self.mask_idx, pad_idx=self.pad,
                               random_low=self.dictionary.nspecial, random_high=self.mask_idx,
                               leave_unmasked_prob=self.leave_unmasked_prob,

@@ -78,7 +78,7 @@ class UnicoderPretrainTask(XlmPretrainTask):
         return MaskedExamples(dataset, self.source_dictionary, self.mask_idx, c.seed + 1000 * k,
                               mask_prob=c.mask_prob, leave_unmasked_prob=c.leave_unmasked_prob,
                               random_token_prob=c.random_token_prob, span_p=c.mask_span_p, max_span=c.max_span_len,
-                              shuffle=False, resampled=train)
+                              whole_words=c.mask_whole_words, shuffle=False, resampled=train)
 
     def leaves(self, name, root, split, k):
         """The unmixed example datasets of objective ``name``: its data builder's, one per pair (parallel

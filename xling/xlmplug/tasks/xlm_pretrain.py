@@ -36,7 +36,8 @@ class XlmPretrainConfig(MaskedLMConfig):
         "help": "fraction of training examples that are TLM pairs (0: MLM only, 1: TLM only)"})
     mask_span_p: float = field(default=0.0, metadata={
         "help": "span masking: geometric span-length parameter p (mean length 1/p); 0 masks single tokens"})
-    max_span_len: int = field(default=10, metadata={"help": "longest masked span with --mask-span-p"})
+    max_span_len: int = field(default=10, metadata={
+        "help": "longest masked span with --mask-span-p, in tokens (in words with --mask-whole-words)"})
 
 
 @register_task("xling_xlm", dataclass=XlmPretrainConfig)
@@ -111,7 +112,7 @@ class XlmPretrainTask(StopOnSignalMixin, MaskedLMTask):
             ConcatDataset(parts), self.source_dictionary, self.mask_idx, self.cfg.seed,
             mask_prob=self.cfg.mask_prob, leave_unmasked_prob=self.cfg.leave_unmasked_prob,
             random_token_prob=self.cfg.random_token_prob, span_p=self.cfg.mask_span_p,
-            max_span=self.cfg.max_span_len, shuffle=train, resampled=train)
+            max_span=self.cfg.max_span_len, whole_words=self.cfg.mask_whole_words, shuffle=train, resampled=train)
         logger.info("%s: %d examples (%d MLM parts, %d TLM parts)", split, len(self.datasets[split]),
                     len(mono), len(para))
 
