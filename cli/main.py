@@ -61,9 +61,17 @@ def _register():
     from xling.cli import align as align_cli
 
     app.add_typer(align_cli.align_app, name="align")
+    from xling.cli import run as run_cli
+
+    app.command("run", help="Run an experiment file's stages (vocab, data, align, pretrain, eval...) in order, "
+                "what is not finished; --status shows each stage's state, --dry-run the commands.")(run_cli.run)
 
 
 _register()
+
+from xling.cli._config import install as _install_config  # noqa: E402  (--config FILE on every command)
+
+_install_config(app)
 
 
 def main():
