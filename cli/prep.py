@@ -43,6 +43,10 @@ def _warn_unknown_langs(vocab: Path, langs: list[str]) -> None:
                           "add it to `xling prep-vocab --input` if it matters", highlight=False, soft_wrap=True)
 
 
+_LANGS_HELP = ("Use only these of the inputs' languages: codes and selectors, e.g. family:romance (a Glottolog "
+               "family or WALS genus), genus:slavic, script:cyrillic (xling.languages).")
+
+
 def _pct(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -62,12 +66,18 @@ def prep_vocab(
     seed: int = typer.Option(1, help="Random seed (sampling and SentencePiece)."),
     threads: int = typer.Option(2, help="Training threads."),
     force: bool = typer.Option(False, help="Overwrite another run's vocabulary in --out."),
+    langs: Optional[str] = typer.Option(None, help=_LANGS_HELP),
 ):
     """Train one shared SentencePiece vocabulary over many languages."""
+    from xling.languages import select
     from xling.vocab import VocabConfig, build_vocab
 
     _at_least(1, **{"--threads": threads})
-    cfg = VocabConfig(inputs=[_split_assign(x, "--input") for x in input], out=str(out), vocab_size=vocab_size,
+    inputs = [_split_assign(x, "--input") for x in input]
+    if langs is not None:
+        keep = select(langs, [lg for lg, _ in inputs])
+        inputs = [(lg, p) for lg, p in inputs if lg in keep]
+    cfg = VocabConfig(inputs=inputs, out=str(out), vocab_size=vocab_size,
                       alpha=alpha, model_type=model_type, character_coverage=character_coverage,
                       byte_fallback=byte_fallback, max_sentences=max_sentences, seed=seed,
                       heldout_fraction=heldout_fraction, num_threads=threads, force=force)
@@ -132,6 +142,7 @@ def prep_data(
     merge: bool = typer.Option(False, "--merge", help="Combine the N parts written with --shard K/N into one "
                                                       "dataset (writes DATA/manifest.json)."),
     force: bool = typer.Option(False, help="Rebuild even if --out holds data of another vocabulary."),
+    langs: Optional[str] = typer.Option(None, help=_LANGS_HELP + " A pair is kept when both its sides are."),
 ):
     """Prepare fairseq binary datasets (streaming: memory does not grow with the corpus)."""
     from xling.corpus import DataConfig, ParaInput, parse_pair, parse_shard, prepare_data
@@ -155,7 +166,14 @@ def prep_data(
             paras.append(ParaInput(key, src, tgt, sp, tp))
         else:
             paras.append(ParaInput(key, src, tgt, paths, None))
-    cfg = DataConfig(vocab=str(vocab), out=str(out), mono=[_split_assign(x, "--mono") for x in mono or []],
+    from xling.languages import select
+
+    monos = [_split_assign(x, "--mono") for x in mono or []]
+    if langs is not None:
+        keep = select(langs, [lg for lg, _ in monos] + [lg for p in paras for lg in (p.src, p.tgt)])
+        monos = [(lg, p) for lg, p in monos if lg in keep]
+        paras = [p for p in paras if p.src in keep and p.tgt in keep]
+    cfg = DataConfig(vocab=str(vocab), out=str(out), mono=monos,
                      para=paras, mono_from_para=mono_from_para, valid_size=valid_size, min_len=min_len,
                      max_len=max_len, max_ratio=max_ratio, dedup=dedup, seed=seed, num_threads=threads,
                      workers=workers, chunk_lines=chunk_lines, shard_size=shard_size,

@@ -19,6 +19,14 @@ def _csv(text: Optional[str]) -> Optional[list[str]]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _langs(text: Optional[str], data: Path) -> Optional[list[str]]:
+    """--langs: codes as given, or a family/genus/script selector resolved over the prepared languages."""
+    from xling.corpus.manifest import load_manifest
+    from xling.languages import resolve
+
+    return resolve(text, lambda: load_manifest(data).get("langs", []))
+
+
 def _weights(text: Optional[str]) -> Optional[list[float]]:
     items = _csv(text)
     if items is None:
@@ -50,7 +58,9 @@ def pretrain(
                                         "tlm, clwr, clpc, clmlm, cs-mlm, xlco (default: mlm, or mlm,tlm with --tlm)."),
     task_weights: Optional[str] = typer.Option(None, "--task-weights", help="Comma-separated loss weights, one "
                                                "per --tasks entry (default: all 1)."),
-    langs: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all prepared)."),
+    langs: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all prepared), or "
+                                        "selectors over the prepared ones: family:romance, genus:slavic, "
+                                        "script:cyrillic (xling.languages)."),
     pairs: Optional[str] = typer.Option(None, help="Comma-separated TLM pairs such as en-fr (default: all "
                                         "prepared, with --tlm)."),
     alpha: float = typer.Option(0.3, help="Language sampling smoothing: q ∝ p^alpha."),
@@ -126,7 +136,7 @@ def pretrain(
 
     span_p, span_max = parse_mask_span(mask_span)
     opts = lib.PretrainOptions(
-        data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_csv(langs), pairs=_csv(pairs),
+        data=data, out=out, preset=preset, tlm=tlm, tlm_ratio=tlm_ratio, langs=_langs(langs, data), pairs=_csv(pairs),
         tasks=_csv(tasks), task_weights=_weights(task_weights),
         alpha=alpha, max_updates=max_updates, total_updates=total_updates, batch_size=batch_size,
         micro_batch_size=micro_batch_size, lr=lr,
