@@ -53,6 +53,10 @@ def checkpoint_updates(exp: Experiment, stage: Stage) -> list[int]:
         raise XlingError(f"stage {stage.name!r} evaluates every {ck.every} updates of {ck.of!r}, whose options do "
                          "not set max_updates", file=exp.file,
                          fix=f"set max_updates in the options of {ck.of!r}, or list the updates (updates: [...])")
+    if ck.every > total:
+        raise XlingError(f"stage {stage.name!r} evaluates every {ck.every} updates of {ck.of!r}, which stops at "
+                         f"max_updates {total}: no checkpoint to evaluate", file=exp.file,
+                         fix=f"evaluate every N <= {total} updates, or list the updates")
     return list(range(ck.every, total + 1, ck.every))
 
 
