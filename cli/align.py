@@ -48,6 +48,8 @@ def align(ctx: typer.Context,
                                                 "(written by --save-priors or `eflomal-makepriors`)."),
           save_priors: Optional[Path] = typer.Option(None, "--save-priors", help="Also write eflomal priors "
                                                      "learnt from this run, for --priors on later runs."),
+          seed: int = typer.Option(1, "--seed", help="Seed of eflomal's samplers: the same input, options and seed "
+                                   "give the same links."),
           force: bool = typer.Option(False, "--force", help="Re-run even if --out is up to date; replace a --out "
                                      "that xling did not write."),
           ):
@@ -74,7 +76,7 @@ def align(ctx: typer.Context,
 
         rec = align_cached(out, src=src, tgt=tgt, input=input, force=force, progress=report, save_priors=save_priors,
                            sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
-                           length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
+                           length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs, seed=seed)
     if rec["skipped"]:
         console.print(f"{out} is up to date (use --force to redo)")
         return

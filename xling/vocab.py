@@ -147,6 +147,21 @@ def _train_spm(cfg: VocabConfig, sample_file: Path, prefix: Path, n_lines: int) 
                     "the rest)") from None
         raise XlingError(f"SentencePiece training failed: {msg.strip().splitlines()[-1] if msg.strip() else msg}",
                          fix="check the inputs and options") from None
+    _drop_temp_names(prefix.with_name(prefix.name + ".model"))
+
+
+def _drop_temp_names(model: Path) -> None:
+    """SentencePiece records its input file and model prefix, which lie in a temporary folder of random name:
+    name them by their file names only, so that the same inputs and options give the same model bytes."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    m = pb.ModelProto()
+    m.ParseFromString(model.read_bytes())
+    names = [Path(x).name for x in m.trainer_spec.input]
+    m.trainer_spec.ClearField("input")
+    m.trainer_spec.input.extend(names)
+    m.trainer_spec.model_prefix = Path(m.trainer_spec.model_prefix).name
+    model.write_bytes(m.SerializeToString())
 
 
 def spm_train_kwargs(cfg: VocabConfig, sample_file: Path, prefix: Path, n_lines: int) -> dict:

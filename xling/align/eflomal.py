@@ -7,9 +7,18 @@ while we tokenize (:mod:`xling.align.numbering`: header ``N_SENTENCES VOCAB_SIZE
 id ...`` per sentence, ``0`` for an empty one), call the program directly and follow its stage messages
 on stderr to move a progress bar while it samples. Written by hand: the priors translation to word
 numbers and the progress estimate.
+
+Seeds: eflomal 2.0 has no seed option; each direction seeds itself with 8 bytes read from
+``/dev/urandom`` (``random_system_state``). :func:`seeded_sampler` makes a private copy of the program
+whose only change is that path, renamed to the same-length relative name ``./xling.seed``; the sampler
+runs in the run's folder, where :func:`run_sampler` writes 8 bytes derived from ``--seed``. With one
+OpenMP thread inside each direction (``OMP_NUM_THREADS=N,1``: the two directions stay parallel) the
+samplers of a direction draw their split states in a fixed order, so a run's links are a function of
+its input, options and seed.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -48,6 +57,35 @@ def eflomal_available() -> bool:
         return True
     except XlingError:
         return False
+
+
+_URANDOM, _SEED_NAME = b"/dev/urandom\0", b"./xling.seed\0"  # same length: the program's layout is unchanged
+
+
+def seeded_sampler(dest: Path) -> str:
+    """Copy eflomal's sampler into the folder ``dest`` with its seed source renamed to ``./xling.seed``
+    (see the module's docstring); returns the copy's path."""
+    src = find_eflomal()
+    data = Path(src).read_bytes()
+    if data.count(_URANDOM) != 1:
+        raise XlingError(f"this eflomal build ({src}) does not read its seed from /dev/urandom once, so xling "
+                         "cannot seed it", fix="reinstall eflomal 2.0.0: " + _INSTALL_FIX)
+    exe = Path(dest) / "eflomal-seeded"
+    exe.write_bytes(data.replace(_URANDOM, _SEED_NAME))
+    exe.chmod(0o700)
+    return str(exe)
+
+
+def seed_bytes(seed: int, run: int) -> bytes:
+    """The sampler's 8-byte xorshift state for run ``run`` of a ``--seed seed`` alignment (never zero)."""
+    b = hashlib.sha256(f"xling-align {seed} {run}".encode()).digest()[:8]
+    return b if any(b) else b"\1" + b[1:]
+
+
+def _omp_threads(env: dict) -> str:
+    """OMP_NUM_THREADS for a seeded run: the user's outer count (2: the two directions), one inside each."""
+    outer = (env.get("OMP_NUM_THREADS") or "2").split(",")[0].strip()
+    return f"{outer if outer.isdigit() and int(outer) > 0 else 2},1"
 
 
 def find_makepriors() -> str:
@@ -166,20 +204,30 @@ class _SamplerProgress:
 
 def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int, tokens: int, model: int,
                 length: float, n_samplers: int, schedule: str = "xling", floor: int = 8, null_prior: float = 0.2,
-                priors: Path | None = None,
+                priors: Path | None = None, seeded: tuple[str, bytes] | None = None,
                 progress=None, stop: threading.Event | None = None) -> dict:
     """Run both directions of eflomal (in parallel threads of one process) and wait for the links; ``stop``
-    set from another thread kills it.
+    set from another thread kills it. ``seeded``: ``(program from seeded_sampler, seed_bytes(...))``; the
+    sampler then runs in ``fwd``'s folder, where the seed is written.
 
     Returns ``{"eflomal_peak_rss_mb": ...}`` (its high-water mark read from /proc while it runs; 0 elsewhere)."""
     it = iterations(n_sentences, length, model, schedule, floor)
-    cmd = [find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt), "-f", str(fwd), "-r", str(rev),
+    src, tgt, fwd, rev = (Path(p).absolute() for p in (src, tgt, fwd, rev))  # it may run in another folder
+    priors = None if priors is None else Path(priors).absolute()
+    cmd = [seeded[0] if seeded else find_eflomal(), "-m", str(model), "-s", str(src), "-t", str(tgt),
+           "-f", str(fwd), "-r", str(rev),
            "-n", str(n_samplers), "-N", str(null_prior), "-1", str(it[0]), "-2", str(it[1]), "-3", str(it[2])]
     if priors is not None:
         cmd += ["-p", str(priors)]
     track = _SamplerProgress(it, tokens, progress)
     tail: list[str] = []
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+    cwd, env = None, None
+    if seeded is not None:
+        cwd = Path(fwd).parent
+        (cwd / _SEED_NAME[2:-1].decode()).write_bytes(seeded[1])
+        env = dict(os.environ, OMP_NUM_THREADS=_omp_threads(os.environ))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
+                            cwd=cwd, env=env)
 
     def follow():
         for text in proc.stderr:

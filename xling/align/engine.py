@@ -37,9 +37,10 @@ class Aligner:
 
     def __init__(self, *, sym: str = "grow-diag-final-and", tokenizer: str = "unicode", lowercase: bool = True,
                  model: int = 3, preset: str = "default", length: float | None = None,
-                 n_samplers: int | None = None, priors: str | Path | None = None, run_pairs: int = RUN_PAIRS):
+                 n_samplers: int | None = None, priors: str | Path | None = None, run_pairs: int = RUN_PAIRS,
+                 seed: int = 1):
         self.opts = resolve(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset,
-                            length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
+                            length=length, n_samplers=n_samplers, priors=priors, run_pairs=run_pairs, seed=seed)
         self.timings: dict[str, float] = {}
 
     def _run(self, blocks, pretokenized: bool, progress, total_bytes, save_priors, source=None) -> Iterator:
@@ -47,7 +48,7 @@ class Aligner:
         yield the symmetrized links run by run; the phases of consecutive runs overlap."""
         with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
             d = Path(tmp)
-            sampler = SamplerQueue(self.opts, progress)
+            sampler = SamplerQueue(self.opts, progress, work=d)
             runs: list[Run] = []
             try:
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -120,14 +121,14 @@ def align_lines(src_lines: list[str], tgt_lines: list[str], *, sym: str = "grow-
                 tokenizer: str = "unicode", lowercase: bool = True, model: int = 3, length: float | None = None,
                 n_samplers: int | None = None, priors: str | Path | None = None,
                 save_priors: str | Path | None = None, progress: Progress | None = None,
-                preset: str = "default", run_pairs: int = RUN_PAIRS) -> Alignments:
+                preset: str = "default", run_pairs: int = RUN_PAIRS, seed: int = 1) -> Alignments:
     """Word-align raw sentence pairs; links index the words of :func:`xling.align.tokenize.tokenize`.
 
     Returns a list-like :class:`Alignments` (``al[k]`` is ``[(i, j), ...]``; ``al.take(idx)`` selects
     pairs and :func:`xling.align.pharaoh.write_pharaoh` writes it without per-link Python objects).
     """
     al = Aligner(sym=sym, tokenizer=tokenizer, lowercase=lowercase, model=model, preset=preset, length=length,
-                 n_samplers=n_samplers, priors=priors, run_pairs=run_pairs)
+                 n_samplers=n_samplers, priors=priors, run_pairs=run_pairs, seed=seed)
     return al.align_pairs(src_lines, tgt_lines, progress=progress, save_priors=save_priors)
 
 

@@ -65,7 +65,7 @@ PRESETS = {  # schedule and floor: see xling.align.eflomal.iterations; null_prio
 
 
 def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: str, length: float | None,
-            n_samplers: int | None, priors: str | Path | None, run_pairs: int) -> dict:
+            n_samplers: int | None, priors: str | Path | None, run_pairs: int, seed: int = 1) -> dict:
     """Check every option once and return them with the preset applied."""
     check_heuristic(sym)
     if tokenizer not in TOKENIZERS:
@@ -84,6 +84,8 @@ def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: st
     if run_pairs < 0 or 0 < run_pairs < MIN_RUN_PAIRS:
         raise XlingError(f"--run-pairs must be 0 (one run) or >= {MIN_RUN_PAIRS}, got {run_pairs}",
                          fix="e.g. --run-pairs 500000 (eflomal's memory grows with the pairs of one run)")
+    if not 0 <= seed < 2 ** 63:
+        raise XlingError(f"--seed must be between 0 and 2**63-1, got {seed}", fix="e.g. --seed 1 (the default)")
     if priors is not None:
         pp = Path(priors)
         if not pp.is_file():
@@ -91,4 +93,5 @@ def resolve(*, sym: str, tokenizer: str, lowercase: bool, model: int, preset: st
                              fix="write one with `xling align --save-priors` (or eflomal-makepriors) or drop --priors")
     return {"sym": sym, "tokenizer": tokenizer, "lowercase": lowercase, "model": model, "preset": preset,
             "length": float(length), "n_samplers": int(n_samplers), "schedule": p["schedule"], "floor": p["floor"],
-            "null_prior": p["null_prior"], "priors": str(priors) if priors else None, "run_pairs": int(run_pairs)}
+            "null_prior": p["null_prior"], "priors": str(priors) if priors else None, "run_pairs": int(run_pairs),
+            "seed": int(seed)}

@@ -21,8 +21,9 @@ class SamplerQueue:
     """Submit numbered runs (objects with ``d``, ``n``, ``enc``, ``src``, ``tgt``), then :meth:`wait` for each
     in order; :meth:`close` stops a sampler still running (an error or an interrupt in the caller)."""
 
-    def __init__(self, opts: dict, progress: Optional[Callable] = None):
+    def __init__(self, opts: dict, progress: Optional[Callable] = None, work: Optional[Path] = None):
         self.opts, self.progress = opts, progress
+        self.exe = eflomal.seeded_sampler(work) if work is not None and opts.get("seed") is not None else None
         self.sizes: list[int] = []  # sampling iterations (both directions) of every submitted run
         self.wall = self.cpu = self.peak = 0.0
         self._q: queue.Queue = queue.Queue()
@@ -85,7 +86,9 @@ class SamplerQueue:
                                       n_sentences=run.n, tokens=run.enc.tokens, model=o["model"], length=o["length"],
                                       n_samplers=o["n_samplers"], schedule=o["schedule"], floor=o["floor"],
                                       null_prior=o["null_prior"],
-                                      priors=priors, progress=rep, stop=self._stop)
+                                      priors=priors, progress=rep, stop=self._stop,
+                                      seeded=None if self.exe is None else
+                                      (self.exe, eflomal.seed_bytes(o["seed"], run.k)))
             self.peak = max(self.peak, res["eflomal_peak_rss_mb"])
         r2 = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.wall += time.perf_counter() - t1

@@ -269,7 +269,7 @@ class _Run:
         files = [open(stage / _align_path(outputs[k]), "w", encoding="utf-8") for k in keys]
         try:
             base = 0
-            aligner = Aligner(sym=self.cfg.align_sym)
+            aligner = Aligner(sym=self.cfg.align_sym, seed=self.cfg.seed)
             for n, sid, i, j in aligner.align_blocks(blocks()):
                 lines = format_pharaoh(n, sid, i, j).split("\n")[:-1]
                 for k, ln in zip(dest[base:base + n].tolist(), lines):
