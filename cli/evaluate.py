@@ -41,7 +41,14 @@ def xglue(
                               "`xling pretrain --arch seq2seq`)."),
     zero_shot: str = typer.Option("all", "--zero-shot", help="Target languages: all = every language each task "
                                   "has in --data; none = the training language only; or a comma-separated list."),
-    train_lang: str = typer.Option("en", help="Fine-tuning language (its dev set selects the checkpoint)."),
+    train_lang: str = typer.Option("en", help="Fine-tuning language(s): one, a comma-separated list (the union "
+                                   "of their training sets; the mean of their dev scores selects the checkpoint) "
+                                   "or all (every language with a --train-split file)."),
+    train_split: str = typer.Option("train", help="Split the --train-lang languages train on: train, or dev for "
+                                    "languages without a train set (its last tenth then selects the checkpoint; "
+                                    "a dev set trained on is never scored)."),
+    balance_langs: bool = typer.Option(False, "--balance-langs", help="Multi-source: repeat the smaller sources' "
+                                       "examples so that every language is seen equally often per epoch."),
     seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
     out: Path = typer.Option(Path("xglue-out"), "--out", "-o", help="Output directory: one folder per task "
                              "(other tasks' results there are kept and aggregated)."),
@@ -102,6 +109,7 @@ def xglue(
              "max_length": max_length, "doc_stride": doc_stride}
     zs = None if zero_shot.strip().lower() == "all" else [] if zero_shot.strip().lower() == "none" else _csv(zero_shot)
     cfg = EvalConfig(model=model, data=data, tasks=tasks, zero_shot=zs, train_lang=train_lang,
+                     train_split=train_split, balance_langs=balance_langs,
                      seeds=seeds, out=out, max_train_examples=max_train_examples,
                      max_eval_examples=max_eval_examples, recipe=recipe, word_pooling=word_pooling,
                      overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=gpus,
@@ -137,15 +145,30 @@ def score(
     tasks: str = typer.Option(..., help="Comma-separated tasks."),
     split: str = typer.Option("test", help="dev or test."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores here."),
+    force: bool = typer.Option(False, "--force", help="Replace a --json file that xling did not write."),
 ):
     """Score prediction files exactly as the official XGLUE scorer does."""
-    from xling.io import write_json_atomic
+    from xling.io import write_json_owned
+    from xling.outputs import claim_file
     from xling.xglue.report import score_notes, score_table
     from xling.xglue.score import score_dir
 
+    if json_out:
+        claim_file(json_out, "--json", force=force)
     res = score_dir(pred, gold, tasks, split)
     console.print(score_table(res))
     for line in score_notes(res):
         console.print(line, soft_wrap=True, highlight=False)
     if json_out:
-        write_json_atomic(json_out, res)
+        write_json_owned(json_out, res)
+
+
+def _register_transfer():
+    from xling.cli.transfer import transfer
+
+    eval_app.command("transfer", help="One fine-tune per source language, every target scored: a source x "
+                     "target matrix (table, JSON, heatmap) grouped by family and script, with the in-family "
+                     "vs cross-family gap and its bootstrap CI.")(transfer)
+
+
+_register_transfer()

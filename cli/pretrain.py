@@ -204,14 +204,15 @@ def pretrain(
 def inspect(
     path: Path = typer.Argument(..., help="A checkpoint (.pt), a model directory, or a `xling pretrain` --out."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also save the report as JSON."),
+    force: bool = typer.Option(False, "--force", help="Replace a --json file that xling did not write."),
 ):
     """Print a checkpoint's architecture, vocabulary, languages, updates and losses."""
     from xling import checkpoint_info as lib
-    from xling.io import write_json_atomic
-    from xling.outputs import check_out_file
+    from xling.io import write_json_owned
+    from xling.outputs import claim_file
 
     if json_out:
-        check_out_file(json_out, "--json")
+        claim_file(json_out, "--json", force=force)
     report = lib.inspect_checkpoint(path)
     table = Table(title=f"checkpoint {report['checkpoint']}", show_header=False)
     table.add_column("field")
@@ -222,4 +223,4 @@ def inspect(
         table.add_row(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v))
     console.print(table)
     if json_out:
-        write_json_atomic(json_out, report)
+        write_json_owned(json_out, report)

@@ -21,6 +21,7 @@ from xling import __version__
 from xling.errors import XlingError
 from xling.io import atomic_dir, sha256_text, write_json_atomic
 from xling.xglue import outdir
+from xling.xglue import sources as src
 from xling.xglue.classify import Classifier
 from xling.xglue.finetune import FinetuneConfig, set_seed, train
 from xling.xglue.generate import GenerateConfig, GenerationRunner
@@ -41,7 +42,9 @@ class EvalConfig:
     data: Path
     tasks: str = "pos"
     zero_shot: Optional[list[str]] = None  # None: every language each task has in ``data``; []: train only
-    train_lang: str = "en"
+    train_lang: str = "en"  # a language, a comma-separated list of them (multi-source) or all
+    train_split: str = "train"  # dev: train on the sources' dev sets (xling.xglue.sources)
+    balance_langs: bool = False  # multi-source: every source language equally often per epoch
     seeds: int = 1
     out: Path = Path("xglue-out")
     max_train_examples: int | None = None
@@ -69,9 +72,14 @@ class EvalConfig:
         vals.update(self.overrides)
         return FinetuneConfig(**vals)
 
+    def sources(self, spec: TaskSpec) -> list[str]:
+        """The languages fine-tuned on for ``spec`` (``--train-lang``; see :mod:`xling.xglue.sources`)."""
+        return src.parse(self.train_lang, spec, self.data, self.train_split)
+
     def identity(self, model_hash: str) -> dict:
         """What every task of one output directory must share (one aggregate)."""
-        return {"model": model_hash, "data": str(Path(self.data).resolve()), "train_lang": self.train_lang,
+        return {"model": model_hash, "data": str(Path(self.data).resolve()), "train_lang": src.key(
+            self.train_lang, self.train_split, self.balance_langs),
                 "seeds": self.seeds, "max_train": self.max_train_examples, "max_eval": self.max_eval_examples}
 
 
@@ -86,7 +94,7 @@ def quiet_logs() -> None:
 
 def _data_hash(spec: TaskSpec, cfg: EvalConfig, langs: list[str]) -> str:
     sides = spec.sides or ["tgt"]
-    files = [spec.path(cfg.data, cfg.train_lang, "train", sd) for sd in sides] + [
+    files = [spec.path(cfg.data, lg, cfg.train_split, sd) for lg in cfg.sources(spec) for sd in sides] + [
         spec.path(cfg.data, lg, sp, sd) for lg in langs for sp in ("dev", "test") for sd in sides]
     parts = []
     for f in files:
@@ -107,7 +115,7 @@ def hparams_text(spec: TaskSpec, ft: FinetuneConfig, cfg: EvalConfig) -> str:
 def task_signature(spec: TaskSpec, cfg: EvalConfig, langs: list[str], model_hash: str) -> str:
     """What decides one task's results: a re-run with the same signature is skipped."""
     return (f"xling:{__version__}|model:{model_hash}|data:{_data_hash(spec, cfg, langs)}|task:{spec.name}|"
-            f"train:{cfg.train_lang}|langs:{','.join(langs)}|seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|"
+            f"train:{src.key(cfg.train_lang, cfg.train_split, cfg.balance_langs)}|langs:{','.join(langs)}|seeds:{cfg.seeds}|max_train:{cfg.max_train_examples}|"
             f"max_eval:{cfg.max_eval_examples}|{hparams_text(spec, cfg.task_ft(spec), cfg)}")
 
 
@@ -130,21 +138,24 @@ def _prepare(cfg: EvalConfig):
         raise XlingError("--seeds, --gpus and --nnodes must be at least 1")
     for spec in specs:
         cfg.task_ft(spec)  # recipe and values checked before anything is read
+    sources = {spec.name: cfg.sources(spec) for spec in specs}
     if cfg.zero_shot is None:  # every language the task has in --data
-        task_langs = {spec.name: [cfg.train_lang] + sorted(
-            {lg for sp in ("dev", "test") for lg in spec.found_langs(cfg.data, sp)} - {cfg.train_lang})
+        task_langs = {spec.name: sources[spec.name] + sorted(
+            {lg for sp in ("dev", "test") for lg in spec.found_langs(cfg.data, sp)} - set(sources[spec.name]))
             for spec in specs}
     else:
-        langs = [cfg.train_lang] + [lg for lg in cfg.zero_shot if lg != cfg.train_lang]
         # A language a task does not have at all (no dev or test file, as MLQA has no fr) is left out of that
         # task only. One that no requested task has stays in all of them, so that the missing files are listed
         # with the expected layout; so does half a language (a dev file without its test file).
-        task_langs = {spec.name: [lg for lg in langs if lg == cfg.train_lang or _has_any(spec, cfg.data, lg)]
+        task_langs = {spec.name: sources[spec.name] + [lg for lg in dict.fromkeys(cfg.zero_shot)
+                                                       if lg not in sources[spec.name] and _has_any(spec, cfg.data, lg)]
                       for spec in specs}
+        langs = list(dict.fromkeys([lg for sp in specs for lg in sources[sp.name]] + list(cfg.zero_shot)))
         unused = {lg for lg in langs if not any(lg in tl for tl in task_langs.values())}
         task_langs = {name: [lg for lg in langs if lg in tl or lg in unused] for name, tl in task_langs.items()}
     for spec in specs:
-        spec.check_files(cfg.data, task_langs[spec.name], ["dev", "test"], train=True)
+        src.check_files(spec, cfg.data, sources[spec.name], cfg.train_split)
+        spec.check_files(cfg.data, task_langs[spec.name], ["dev", "test"], train=False)
     return specs, task_langs
 
 
@@ -176,15 +187,16 @@ def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path | None
         model.max_positions = min(model.max_positions, ft.max_length)
     r = RUNNERS[spec.family](spec, model, _TaskConfig(cfg, ft))  # its head is initialised from the seed
     r.check_inputs(cfg.data, langs)
-    items = r.train_items(r.load(cfg.data, cfg.train_lang, "train", cfg.max_train_examples, train=True))
-    dev = r.load(cfg.data, cfg.train_lang, "dev", cfg.max_eval_examples)
-    hist = train(r, items, lambda m: r.dev_score(m, dev, cfg.train_lang), ft, on_step)
+    sources = cfg.sources(spec)
+    items, select = src.load(r, cfg.data, sources, cfg.train_split, cfg.max_train_examples, cfg.max_eval_examples,
+                             cfg.balance_langs, seed)
+    hist = train(r, items, lambda m: src.select_score(r, m, select), ft, on_step)
     if not distributed.is_main():
         return None
     scores: dict = {}
     extra: dict = {}
     for split in ("dev", "test"):
-        for lg in langs:
+        for lg in (lg for lg in langs if not src.trained_on(lg, split, sources, cfg.train_split)):
             ex = r.load(cfg.data, lg, split, cfg.max_eval_examples)
             with autocast(r.precision, r.device):
                 pred = r.predict(r.module, ex)
@@ -312,7 +324,7 @@ def aggregate_out(out: Path, identity: dict) -> dict:
 
     tasks = outdir.tasks_in(out, identity)
     specs = get_tasks(list(tasks))
-    langs: list[str] = [identity["train_lang"]]
+    langs: list[str] = []
     for t in tasks.values():
         langs += [lg for lg in t["langs"] if lg not in langs]
     result = aggregate({n: t["runs"] for n, t in tasks.items()}, specs, langs, signature(tasks, identity, langs),
