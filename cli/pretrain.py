@@ -55,7 +55,7 @@ def pretrain(
     tlm_ratio: Optional[float] = typer.Option(None, help="Fraction of training examples that are TLM pairs "
                                               "(default 0.5 with --tlm)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated pretraining objectives: mlm, "
-                                        "tlm, clwr, clpc, clmlm, cs-mlm, xlco (default: mlm, or mlm,tlm with --tlm)."),
+                                        "tlm, clwr, clpc, clmlm, cs-mlm, xlco, rtd, trtd (default: mlm, or mlm,tlm with --tlm)."),
     task_weights: Optional[str] = typer.Option(None, "--task-weights", help="Comma-separated loss weights, one "
                                                "per --tasks entry (default: all 1)."),
     langs: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all prepared), or "

@@ -296,8 +296,8 @@ def test_objective_registry_names_builder_head_and_loss():
     import xling.xlmplug  # noqa: F401
     from xling.xlmplug.objectives import MASKED_OBJECTIVES, OBJECTIVES, PARALLEL_OBJECTIVES, parse_objectives
 
-    assert list(OBJECTIVES) == ["mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco"]
-    assert PARALLEL_OBJECTIVES == ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco")
+    assert list(OBJECTIVES) == ["mlm", "tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco", "rtd", "trtd"]
+    assert PARALLEL_OBJECTIVES == ("tlm", "clwr", "clpc", "clmlm", "cs-mlm", "xlco", "trtd")
     assert MASKED_OBJECTIVES == ("mlm", "tlm", "clmlm", "cs-mlm")
     heads = {}
     for name, o in OBJECTIVES.items():
@@ -307,8 +307,9 @@ def test_objective_registry_names_builder_head_and_loss():
         if head is not None:
             assert issubclass(head, nn.Module) and not issubclass(head, FairseqCriterion), name
             heads[name] = head.__name__
-    assert heads == {"clwr": "ClwrHead", "clpc": "ClpcHead", "xlco": "XlcoHead"}
-    assert [n for n, o in OBJECTIVES.items() if o.loss_kind.accuracy] == ["clpc", "xlco"]
+    assert heads == {"clwr": "ClwrHead", "clpc": "ClpcHead", "xlco": "XlcoHead", "rtd": "RtdHead", "trtd": "RtdHead"}
+    assert [n for n, o in OBJECTIVES.items() if o.loss_kind.accuracy] == ["clpc", "xlco", "rtd", "trtd"]
+    assert [n for n, o in OBJECTIVES.items() if o.masks_input] == ["mlm", "tlm", "clmlm", "cs-mlm", "rtd", "trtd"]
     assert OBJECTIVES["cs-mlm"].log_key == "cs_mlm"
     # heads are not criteria: only the weighted sum is a usable --criterion
     assert "xling_unicoder" in CRITERION_REGISTRY

@@ -74,8 +74,10 @@ def check_data(opts: PretrainOptions) -> DataInfo:
         raise XlingError("TLM needs parallel data but the data directory has no pairs", file=man_path,
                          fix="prepare pairs with `xling prep-data --para SRC-TGT=...`, or drop --tlm")
     # every dataset this run reads: a missing train split is an error, a missing valid split turns validation off
-    needed = [(f"mono/{{}}.{lang}", f"no monolingual {{}} data for {lang!r}",
-               "re-run `xling prep-data`, or drop the language from --langs") for lang in (langs if ratio < 1 else [])]
+    mono_tasks = [t for t in tasks.tasks if t not in tasks.parallel] or ["mlm"]  # what reads monolingual text
+    needed = [(f"mono/{{}}.{lang}", f"no monolingual {{}} data for {lang!r} (--tasks {','.join(mono_tasks)} reads "
+               "monolingual text)", "re-run `xling prep-data` with --mono LANG=FILE or --mono-from-para, drop the "
+               "language from --langs, or train on pairs (--tasks tlm, trtd)") for lang in (langs if ratio < 1 else [])]
     needed += [(f"para/{{}}.{pair}.{lang}", f"no parallel {{}} data for {pair}", "re-run `xling prep-data --para`")
                for pair in pairs for lang in pair.split("-")]
     validate = True
@@ -172,7 +174,8 @@ def check_tasks(opts: PretrainOptions) -> TaskChoice:
         return TaskChoice([], [], ratio, [])
     if opts.tlm_ratio is not None:
         raise XlingError("--tlm-ratio applies to MLM+TLM runs; with Unicoder tasks weight them with --task-weights")
-    return TaskChoice(tasks, weights, 0.0 if "mlm" in tasks else 1.0, parallel)  # 1: no monolingual data is read
+    # 1: no monolingual data is read (every objective reads pairs)
+    return TaskChoice(tasks, weights, 0.0 if len(parallel) < len(tasks) else 1.0, parallel)
 
 
 def task_error(tasks: list[str], weights, known, error: ValueError) -> str:

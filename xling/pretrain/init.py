@@ -120,8 +120,15 @@ def prepare_encoder_init(opts: PretrainOptions, cmd: list[str], state: dict) -> 
     if kept == 0:
         raise XlingError("no weight of the --init model matches a RoBERTa/XLM-R encoder",
                          file=Path(opts.init) / "model.pt")
-    out_state = {k: v for k, v in state.items() if k not in ("last_optimizer_state",)}
+    out_state = {k: v for k, v in state.items() if k not in ("last_optimizer_state", "criterion")}
     out_state["model"] = merged
+    # the objectives' heads (criterion parameters: rtd's generator, clwr's matrix...): the --init model's where
+    # this run has the same head, else fresh (fairseq loads them strictly whenever the criterion has any)
+    heads = task.build_criterion(cfg.criterion).state_dict()
+    if heads:
+        old = state.get("criterion") or {}
+        out_state["criterion"] = {k: old[k] if k in old and tuple(old[k].shape) == tuple(v.shape) else v
+                                  for k, v in heads.items()}
     out_state["extra_state"] = {"init_added": added}
     out_state.setdefault("optimizer_history", [{"criterion_name": "MlmTlmLoss", "optimizer_name": "none",
                                                 "lr_scheduler_state": {}, "num_updates": 0}])

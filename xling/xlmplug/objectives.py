@@ -33,7 +33,11 @@ LOSSES: dict[str, LossKind] = {k.name: k for k in (
              "cross-entropy of X's hidden tokens, predicted by the LM head from an attention over Y's states"),
     LossKind("pair_classification", "pair", True, "2-way cross-entropy (translation or not) from the <s> state"),
     LossKind("contrast", "pair", True, "InfoNCE between the two sides of translation pairs (both directions)"),
+    LossKind("replaced_token", "token", True,
+             "the discriminator's binary cross-entropy (replaced by the generator or not) of every real token; "
+             "optimised: generator MLM + --rtd-weight x that, the generator's logged as {objective}_gen_loss"),
 )}
+MASKING_LOSSES = ("masked_lm", "replaced_token")  # objectives whose examples the task masks
 
 _BUILDERS = "xling.xlmplug.unicoder.builders"
 _HEADS = "xling.xlmplug.heads"
@@ -52,6 +56,11 @@ class Objective:
     def masked(self) -> bool:
         """A masked-LM objective: its examples are masked, its loss is the mean per masked token."""
         return self.loss == "masked_lm"
+
+    @property
+    def masks_input(self) -> bool:
+        """Its examples are masked by the task (the masked-LM family, and rtd/trtd whose generator fills them)."""
+        return self.loss in MASKING_LOSSES
 
     @property
     def log_key(self) -> str:
@@ -89,6 +98,10 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
               "masked LM over alignment-driven code-switched sentences"),
     Objective("xlco", True, "contrast", f"{_BUILDERS}:contrast_pairs", f"{_HEADS}.xlco:XlcoHead",
               "cross-lingual contrast (InfoXLM)"),
+    Objective("rtd", False, "replaced_token", f"{_BUILDERS}:monolingual_segments", f"{_HEADS}.rtd:RtdHead",
+              "replaced-token detection (ELECTRA): a small generator fills the masked tokens, the encoder finds them"),
+    Objective("trtd", True, "replaced_token", f"{_BUILDERS}:translation_segments", f"{_HEADS}.rtd:RtdHead",
+              "translation replaced-token detection (XLM-E): rtd over a packed translation pair"),
 )}
 assert all(o.loss in LOSSES for o in OBJECTIVES.values())
 PARALLEL_OBJECTIVES = tuple(n for n, o in OBJECTIVES.items() if o.parallel)

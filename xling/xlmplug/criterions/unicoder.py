@@ -7,8 +7,9 @@ clmlm / cs-mlm) by :class:`MlmTlmLoss` through the model's own LM head, the othe
 token, pair) and the criterion returns ``Σ_k w_k · mean_k`` with ``sample_size`` 1 (so data-parallel
 workers average). Summing weighted losses in one update (rather than sampling one objective per update)
 keeps fairseq's trainer, gradient accumulation and checkpointing as they are: one sample, one criterion
-call, one backward. Every objective is logged on its own: ``{mlm,tlm,clwr,clpc,clmlm,cs_mlm,xlco}_loss``
-(bits per unit, like fairseq's ``loss``), and ``{clpc,xlco}_acc`` (%) for the losses that count right answers.
+call, one backward. Every objective is logged on its own: ``{mlm,tlm,clwr,clpc,clmlm,cs_mlm,xlco,rtd,trtd}_loss``
+(bits per unit, like fairseq's ``loss``), and ``{clpc,xlco,rtd,trtd}_acc`` (%) for the losses that count right
+answers; rtd/trtd also log their generator's masked-LM loss, ``{rtd,trtd}_gen_loss``.
 
 The heads are submodules of this criterion (``heads.{objective}.…``): fairseq's trainer optimises and
 checkpoints criterion parameters (``state["criterion"]``), and the model's state dict, the encoder, stays
@@ -26,13 +27,14 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from xling.xlmplug.criterions.mlm_tlm import MlmTlmLoss, MlmTlmLossConfig, summed
 from xling.xlmplug.heads.clpc import ClpcConfig
 from xling.xlmplug.heads.clwr import ClwrConfig
+from xling.xlmplug.heads.rtd import RtdConfig
 from xling.xlmplug.heads.xlco import XlcoConfig
 from xling.xlmplug.objectives import OBJECTIVES
 
 
 @dataclass
-class UnicoderLossConfig(MlmTlmLossConfig, ClwrConfig, ClpcConfig, XlcoConfig):
-    """The options of the masked-LM loss and of every head (clwr, clpc, xlco)."""
+class UnicoderLossConfig(MlmTlmLossConfig, ClwrConfig, ClpcConfig, XlcoConfig, RtdConfig):
+    """The options of the masked-LM loss and of every head (clwr, clpc, xlco, rtd/trtd)."""
 
 
 def model_dim(task) -> int:
@@ -50,7 +52,13 @@ class UnicoderLoss(FairseqCriterion):
         self.weights = dict(zip(task.objectives, task.objective_weights))
         heads = {o.name: o.head_class() for o in self.objectives if o.head}
         dim = model_dim(task) if heads else 0
-        self.heads = nn.ModuleDict({name: cls.build(cfg, dim, task.source_dictionary) for name, cls in heads.items()})
+        built = {}  # a head class marked ``shared`` (rtd's generator) is one instance for all its objectives
+        for name, cls in heads.items():
+            if cls in built and getattr(cls, "shared", False):
+                continue
+            built[cls] = cls.build_for_task(cfg, task) if hasattr(cls, "build_for_task") else \
+                cls.build(cfg, dim, task.source_dictionary)
+        self.heads = nn.ModuleDict({name: built[cls] for name, cls in heads.items()})
         self.masked = MlmTlmLoss(cfg, task)
 
     def score(self, objective, model, sub):
@@ -66,9 +74,13 @@ class UnicoderLoss(FairseqCriterion):
         for objective in self.objectives:
             loss, n, stats = self.score(objective, model, sample[objective.name])
             key = objective.log_key
-            log[f"{key}_loss"], log[f"{key}_n"] = loss.detach(), n.detach() if torch.is_tensor(n) else n
+            # a head may log another loss than the one it optimises (rtd: the discriminator's) and parts of it
+            logged = stats.get("logged_loss", loss)
+            log[f"{key}_loss"], log[f"{key}_n"] = logged.detach(), n.detach() if torch.is_tensor(n) else n
             if "correct" in stats:
                 log[f"{key}_correct"] = stats["correct"]
+            for part, (part_loss, part_n) in stats.get("parts", {}).items():
+                log[f"{key}_{part}_loss"], log[f"{key}_{part}_n"] = part_loss, part_n
             w = self.weights[objective.name]
             if w:
                 total = total + w * loss / max(float(n), 1.0)

@@ -53,11 +53,12 @@ class UnicoderPretrainTask(XlmPretrainTask):
         need = needing_pairs(self.objectives)
         if need and not self.pairs:
             raise ValueError(f"objective(s) {', '.join(need)} need parallel pairs (--pairs)")
-        self.model_dim = None
+        self.model_dim = self.model_layers = None
 
     def build_model(self, cfg, from_checkpoint=False):
         model = super().build_model(cfg, from_checkpoint)
         self.model_dim = model.encoder.sentence_encoder.embed_tokens.embedding_dim
+        self.model_layers = len(model.encoder.sentence_encoder.layers)
         return model
 
     # ---- data ---------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class UnicoderPretrainTask(XlmPretrainTask):
             return self._masked(ConcatDataset([Repeat(p, reps) for p in parts]), k, train)
         parts = [leaf.with_reps(reps) if isinstance(leaf, Repeatable) else Repeat(leaf, reps) for leaf in leaves]
         mixed = self._mix(parts, train, epoch)
-        return self._masked(mixed, k, train) if objective.masked else mixed
+        return self._masked(mixed, k, train) if objective.masks_input else mixed
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         root = self._root(epoch)
