@@ -88,3 +88,13 @@ def test_balanced_sampling_repeats_the_smaller_source():
     # --train-split dev: the last tenth (at least one) selects, the rest trains
     items, select = load(_Runner(), None, ["en"], "dev", None, None, False, 1)
     assert items == [f"en.dev.{i}" for i in range(4)] and select == {"en": ["en.dev.4"]}
+
+
+def test_train_lang_all_picks_every_language_with_the_split():
+    from xling.xglue.sources import parse
+    from xling.xglue.tasks import get_tasks
+
+    shared_path("xglue-real", "POS")
+    pos = get_tasks("pos")[0]
+    assert parse("all", pos, DATA, "train") == ["en"]
+    assert parse("all", pos, DATA, "dev") == "bg de en es fr it nl pl pt ru zh".split()
