@@ -29,6 +29,7 @@ EXAMPLE = REPO / "examples" / "tiny-experiment.yaml"
 
 def direct(exp_file: Path, d: Path) -> float:
     """Every step of the plan, in order, each its own process (no runner): the seconds they took."""
+    import xling.cli.main  # noqa: F401  (registers the commands the plan checks its stages against)
     from xling.cli.run import _load
 
     _, steps = _load(exp_file, d)
