@@ -97,17 +97,18 @@ def score(pred: Path = typer.Option(..., "--pred", help="Predicted Pharaoh align
           text: Optional[Path] = typer.Option(None, "--text", help="The `source ||| target` pairs (whitespace-"
                                               "tokenized) to check every index against."),
           json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores here as JSON."),
+          force: bool = typer.Option(False, "--force", help="Replace a --json file that xling did not write."),
           ):
     """Precision, recall and alignment error rate (Och & Ney) with sure and possible links."""
     from rich.table import Table
 
     from xling.align.score import score_files
     from xling.align.source import read_parallel
-    from xling.io import write_json_atomic
-    from xling.outputs import check_out_file
+    from xling.io import write_json_owned
+    from xling.outputs import claim_file
 
     if json_out is not None:
-        check_out_file(json_out, "--json")
+        claim_file(json_out, "--json", force=force)
     lengths = None
     if text is not None:
         s, t = read_parallel(input=text)
@@ -121,4 +122,4 @@ def score(pred: Path = typer.Option(..., "--pred", help="Predicted Pharaoh align
     table.add_row(*(f"{res[k]:.4f}" for k in ("precision", "recall", "f1", "aer")))
     console.print(table)
     if json_out is not None:
-        write_json_atomic(json_out, res)
+        write_json_owned(json_out, res)

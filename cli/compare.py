@@ -22,11 +22,14 @@ def compare(
     seed: int = typer.Option(12345, help="Seed of the resampling (sacrebleu's default)."),
     alpha: float = typer.Option(0.05, help="Significance level marked in the table."),
     out: Path = typer.Option(Path("compare.json"), "--out", "-o", help="Write the comparison here (JSON)."),
+    force: bool = typer.Option(False, "--force", help="Replace an --out file that xling did not write."),
 ):
     """Paired bootstrap of B against A per task and language: difference, 95% CI, p-value."""
-    from xling.io import write_json_atomic
+    from xling.io import write_json_owned
+    from xling.outputs import claim_file
     from xling.significance.compare import CompareConfig, compare as run_compare, rich_table
 
+    claim_file(out, "--out", force=force)
     result = run_compare(CompareConfig(run_a=run_a, run_b=run_b, gold=gold, split=split, layer_a=layer_a,
                                        layer_b=layer_b, n_samples=samples, seed=seed, alpha=alpha))
     console.print(rich_table(result))
@@ -38,5 +41,5 @@ def compare(
         if r.get("test_signature"):
             console.print(f"{r['task']} {r['lang']}: sacrebleu {r['test_signature']}", highlight=False, markup=False)
     console.print(f"signature: {result['signature']}", soft_wrap=True, highlight=False, markup=False)
-    write_json_atomic(out, result)
+    write_json_owned(out, result)
     console.print(f"results: {out}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from xling.errors import XlingError
-from xling.outputs import replace_dir, temp_prefix, user_umask
+from xling.outputs import own_file, replace_dir, resolve_link, temp_prefix, user_umask
 
 
 def check_file(path: str | Path, what: str = "input file", allow_empty: bool = False) -> Path:
@@ -125,8 +125,9 @@ def sha256_text(text: str) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
-    path = Path(path)
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it. A link
+    ``path`` is written through (the temporary file lies beside its target, which it replaces)."""
+    path = resolve_link(path)
     if path.is_dir():
         raise XlingError("output path is a directory, not a file", file=path,
                          fix=f"name a file, e.g. {path / 'out.json'}")
@@ -164,6 +165,13 @@ def write_lines_atomic(path: str | Path, lines: list[str]) -> None:
 
 def write_json_atomic(path: str | Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def write_json_owned(path: str | Path, obj) -> None:
+    """:func:`write_json_atomic` for a single-file output claimed with :func:`xling.outputs.claim_file`: the
+    file is entered in its folder's record, so that a later run may replace it without ``--force``."""
+    write_json_atomic(path, obj)
+    own_file(resolve_link(path))
 
 
 def read_json(path: str | Path, what: str = "JSON file") -> dict:

@@ -10,7 +10,13 @@ where the new output has a file of the same name stops the write unless ``--forc
 :func:`claim_dir` is the check a command makes before it starts work: ``--out`` must not be a file, must
 not lie inside the model or data directory it reads, and a non-empty ``--out`` that xling did not write
 (or wrote with another command or for another model / data / options) is refused unless ``--force``.
-:func:`check_out_file` is the same for single-file outputs (``--json``, ``--out FILE``).
+:func:`check_out_file` checks a single-file output's path (``--json``, ``--out FILE``); :func:`claim_file`
+adds ownership: an existing file is replaced only when the record of its folder lists it unchanged
+(:func:`own_file` enters it after the write), else only with ``--force``.
+
+Symbolic links: an output path that is a link is resolved once (:func:`resolve_link`) and written through:
+the temporary file or directory lies beside the link's target (so the final rename stays on one file
+system) and replaces the target; the link itself is never replaced or moved.
 """
 from __future__ import annotations
 
@@ -122,7 +128,7 @@ def claim_dir(out: Path, *, command: str, identity: Optional[Mapping] = None, fo
     rec = read_record(out)
     if force:
         return
-    if rec is None:
+    if rec is None or rec.get("command") is None:  # (a folder that only holds single-file outputs)
         raise XlingError(f"{flag} is not empty and is not an xling {what} (xling did not write it; it holds "
                          f"{_listing(files_under(out) or sorted(p.name for p in out.iterdir()))})", file=out,
                          fix=f"choose a new or empty directory for {flag}, or pass --force (files of other names "
@@ -139,10 +145,45 @@ def claim_dir(out: Path, *, command: str, identity: Optional[Mapping] = None, fo
                                        "are kept)")
 
 
+def resolve_link(path: str | Path) -> Path:
+    """The path an output named ``path`` is written to: the target of a symbolic link (resolved once, also
+    when it does not exist yet), else ``path`` itself."""
+    p = Path(path)
+    return Path(os.path.realpath(p)) if p.is_symlink() else p
+
+
+def owned_file(path: str | Path) -> bool:
+    """Whether the record of ``path``'s folder lists the file ``path`` as xling wrote it (unchanged since)."""
+    p = Path(path)
+    rec = read_record(p.parent)
+    try:
+        return rec is not None and rec["files"].get(p.name) == _stamp(p)
+    except OSError:
+        return False
+
+
+def claim_file(path: str | Path, flag: str = "--out", *, force: bool = False) -> Path:
+    """:func:`check_out_file` plus ownership, before any work: an existing file that xling did not write (or
+    that changed since) is refused unless ``force``. Returns the path to write (a link's target)."""
+    target = resolve_link(path)
+    check_out_file(target, flag)
+    if (target.exists() or target.is_symlink()) and not force and not owned_file(target):
+        raise XlingError(f"{flag} names an existing file that xling did not write (or that was changed since); "
+                         "it would be replaced", file=Path(path),
+                         fix=f"choose another {flag} file, move it away, or pass --force to replace it")
+    return target
+
+
+def own_file(path: str | Path) -> None:
+    """Enter a single-file output that xling has just written in its folder's record (see :func:`claim_file`)."""
+    p = Path(path)
+    note_written(p.parent, [p.name])
+
+
 def check_out_file(path: Path, flag: str = "--out") -> Path:
     """A single-file output we can write, checked before any work: not a directory, no part of its parent a
     file, the nearest existing folder writable, the name within the file system's 255 bytes."""
-    path = Path(path)
+    path = resolve_link(path)
     if path.is_dir():
         raise XlingError(f"{flag} is a directory, not a file", file=path,
                          fix=f"name a file, e.g. {flag} {path / 'report.json'}")
@@ -195,8 +236,9 @@ def replace_dir(path: str | Path, *, command: Optional[str] = None, identity: Op
                 force: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it becomes ``path``, with a record of its
     files. Files of an existing ``path`` that xling did not write are carried over (a clash with a new
-    file of the same name is an error unless ``force``); on failure nothing is changed."""
-    path = Path(path)
+    file of the same name is an error unless ``force``); on failure nothing is changed. A link ``path`` is
+    written through: its target directory is replaced, the link stays."""
+    path = resolve_link(path)
     if path.exists() and not path.is_dir():
         raise XlingError("output path is an existing file, not a directory", file=path,
                          fix="choose a new directory (the file is left as it is)")

@@ -12,7 +12,7 @@ from xling.align.engine import Aligner, Progress
 from xling.align.source import ParallelSource
 from xling.errors import XlingError
 from xling.io import sha256_file, sha256_text, write_json_atomic
-from xling.outputs import check_out_file
+from xling.outputs import check_out_file, claim_file, own_file
 
 KIND = "xling-align"
 
@@ -32,13 +32,16 @@ def align_cached(out: str | Path, *, src=None, tgt=None, input=None, force: bool
     out = check_out_file(out, "--out")
     meta = out.with_name(out.name + ".json")
     if save_priors is not None:
-        check_out_file(save_priors, "--save-priors")
+        save_priors = claim_file(save_priors, "--save-priors", force=force)
     aligner = Aligner(**opts)
     source = ParallelSource(src, tgt, input)
     o = dict(aligner.opts)
     files = [f for f in (*source.files, o["priors"]) if f is not None]
     fp = sha256_text(json.dumps(o, sort_keys=True) + "".join(sha256_file(f) for f in files))
     rec = _record(meta)
+    if meta.exists() and rec is None and not force:
+        raise XlingError(f"{meta.name} (the run record written beside --out) exists and was not written by "
+                         "`xling align`", file=meta, fix="choose another --out, or add --force to replace it")
     if out.exists() and not force:
         if rec is None:
             raise XlingError("--out exists and was not written by `xling align`", file=out,
@@ -47,6 +50,8 @@ def align_cached(out: str | Path, *, src=None, tgt=None, input=None, force: bool
             return {**rec, "skipped": True}
     # an OSError (full disk, permissions) propagates: the CLI turns it into its one message (exit 2)
     stats = aligner.align_to_file(source, out, progress=progress, save_priors=save_priors)
+    if save_priors is not None:
+        own_file(save_priors)
     rec = {"kind": KIND, "fingerprint": fp, "options": o, **stats}
     write_json_atomic(meta, rec)
     return {**rec, "skipped": False}
