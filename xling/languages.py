@@ -14,6 +14,7 @@ genus or the benchmarks' script per language (pycountry has codes and names only
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -74,6 +75,7 @@ def _script_name(code: str) -> str:
     return s.name.split(" (")[0] if s else code
 
 
+@functools.lru_cache(maxsize=None)
 def info(code: str) -> Language | None:
     """The metadata of ``code`` (a tag's language subtag decides), or None when the table lacks it."""
     base = _base(code)
@@ -142,8 +144,8 @@ def select(text: str, available: Iterable[str], what: str = "--langs") -> list[s
         if kind not in ("family", "genus", "script"):
             raise XlingError(f"{what}: unknown selector {kind + ':'!r} in {item!r}",
                              fix="use family:NAME, genus:NAME, script:NAME or language codes")
-        if _norm(value) not in _values(kind) and not (kind == "script" and
-                                                       _norm(value) in {_norm(r[2]) for r in _TABLE.values()}):
+        codes = [_norm(r[2]) for r in _TABLE.values()] if kind == "script" else []
+        if _norm(value) not in _values(kind) + codes:
             raise XlingError(f"{what}: unknown {kind} {value!r}", fix=f"known {kind} names: {', '.join(_values(kind))}")
         bare = [lg for lg in avail if info(lg) is None]
         if bare:

@@ -126,33 +126,25 @@ def matrix(cfg: TransferConfig, spec, sources, splits, targets, runs: dict) -> d
     for s in rows:
         units = load_run(Path(cfg.out) / "runs" / s, Path(cfg.xglue.data), "test").units
         stats[s] = {t: units[(spec.name, t)] for t in cols if (spec.name, t) in units}
-    summary = gap(rows, cols, meta, cfg.group, stats, cfg.n_samples, cfg.seed)
+    summaries = gaps(rows, cols, meta, stats, cfg.n_samples, cfg.seed)
     x = cfg.xglue
     return {"kind": KIND, "xling": __version__, "task": spec.name, "metric": spec.metric, "split": "test",
             "sources": rows, "targets": cols, "train_split": {s: splits[s] for s in rows}, "scores": scores,
             "languages": {lg: m.as_dict() for lg, m in meta.items()}, "metadata_sources": languages.SOURCES,
-            "group": cfg.group, "summary": summary,
+            "group": cfg.group, "summary": summaries[cfg.group],
+            "summaries": summaries,
             "runs": {s: {"dir": str(Path("runs") / s), "signature": runs[s]["signature"]} for s in rows},
             "settings": {"seeds": x.seeds, "max_train_examples": x.max_train_examples,
                          "max_eval_examples": x.max_eval_examples, "recipe": x.recipe, "overrides": x.overrides}}
 
 
-def _group(meta, lg: str, level: str) -> str:
-    return getattr(meta[lg], level)
-
-
-def gap(rows, cols, meta, level: str, stats: dict, n_samples: int, seed: int) -> dict:
-    """Mean in-group and cross-group transfer (off-diagonal cells) and their gap with a 95 % bootstrap
-    interval over each target's test sentences."""
+def _replicates(rows, cols, stats: dict, n_samples: int, seed: int) -> tuple[dict, dict]:
+    """({cell: observed score}, {cell: n_samples replicate scores}): one draw of each target's test
+    sentences shared by all its sources; a cell's score is the mean over its seeds."""
     from xling.significance.runs import _aggregate
 
-    cells_in = [(s, t) for s in rows for t in cols if s != t and t in stats[s]
-                and _group(meta, s, level) == _group(meta, t, level)]
-    cells_cross = [(s, t) for s in rows for t in cols if s != t and t in stats[s]
-                   and _group(meta, s, level) != _group(meta, t, level)]
     rng = np.random.default_rng(seed)
-    rep: dict = {}
-    obs: dict = {}
+    obs, rep = {}, {}
     for t in cols:
         have = [s for s in rows if t in stats[s]]
         if not have:
@@ -165,15 +157,28 @@ def gap(rows, cols, meta, level: str, stats: dict, n_samples: int, seed: int) ->
             agg = _aggregate(u.aggregate)
             obs[(s, t)] = float(np.mean([agg(st.sum(0)) for st in u.stats]))
             rep[(s, t)] = np.mean([agg(counts @ st) for st in u.stats], axis=0)
-    out = {"level": level, "in_cells": [f"{s}->{t}" for s, t in cells_in],
-           "cross_cells": [f"{s}->{t}" for s, t in cells_cross], "n_samples": n_samples, "seed": seed,
-           "in_mean": None, "cross_mean": None, "gap": None, "ci_low": None, "ci_high": None}
-    if cells_in:
-        out["in_mean"] = float(np.mean([obs[c] for c in cells_in]))
-    if cells_cross:
-        out["cross_mean"] = float(np.mean([obs[c] for c in cells_cross]))
-    if cells_in and cells_cross:
-        d = np.mean([rep[c] for c in cells_in], axis=0) - np.mean([rep[c] for c in cells_cross], axis=0)
-        lo, hi = np.percentile(d, [2.5, 97.5])
-        out.update(gap=out["in_mean"] - out["cross_mean"], ci_low=float(lo), ci_high=float(hi))
+    return obs, rep
+
+
+def gaps(rows, cols, meta, stats: dict, n_samples: int, seed: int) -> dict:
+    """For each grouping level (genus, family, script): the mean in-group and cross-group transfer over the
+    off-diagonal cells and their gap with a 95 % bootstrap interval over each target's test sentences."""
+    obs, rep = _replicates(rows, cols, stats, n_samples, seed)
+    out = {}
+    for level in GROUPS:
+        same = {c: getattr(meta[c[0]], level) == getattr(meta[c[1]], level) for c in obs if c[0] != c[1]}
+        cells_in = [c for c, v in same.items() if v]
+        cells_cross = [c for c, v in same.items() if not v]
+        g = {"level": level, "in_cells": [f"{s}->{t}" for s, t in cells_in],
+             "cross_cells": [f"{s}->{t}" for s, t in cells_cross], "n_samples": n_samples, "seed": seed,
+             "in_mean": None, "cross_mean": None, "gap": None, "ci_low": None, "ci_high": None}
+        if cells_in:
+            g["in_mean"] = float(np.mean([obs[c] for c in cells_in]))
+        if cells_cross:
+            g["cross_mean"] = float(np.mean([obs[c] for c in cells_cross]))
+        if cells_in and cells_cross:
+            d = np.mean([rep[c] for c in cells_in], axis=0) - np.mean([rep[c] for c in cells_cross], axis=0)
+            lo, hi = np.percentile(d, [2.5, 97.5])
+            g.update(gap=g["in_mean"] - g["cross_mean"], ci_low=float(lo), ci_high=float(hi))
+        out[level] = g
     return out

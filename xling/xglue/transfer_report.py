@@ -20,8 +20,8 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
-def summary_line(result: dict) -> str:
-    s = result["summary"]
+def summary_line(result: dict, level: str | None = None) -> str:
+    s = result["summaries"][level] if level else result["summary"]
     lvl = s["level"]
     parts = [f"in-{lvl} transfer {_fmt(s['in_mean'])} ({len(s['in_cells'])} cells)",
              f"cross-{lvl} {_fmt(s['cross_mean'])} ({len(s['cross_cells'])} cells)"]
@@ -40,7 +40,9 @@ def markdown(result: dict) -> str:
         cells = [(f"**{_fmt(result['scores'][s][t])}**" if s == t else _fmt(result["scores"][s][t])) for t in cols]
         split = "" if result["train_split"][s] == "train" else f", {result['train_split'][s]}-trained"
         lines.append(f"| {_label(result, s)}{split} | " + " | ".join(cells) + " |")
-    lines += ["", summary_line(result), "", "bold: the source's own test set (in-language).", "",
+    lines += ["", summary_line(result), ""]
+    lines += [f"- {summary_line(result, lvl)}" for lvl in result["summaries"] if lvl != result["group"]]
+    lines += ["", "bold: the source's own test set (in-language).", "",
               "runs: " + ", ".join(f"`{r['dir']}`" for r in result["runs"].values()), "",
               f"language metadata: {result['metadata_sources']}", ""]
     return "\n".join(lines)
@@ -75,7 +77,7 @@ def heatmap(result: dict, path: Path) -> None:
 
     rows, cols = result["sources"], result["targets"]
     m = np.array([[np.nan if result["scores"][s][t] is None else result["scores"][s][t] for t in cols] for s in rows])
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(cols), 1.4 + 0.55 * len(rows)))
+    fig, ax = plt.subplots(figsize=(2.5 + 0.75 * len(cols), max(3.2, 2.0 + 0.55 * len(rows))))
     im = ax.imshow(m, cmap="viridis", aspect="auto")
     for i, s in enumerate(rows):
         for j, t in enumerate(cols):
@@ -90,7 +92,7 @@ def heatmap(result: dict, path: Path) -> None:
     for y in _boundaries(result, rows):
         ax.axhline(y, color="white", linewidth=1.5)
     ax.set_xlabel("target (test)")
-    ax.set_ylabel("source (fine-tuned on)")
+    ax.set_ylabel("source")
     ax.set_title(f"{result['task']} {result['metric']}: source x target", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
