@@ -68,8 +68,9 @@ OS_ERRORS = {
                                         "path you can write"),
     errno.EPERM: ("operation not permitted", "check the permissions of {parent}, or choose another path"),
     errno.ENOSPC: ("no space left on the device", "free space (`df -h {parent}`) or write to another disk; "
-                                                  "nothing half-written was kept"),
-    errno.EDQUOT: ("disk quota exceeded", "free space within your quota, or write to another disk"),
+                                                  "what this step had written was removed"),
+    errno.EDQUOT: ("disk quota exceeded", "free space within your quota (`quota -s`), or write to another disk; "
+                                          "what this step had written was removed"),
     errno.ENAMETOOLONG: ("file name too long", "use a shorter name (at most 255 bytes a name)"),
     errno.EISDIR: ("is a directory", "give a file path, not a directory"),
     errno.ENOTDIR: ("a part of the path is a file, not a directory", "check the path: every folder in it "
@@ -87,9 +88,12 @@ def os_error(e: OSError) -> XlingError:
         m = re.match(r"^\.(.+)\.[A-Za-z0-9_]+\.tmp$", os.path.basename(os.fsdecode(path)))
         path = os.path.join(os.path.dirname(os.fsdecode(path)), m.group(1)) if m else path
     what, fix = OS_ERRORS.get(e.errno, (e.strerror or str(e), "check the path, its permissions and the disk"))
-    parent = os.path.dirname(os.path.abspath(os.fsdecode(path))) if path is not None else "the output folder"
-    return XlingError(what, file=os.fsdecode(path) if path is not None else None,
-                      fix=fix.format(parent=parent))
+    if path is None:  # (the libraries' write errors name no file; xling.outputs.writing adds the output's)
+        return XlingError(what, fix=fix.replace("`df -h {parent}`", "`df -h` shows each disk's free space"))
+    parent = os.path.dirname(os.path.abspath(os.fsdecode(path)))
+    while not os.path.isdir(parent) and os.path.dirname(parent) != parent:  # removed with the failed output
+        parent = os.path.dirname(parent)
+    return XlingError(what, file=os.fsdecode(path), fix=fix.format(parent=parent))
 
 
 def progress(transient: bool = False) -> Progress:

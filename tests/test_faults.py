@@ -164,7 +164,7 @@ def test_full_disk_is_exit_2_and_leaves_no_temp_file(model_dir, tmp_path, monkey
     monkeypatch.setattr(Path, "write_text", full)
     out = tmp_path / "r.json"
     text = refused(cli("inspect", model_dir, "--json", out, ok=None), "no space left on the device", "fix:", "df -h")
-    assert "nothing half-written" in text
+    assert "what this step had written was removed" in text
     assert list(tmp_path.iterdir()) == []
 
 

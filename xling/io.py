@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from xling.errors import XlingError
-from xling.outputs import own_file, replace_dir, resolve_link, temp_prefix, user_umask
+from xling.outputs import own_file, replace_dir, resolve_link, temp_prefix, user_umask, writing
 
 
 def check_file(path: str | Path, what: str = "input file", allow_empty: bool = False) -> Path:
@@ -137,7 +137,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_p = Path(tmp)
     try:
         os.chmod(tmp_p, 0o666 & ~user_umask())  # mkstemp makes 0600: outputs follow the user's umask
-        yield tmp_p
+        with writing(path):
+            yield tmp_p
         os.replace(tmp_p, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

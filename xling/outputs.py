@@ -21,6 +21,7 @@ system) and replaces the target; the link itself is never replaced or moved.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -32,6 +33,33 @@ from typing import Iterator, Mapping, Optional
 from xling.errors import XlingError
 
 RECORD = ".xling-outputs.json"
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Name ``path`` in a full-disk error raised inside the block (``write()`` and ``close()`` errors carry no
+    file name), so that the one message says which output did not fit."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in FULL_DISK and e.filename is None:
+            raise OSError(e.errno, os.strerror(e.errno), str(path)) from None
+        raise
+
+
+def disk_full(path: str | Path, margin: int = 1 << 20) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing folder) has less than ``margin``
+    bytes free: a library that reports a failed write in its own words failed for want of space."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free < margin
+    except OSError:
+        return False
 
 
 def user_umask() -> int:
@@ -246,8 +274,9 @@ def replace_dir(path: str | Path, *, command: Optional[str] = None, identity: Op
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~user_umask())
-        yield tmp
-        write_record(tmp, command, identity)
+        with writing(path):
+            yield tmp
+            write_record(tmp, command, identity)
         if not path.exists():
             os.replace(tmp, path)
             return

@@ -12,9 +12,12 @@ dictionary (so that ``fairseq id = spm id + 1``, the XLM-R convention) and the s
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -27,6 +30,7 @@ import numpy as np
 
 from xling import __version__
 from xling.errors import XlingError
+from xling.outputs import disk_full, writing
 from xling.io import atomic_path, check_file, iter_line_blocks, sha256_file, sha256_text, write_json_atomic
 from xling.langs import check_lang
 
@@ -145,6 +149,8 @@ def _train_spm(cfg: VocabConfig, sample_file: Path, prefix: Path, n_lines: int) 
                 f"that --character-coverage {cfg.character_coverage} keeps",
                 fix=f"use --vocab-size above {m.group(2)}, or lower --character-coverage (byte fallback covers "
                     "the rest)") from None
+        if disk_full(prefix):  # SentencePiece reports a failed write as "INTERNAL"
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
         raise XlingError(f"SentencePiece training failed: {msg.strip().splitlines()[-1] if msg.strip() else msg}",
                          fix="check the inputs and options") from None
     _drop_temp_names(prefix.with_name(prefix.name + ".model"))
@@ -156,7 +162,14 @@ def _drop_temp_names(model: Path) -> None:
     from sentencepiece import sentencepiece_model_pb2 as pb
 
     m = pb.ModelProto()
-    m.ParseFromString(model.read_bytes())
+    try:
+        m.ParseFromString(model.read_bytes())
+    except Exception:  # a truncated model: SentencePiece does not report failed writes
+        if disk_full(model):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+        raise XlingError("SentencePiece wrote an unreadable model", file=model, fix="re-run; report it if it recurs")
+    if disk_full(model, margin=16384):  # its other files may have been cut short without an error
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     names = [Path(x).name for x in m.trainer_spec.input]
     m.trainer_spec.ClearField("input")
     m.trainer_spec.input.extend(names)
@@ -307,13 +320,17 @@ def build_vocab(cfg: VocabConfig, progress: Optional[Callable] = None) -> VocabR
         raise XlingError(f"output directory holds {', '.join(theirs)} that `xling prep-vocab` did not write "
                          "(no stats.json); they would be overwritten", file=out / theirs[0],
                          fix="choose a new --out, or pass --force to overwrite them")
+    made = not out.exists()  # removed again when this run fails: a failed run leaves no empty --out
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".prep-vocab.", dir=out))
+    ok = False
     try:
         sample_file = work / "sample.txt"
-        sampled = sample_corpus(cfg, sample_file, progress)
+        with writing(out):
+            sampled = sample_corpus(cfg, sample_file, progress)
         fp = cfg.fingerprint(sampled["hashes"])
-        _train_spm(cfg, sample_file, work / "spm", sampled["lines"])
+        with writing(out / "spm.model"):
+            _train_spm(cfg, sample_file, work / "spm", sampled["lines"])
         if progress:
             progress("train", None)
         sp = spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
@@ -346,6 +363,10 @@ def build_vocab(cfg: VocabConfig, progress: Optional[Callable] = None) -> VocabR
         for name in ("spm.model", "spm.vocab", "dict.txt"):
             shutil.move(str(work / name), str(out / name))
         write_json_atomic(stats_path, stats)
+        ok = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if made and not ok:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when empty
     return VocabResult(out, False, stats)

@@ -1,0 +1,63 @@
+"""A full disk (a real tmpfs of a few hundred KiB, mounted by the test; needs root, skipped otherwise): one
+exit-2 error naming the output that did not fit and a real `df -h` folder, the user's files byte-identical,
+no temporary file or folder left behind."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli
+from xling.align import eflomal_available
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the test fills a real small disk)")
+    d = tmp_path / "disk"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        (d / "mine.txt").write_bytes(b"user data\n")
+        (d / "fill").write_bytes(b"\0" * 200 * 1024)  # about 100 KiB stay free
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
+
+
+def _check(res, disk: Path, name: str) -> None:
+    assert res.exit_code == 2, res.output
+    msg = " ".join(res.output.split())
+    assert "no space left" in msg and name in msg and f"df -h {disk}" in msg, msg
+    assert msg.count("error:") == 1
+    assert (disk / "mine.txt").read_bytes() == b"user data\n"
+    assert sorted(p.name for p in disk.iterdir()) == ["fill", "mine.txt"]  # nothing half-written, no temp
+
+
+def _bitext(tatoeba: Path, tmp: Path, copies: int) -> tuple[Path, Path]:
+    out = []
+    for side in ("de", "en"):
+        p = tmp / f"big.{side}"
+        p.write_text((tatoeba / f"tatoeba.de-en.{side}").read_text(encoding="utf-8") * copies, encoding="utf-8")
+        out.append(p)
+    return out[0], out[1]
+
+
+@pytest.mark.skipif(not eflomal_available(), reason="eflomal not installed")
+def test_align_on_a_full_disk(small_disk, tatoeba, tmp_path):
+    src, tgt = _bitext(tatoeba, tmp_path, 3)
+    _check(cli("align", "--src", src, "--tgt", tgt, "--out", small_disk / "a.txt", "--length", "0.1", ok=None),
+           small_disk, "a.txt")
+
+
+def test_prep_vocab_on_a_full_disk(small_disk, tatoeba, tmp_path):
+    """SentencePiece cuts its model short without an error (it said "INTERNAL" when the sample did not fit):
+    either way one message, and no empty --out left."""
+    src, tgt = _bitext(tatoeba, tmp_path, 1)
+    _check(cli("prep-vocab", "-i", f"de={src}", "-i", f"en={tgt}", "--out", small_disk / "v", "--vocab-size", "600",
+               ok=None), small_disk, "v")
