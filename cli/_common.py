@@ -101,3 +101,15 @@ def progress(transient: bool = False) -> Progress:
     return Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=err_console, transient=transient, disable=not sys.stderr.isatty())
+
+
+def renamed(old_flag: str, old_value, new_flag: str, new_value, default=None):
+    """An option's old spelling (``--nnodes`` for ``--nodes``): still accepted, with a one-line notice; given
+    beside the new spelling with another value, refused. Returns the value to use."""
+    if old_value is None:
+        return new_value
+    err_console.print(f"[yellow]note:[/] {old_flag} is deprecated: use {new_flag}", highlight=False)
+    if new_value is not None and new_value != default and new_value != old_value:
+        raise XlingError(f"{old_flag} {old_value} and {new_flag} {new_value} disagree",
+                         fix=f"give {new_flag} only ({old_flag} is its old spelling)")
+    return old_value

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from xling.cli._common import console, guarded, progress
+from xling.cli._common import console, guarded, progress, renamed
 from xling.xglue.tag_pooling import DEFAULT as WORD_POOLING
 
 eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
@@ -28,6 +28,33 @@ _POOLING_HELP = ("Tagging (pos, ner): the vector each word's tag is predicted fr
                  "(benchmarks/xglue/pos_e5.py, e5-small, 400 English sentences, test precision): first-content "
                  "lifts zh from 12.0 to 47.7 and keeps the 10 other languages within 0.3 of first or above (avg "
                  "64.1 -> 67.9); mean: zh 24.4, fr -3.7 (avg 65.9).")
+
+
+def _processes(gpus: Optional[int], cpu_procs: int, device: str) -> int:
+    """Data-parallel processes on this node: ``--gpus N`` on GPUs, ``--cpu-procs N`` on CPUs, as in ``pretrain``
+    (``--gpus N --device cpu`` is the old spelling of ``--cpu-procs N``)."""
+    from xling.errors import XlingError
+    from xling.pretrain.checks import visible_gpus
+
+    if cpu_procs < 1:
+        raise XlingError(f"--cpu-procs must be at least 1, got {cpu_procs}", fix="give 1 or more")
+    if gpus is not None and gpus < 1:
+        raise XlingError(f"--gpus must be at least 1, got {gpus}", fix="leave --gpus out for one GPU, or the CPU")
+    if gpus is not None and device == "cpu":
+        return renamed("--gpus with --device cpu", gpus, "--cpu-procs", cpu_procs, default=1)
+    if gpus is None:
+        if cpu_procs > 1 and device != "cpu" and visible_gpus() > 0:
+            raise XlingError(f"--cpu-procs {cpu_procs} runs CPU processes, but a GPU is visible",
+                             fix="add --device cpu, or use --gpus N for GPUs")
+        return cpu_procs
+    if cpu_procs > 1:
+        raise XlingError("--cpu-procs is for CPU runs; do not combine it with --gpus", fix="give one of them")
+    n = visible_gpus()
+    if gpus > n:
+        raise XlingError(f"--gpus {gpus} asked for, but {n} GPU(s) are visible",
+                         fix=f"use --cpu-procs {gpus} for CPU processes" if n == 0
+                         else "lower --gpus, or check CUDA_VISIBLE_DEVICES / nvidia-smi")
+    return gpus
 
 
 @eval_app.command("xglue")
@@ -61,9 +88,10 @@ def xglue(
     batch_size: Optional[int] = typer.Option(None, help="Training examples per (global) batch "
                                              "[default: the recipe's]."),
     eval_batch_size: Optional[int] = typer.Option(None, help="Examples per prediction batch [default: the recipe's]."),
-    micro_batch_size: int = typer.Option(0, help="Most training examples per forward/backward pass and device; "
-                                         "an update still holds --batch-size (gradients accumulate). 0: whole "
-                                         "batches, halved by xling when a step runs out of memory (one process)."),
+    micro_batch_size: Optional[int] = typer.Option(None, help="Most training examples per forward/backward pass "
+                                                   "and device (the memory knob); an update still holds --batch-size "
+                                                   "(gradients accumulate). Default: xling's, whole batches, halved "
+                                                   "when a step runs out of memory (one process)."),
     max_length: Optional[int] = typer.Option(None, help="Cap inputs at N pieces (QA: shorter sliding windows; "
                                              "0 = the model's maximum) [default: the recipe's]."),
     doc_stride: Optional[int] = typer.Option(None, help="QA: context pieces between window starts (0: half a "
@@ -80,12 +108,14 @@ def xglue(
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision with loss scaling (CUDA only)."),
     bucket: bool = typer.Option(False, help="Length-bucketed training batches (Hugging Face's group_by_length: little padding, faster, most of all on GPUs). Off by default: on the demo's short run (400 POS sentences, 50 updates) it cost 6 points of English test precision."),
     workers: int = typer.Option(-1, help="Data-loader worker processes (-1: a few on a GPU, none on a CPU)."),
-    gpus: int = typer.Option(1, help="Data-parallel processes on this machine, one per GPU (torch DDP launched "
-                             "by torchrun; with --device cpu: gloo processes). The global batch stays --batch-size."),
-    nnodes: int = typer.Option(1, help="Machines of a multi-node run (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="Multi-node: this machine's index (0 writes the output)."),
-    master_addr: Optional[str] = typer.Option(None, help="Multi-node: address of the machine with --node-rank 0."),
-    master_port: int = typer.Option(29500, help="Multi-node: a free port on that machine."),
+    gpus: Optional[int] = typer.Option(None, help="GPUs per node: data-parallel processes, one per GPU (torch DDP "
+                                       "launched by torchrun; default 1). The global batch stays --batch-size."),
+    cpu_procs: int = typer.Option(1, help="CPU data-parallel processes (gloo); for machines without GPUs."),
+    nodes: int = typer.Option(1, help="Number of nodes (run the same command on each, with its --node-rank)."),
+    nnodes: Optional[int] = typer.Option(None, hidden=True, help="Deprecated: --nodes."),
+    node_rank: int = typer.Option(0, help="Multi-node: this node's rank (0 writes the output)."),
+    master_addr: Optional[str] = typer.Option(None, help="Multi-node: address of the node with --node-rank 0."),
+    master_port: int = typer.Option(29500, help="Multi-node: a free port on that node."),
     beam: int = typer.Option(4, help="Generation: beam size."),
     no_repeat_ngram_size: int = typer.Option(3, help="Generation: never repeat an n-gram of this size (0: off)."),
     lenpen: float = typer.Option(1.0, help="Generation: length penalty (> 1 favours longer outputs)."),
@@ -105,6 +135,8 @@ def xglue(
     check_pooling(word_pooling)
     if bf16 and fp16:
         raise XlingError("--bf16 and --fp16 exclude each other", fix="choose one mixed precision")
+    nodes = renamed("--nnodes", nnodes, "--nodes", nodes, default=1)
+    procs = _processes(gpus, cpu_procs, device)
     given = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "eval_batch_size": eval_batch_size,
              "max_length": max_length, "doc_stride": doc_stride}
     zs = None if zero_shot.strip().lower() == "all" else [] if zero_shot.strip().lower() == "none" else _csv(zero_shot)
@@ -112,16 +144,16 @@ def xglue(
                      train_split=train_split, balance_langs=balance_langs,
                      seeds=seeds, out=out, max_train_examples=max_train_examples,
                      max_eval_examples=max_eval_examples, recipe=recipe, word_pooling=word_pooling,
-                     overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=gpus,
-                     nnodes=nnodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
+                     overrides={k: v for k, v in given.items() if v is not None}, force=force, gpus=procs,
+                     nnodes=nodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
                      ft=FinetuneConfig(freeze_embeddings=freeze_embeddings, device=device, workers=workers,
-                                       micro_batch_size=micro_batch_size,
+                                       micro_batch_size=micro_batch_size or 0,
                                        precision="bf16" if bf16 else "fp16" if fp16 else "fp32", bucket=bucket),
                      gen=GenerateConfig(beam=beam, no_repeat_ngram_size=no_repeat_ngram_size, lenpen=lenpen,
                                         max_source_len=max_source_len, max_target_len=max_target_len,
                                         label_smoothing=label_smoothing))
-    if nnodes > 1 and not master_addr:
-        raise XlingError("--nnodes > 1 needs --master-addr", fix="the address of the machine run with --node-rank 0")
+    if nodes > 1 and not master_addr:
+        raise XlingError("--nodes > 1 needs --master-addr", fix="the address of the node run with --node-rank 0")
     with progress() as bar:
         t = bar.add_task("fine-tuning", total=None)
         result = evaluate(cfg, on_step=lambda: bar.advance(t))

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from xling.cli._common import console, err_console, guarded, progress
+from xling.cli._common import console, err_console, guarded, progress, renamed
 from xling.errors import XlingError
 
 
@@ -25,6 +25,14 @@ def _langs(text: Optional[str], data: Path) -> Optional[list[str]]:
     from xling.languages import resolve
 
     return resolve(text, lambda: load_manifest(data).get("langs", []))
+
+
+def _master(master: Optional[str], addr: Optional[str], port: int) -> Optional[str]:
+    """Node rank 0's ``ADDR:PORT`` from --master-addr / --master-port (or the deprecated --master ADDR[:PORT])."""
+    new = f"{addr}:{port}" if addr else None
+    if master is not None and ":" not in master and addr is None:
+        master = f"{master}:{port}"
+    return renamed("--master", master, "--master-addr/--master-port", new)
 
 
 def _weights(text: Optional[str]) -> Optional[list[float]]:
@@ -93,9 +101,11 @@ def pretrain(
                                           "SentencePiece piece beginning with ▁), one 80/10/10 choice per word."),
     gpus: Optional[int] = typer.Option(None, help="GPUs per node (default: 1 when one is visible, else CPU)."),
     cpu_procs: int = typer.Option(1, help="CPU data-parallel processes (gloo); for machines without GPUs."),
-    nodes: int = typer.Option(1, help="Number of nodes."),
+    nodes: int = typer.Option(1, help="Number of nodes (run the same command on each, with its --node-rank)."),
     node_rank: int = typer.Option(0, help="Rank of this node."),
-    master: Optional[str] = typer.Option(None, help="ADDR[:PORT] of node rank 0 (multi-node)."),
+    master_addr: Optional[str] = typer.Option(None, help="Multi-node: address of the node with --node-rank 0."),
+    master_port: int = typer.Option(29500, help="Multi-node: a free port on that node."),
+    master: Optional[str] = typer.Option(None, hidden=True, help="Deprecated: --master-addr and --master-port."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision."),
     fp16: bool = typer.Option(False, "--fp16", help="float16 mixed precision (GPU)."),
     fp32: bool = typer.Option(False, "--fp32", help="Full precision, also on GPUs (whose default is bf16, "
@@ -143,7 +153,7 @@ def pretrain(
         log_interval=log_interval, save_interval=save_interval, seed=seed,
         lang_embeddings=lang_embeddings, mask_span_p=span_p, mask_span_max=span_max,
         mask_whole_words=mask_whole_words, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
-        node_rank=node_rank, master=master, precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
+        node_rank=node_rank, master=_master(master, master_addr, master_port), precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
         compile=compile, extra=list(extra or []), init=init, force_resume=force_resume, plan_only=dry_run)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,

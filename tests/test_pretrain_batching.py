@@ -67,9 +67,17 @@ def test_a_dry_run_plans_two_nodes_of_eight_gpus_from_a_machine_without_them(dat
 
     out = tmp_path / "o"
     args = ["pretrain", "--data", data_dir, "--out", out, "--preset", "base", "--gpus", 8, "--nodes", 2,
-            "--master", "10.0.0.1:1234", "--node-rank", 1]
+            "--master-addr", "10.0.0.1", "--master-port", 1234, "--node-rank", 1]
     r = cli(*args, "--dry-run")
     text = " ".join(r.output.split())
+    assert "--distributed-init-method tcp://10.0.0.1:1234" in text
+    # the old spelling (--master ADDR:PORT) still works, with a one-line notice; disagreeing spellings are refused
+    old = [a for a in args if a not in ("--master-addr", "10.0.0.1", "--master-port", 1234)]
+    r_old = cli(*old, "--master", "10.0.0.1:1234", "--dry-run")
+    assert " ".join(r_old.output.split()).count("--master is deprecated: use --master-addr/--master-port") == 1
+    assert "--distributed-init-method tcp://10.0.0.1:1234" in " ".join(r_old.output.split())
+    r_bad = cli(*args, "--master", "10.0.0.2:1234", "--dry-run", ok=None)
+    assert r_bad.exit_code == 2 and "disagree" in r_bad.output
     assert ("batch 256 sequences per update: 16 GPUs x --update-freq 1 x micro-batches of up to 8192 tokens "
             "(--max-tokens: 16 x 512-token blocks") in text and "up to 131072 tokens per update" in text
     cmd = shlex.split(next(ln for ln in r.output.splitlines() if "xling.xlmplug.train" in ln))

@@ -52,7 +52,7 @@ def test_bf16_autocast_trains_within_2_points_of_fp32(tiny_model, tmp_path):  # 
 
 
 def test_two_process_gloo_run_matches_one_process(tiny_model, tmp_path):  # noqa: F811
-    """`--gpus 2 --device cpu`: torchrun starts 2 gloo processes, each trains on half of every global batch
+    """`--cpu-procs 2 --device cpu`: torchrun starts 2 gloo processes, each trains on half of every global batch
     of 16. Tolerance: the two runs differ only in the dropout masks drawn and in the loss weighting of
     tagging (each process averages over its own words; DDP then averages the two means), i.e. like another
     seed's noise. Measured on this slice (seeds 1-3): |1 proc - 2 procs| dev en 0.11 / 0.04 / 0.05, test en
@@ -64,15 +64,34 @@ def test_two_process_gloo_run_matches_one_process(tiny_model, tmp_path):  # noqa
     args = ["eval", "xglue", "--model", tiny_model, "--data", SHARED / "xglue-real", *POS_SLICE, "--device", "cpu",
             "--bucket"]
     cli(*args, "--out", tmp_path / "one")
-    res = cli(*args, "--gpus", "2", "--micro-batch-size", "3", "--out", tmp_path / "two")
+    res = cli(*args, "--cpu-procs", "2", "--micro-batch-size", "3", "--out", tmp_path / "two")
     assert "Understanding score" in res.output
     one, two = _pos(tmp_path / "one"), _pos(tmp_path / "two")
     r = json.loads((tmp_path / "two" / "results.json").read_text())["tasks"]["pos"]
     assert r["world_size"] == 2 and set(r["micro_batch_size"].values()) == {3}
     assert abs(one["dev"]["en"] - two["dev"]["en"]) <= 1.5, (one, two)
     assert two["test"]["en"] > 40 and abs(one["test"]["en"] - two["test"]["en"]) <= 3.0, (one, two)
-    # the run's files are complete: re-running either is up to date
-    assert "up to date" in cli(*args, "--gpus", "2", "--out", tmp_path / "two").output
+    # the run's files are complete: re-running it is up to date, also under the old spelling of --cpu-procs
+    again = " ".join(cli(*args, "--gpus", "2", "--out", tmp_path / "two").output.split())
+    assert "up to date" in again and again.count("--gpus with --device cpu is deprecated: use --cpu-procs") == 1
+
+
+def test_gpus_means_gpus_per_node_as_in_pretrain(tiny_model, tmp_path):  # noqa: F811
+    """--gpus 2 on a machine without GPUs ran two CPU processes silently, where pretrain refuses; --nnodes is the
+    old spelling of --nodes."""
+    import torch
+
+    args = ["eval", "xglue", "--model", tiny_model, "--data", SHARED / "xglue-real", *POS_SLICE, "--out", tmp_path / "o"]
+    if torch.cuda.device_count() < 2:
+        r = cli(*args, "--gpus", "2", ok=None)
+        want = "use --cpu-procs 2 for CPU processes" if torch.cuda.device_count() == 0 else "GPU(s) are visible"
+        assert r.exit_code == 2 and want in " ".join(r.output.split()), r.output
+    r = cli(*args, "--nnodes", "2", ok=None)
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "--nnodes is deprecated: use --nodes" in text and "--nodes > 1 needs --master-addr" in text
+    r = cli(*args, "--nnodes", "2", "--nodes", "3", ok=None)
+    assert r.exit_code == 2 and "disagree" in r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_recipe_defaults_in_signature_and_zero_shot_default(tiny_model, tmp_path):  # noqa: F811

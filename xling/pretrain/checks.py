@@ -52,6 +52,7 @@ def check_data(opts: PretrainOptions) -> DataInfo:
             raise XlingError(f"language {lang!r} was not prepared (prepared: {', '.join(sorted(have))})",
                              file=man_path, fix="drop it from --langs or add it to `xling prep-data`")
     tasks = check_tasks(opts)
+    check_masking(opts, tasks.tasks)
     ratio = tasks.tlm_ratio
     if not 0.0 <= ratio <= 1.0:
         raise XlingError(f"--tlm-ratio must be within [0, 1], got {ratio}")
@@ -178,6 +179,17 @@ def check_tasks(opts: PretrainOptions) -> TaskChoice:
     return TaskChoice(tasks, weights, 0.0 if len(parallel) < len(tasks) else 1.0, parallel)
 
 
+def check_masking(opts: PretrainOptions, tasks: list[str]) -> None:
+    """--mask-span / --mask-whole-words need an objective whose examples are masked."""
+    from xling.xlmplug.objectives import OBJECTIVES
+
+    if (opts.mask_span_p or opts.mask_whole_words) and tasks and not any(OBJECTIVES[t].masks_input for t in tasks):
+        flag = "--mask-span" if opts.mask_span_p else "--mask-whole-words"
+        masked = ", ".join(n for n, o in OBJECTIVES.items() if o.masks_input)
+        raise XlingError(f"{flag} masks the masked objectives ({masked}), and --tasks {','.join(tasks)} has none",
+                         fix=f"add one of them to --tasks, or drop {flag}")
+
+
 def task_error(tasks: list[str], weights, known, error: ValueError) -> str:
     """The registry's complaint about ``--tasks/--task-weights``, said with the flags' names."""
     unknown = [t for t in tasks if t not in known]
@@ -210,7 +222,8 @@ def check_devices(opts: PretrainOptions) -> None:
             raise XlingError(f"--gpus {opts.gpus} asked for, but {n} GPU(s) are visible",
                              fix="lower --gpus, or check CUDA_VISIBLE_DEVICES / nvidia-smi")
     if opts.nodes > 1 and not opts.master:
-        raise XlingError("--nodes > 1 needs --master ADDR[:PORT] (the address of node rank 0)")
+        raise XlingError("--nodes > 1 needs --master-addr", fix="the address of the node run with --node-rank 0 "
+                                                                  "(and --master-port, a free port there)")
     if not 0 <= opts.node_rank < opts.nodes:
         raise XlingError(f"--node-rank must be in [0, {opts.nodes}), got {opts.node_rank}")
     if opts.cpu_procs > 1 and opts.gpus:

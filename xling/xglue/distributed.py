@@ -5,7 +5,7 @@ global batch (:mod:`xling.xglue.batching`). Process 0 alone selects on the dev s
 writes; the others wait for the next epoch or seed.
 
 ``xling eval xglue --gpus N`` launches N processes on this machine (``--standalone`` rendezvous).
-Several machines: run the same command on each with ``--nnodes M --node-rank K --master-addr HOST``
+Several machines: run the same command on each with ``--nodes M --node-rank K --master-addr HOST``
 (torchrun's static rendezvous); the output is written on node 0.
 """
 from __future__ import annotations

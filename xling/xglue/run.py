@@ -134,8 +134,9 @@ def _prepare(cfg: EvalConfig):
     specs = get_tasks(cfg.tasks)
     if any(s.family == "generate" for s in specs):
         cfg.gen.check()
-    if cfg.seeds < 1 or cfg.gpus < 1 or cfg.nnodes < 1:
-        raise XlingError("--seeds, --gpus and --nnodes must be at least 1")
+    for flag, value in (("--seeds", cfg.seeds), ("--gpus", cfg.gpus), ("--nodes", cfg.nnodes)):
+        if value < 1:
+            raise XlingError(f"{flag} must be at least 1, got {value}", fix=f"give {flag} 1 or more")
     for spec in specs:
         cfg.task_ft(spec)  # recipe and values checked before anything is read
     sources = {spec.name: cfg.sources(spec) for spec in specs}
