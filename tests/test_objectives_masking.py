@@ -127,7 +127,8 @@ def test_pretrain_with_spans_and_whole_words(data_dir, tmp_path):
     (["--mask-span", "poisson:p=0.2"], "--mask-span"),
     (["--mask-span", "geometric:p=1.5"], "--mask-span"),
     (["--mask-span", "geometric:q=0.2"], "--mask-span"),
-], ids=["xdae-span", "xdae-words", "kind", "p", "key"])
+    (["--tasks", "xlco", "--mask-whole-words"], "--mask-whole-words"),
+], ids=["xdae-span", "xdae-words", "kind", "p", "key", "nothing-masked"])
 def test_bad_masking_flags_exit_2(data_dir, tmp_path, flags, names):
     r = cli(*tiny(data_dir, tmp_path / "bad", *flags, "--dry-run"), ok=False)
     assert r.exit_code == 2, r.output

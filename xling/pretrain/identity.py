@@ -38,7 +38,8 @@ NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", 
 FOLLOWS_LENGTH = {"--total-num-update", "--warmup-updates"}  # derived from --max-updates unless --total-updates
 DATA_FLAGS = {"--langs", "--pairs"}
 OBJECTIVE_FLAGS = {"--task", "--criterion", "--objectives", "--objective-weights", "--tlm-ratio", "--lang-embeddings",
-                   "--mask-span-p", "--max-span-len", "--mask-whole-words", "--label-smoothing", "--mask", "--mask-length", "--replace-length",
+                   "--mask-span-p", "--max-span-len", "--mask-whole-words", "--rtd-weight", "--rtd-temperature",
+                   "--rtd-generator-width", "--rtd-generator-layers", "--rtd-generator-heads", "--label-smoothing", "--mask", "--mask-length", "--replace-length",
                    "--poisson-lambda", "--mask-random", "--permute-sentences", "--insert", "--rotate",
                    "--word-shuffle", "--word-dropout", "--word-blank"}
 MODEL_PREFIXES = ("--arch", "--encoder-", "--decoder-", "--max-positions", "--activation-fn",
