@@ -149,6 +149,9 @@ def _train_spm(cfg: VocabConfig, sample_file: Path, prefix: Path, n_lines: int) 
                 f"that --character-coverage {cfg.character_coverage} keeps",
                 fix=f"use --vocab-size above {m.group(2)}, or lower --character-coverage (byte fallback covers "
                     "the rest)") from None
+        if "input_sentence_size() > 100" in msg:
+            raise XlingError(f"SentencePiece needs more than 100 sampled sentences; the inputs gave {n_lines}",
+                             fix="give more text (or raise --max-sentences)") from None
         if disk_full(prefix):  # SentencePiece reports a failed write as "INTERNAL"
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
         raise XlingError(f"SentencePiece training failed: {msg.strip().splitlines()[-1] if msg.strip() else msg}",

@@ -9,6 +9,7 @@ resumes from its last checkpoint (:mod:`.stream`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -155,8 +156,32 @@ def _check_out(cfg: DataConfig, out: Path, vocab_id: dict, manifest_path: Path) 
                     fix="choose a new --out, or pass --force to rebuild everything with this vocabulary")
             manifest = None
     if manifest is None or cfg.force:
-        manifest = {"kind": "xling-data-part" if cfg.shard else "xling-data", "mono": {}, "para": {}}
+        old = manifest if manifest_path.exists() else None
+        if old is None and manifest_path.exists():  # another vocabulary's manifest, dropped above
+            with contextlib.suppress(OSError, ValueError):
+                old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = {"kind": "xling-data-part" if cfg.shard else "xling-data", "mono": {}, "para": {},
+                    "_replaced": _listed_files(old)}
     return manifest
+
+
+def _listed_files(manifest: Optional[dict]) -> list[str]:
+    """The data files a manifest lists (xling wrote them): its corpora's binaries and alignments."""
+    if not isinstance(manifest, dict):
+        return []
+    return sorted({f for sec in ("mono", "para") for e in (manifest.get(sec) or {}).values()
+                   if isinstance(e, dict) for f in e.get("files", []) if isinstance(f, str)})
+
+
+def _remove_stale(out: Path, manifest: dict) -> None:
+    """After a rebuild (``--force``, a new vocabulary): remove the files of the replaced manifest that this run
+    no longer writes (a language dropped from the command, encoded with the old vocabulary)."""
+    keep = set(_listed_files(manifest))
+    root = out.resolve()
+    for f in manifest.pop("_replaced", []):
+        p = (out / f)
+        if f not in keep and root in p.resolve().parents and (p.is_file() or p.is_symlink()):
+            p.unlink()
 
 
 def _copy_if_changed(src: Path, dst: Path, digest: str) -> None:
@@ -340,6 +365,7 @@ def prepare_data(cfg: DataConfig, progress: Optional[Progress] = None) -> DataRe
             run.corpus(c, forced if forced is not None and len(forced) else None)
     finally:
         run.close()
+    _remove_stale(out, manifest)
     finish(manifest)
     write_json_atomic(manifest_path, manifest)
     if shards and not cfg.shard:
