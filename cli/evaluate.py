@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from xling.cli._common import console, guarded, progress, renamed
+from xling.cli._ranges import in_range
 from xling.xglue.tag_pooling import DEFAULT as WORD_POOLING
 
 eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
@@ -76,7 +77,9 @@ def xglue(
                                     "a dev set trained on is never scored)."),
     balance_langs: bool = typer.Option(False, "--balance-langs", help="Multi-source: repeat the smaller sources' "
                                        "examples so that every language is seen equally often per epoch."),
-    seeds: int = typer.Option(1, help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
+    seeds: int = typer.Option(1, callback=in_range("--seeds", 1, 100, fix="e.g. --seeds 3 (each seed is a whole "
+                                                   "fine-tuning run)"),
+                              help="Fine-tuning runs with seeds 1..N; mean ± std is reported."),
     out: Path = typer.Option(Path("xglue-out"), "--out", "-o", help="Output directory: one folder per task "
                              "(other tasks' results there are kept and aggregated)."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out that xling did not write "
