@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from xling.cli._common import console, err_console, guarded, progress
+from xling.cli._ranges import in_range
 
 align_app = typer.Typer(help="Word-align parallel text (eflomal, symmetrized), or score alignments.",
                         invoke_without_command=True, no_args_is_help=False)
@@ -31,7 +32,8 @@ def align(ctx: typer.Context,
                                         "text) links always index the input's own space-separated tokens: finer "
                                         "words are aligned, each direction's links mapped back, then symmetrized."),
           lowercase: bool = typer.Option(True, "--lowercase/--keep-case", help="Lowercase before aligning."),
-          model: int = typer.Option(3, "--model", help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
+          model: int = typer.Option(3, "--model", callback=in_range("--model", 1, 3, fix="1 (IBM1), 2 (+HMM) or "
+                                    "3 (+fertility)"), help="eflomal model: 1 IBM1, 2 +HMM, 3 +fertility."),
           fast: bool = typer.Option(False, "--fast", help="Preset: --length 0.5 (at least 4 iterations), 1 sampler per "
                                  "direction: about 2/3 of the default's sampling time at 100k pairs, somewhat higher "
                                  "AER (default: --length 0.75, at least 8 iterations, 1 sampler)."),
@@ -48,7 +50,7 @@ def align(ctx: typer.Context,
                                                 "(written by --save-priors or `eflomal-makepriors`)."),
           save_priors: Optional[Path] = typer.Option(None, "--save-priors", help="Also write eflomal priors "
                                                      "learnt from this run, for --priors on later runs."),
-          seed: int = typer.Option(1, "--seed", help="Seed of eflomal's samplers: the same input, options and seed "
+          seed: int = typer.Option(1, "--seed", callback=in_range("--seed", 0, 2 ** 63 - 1, fix="e.g. --seed 1"), help="Seed of eflomal's samplers: the same input, options and seed "
                                    "give the same links."),
           force: bool = typer.Option(False, "--force", help="Re-run even if --out is up to date; replace a --out "
                                      "that xling did not write."),

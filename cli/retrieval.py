@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from xling.cli._common import console, guarded, progress
+from xling.cli._ranges import in_range
 from xling.errors import XlingError
 
 
@@ -46,7 +47,8 @@ def retrieval(
     margin_k: int = typer.Option(4, min=1, help="Neighbours averaged by the margin's denominator."),
     batch_size: int = typer.Option(64, min=1, help="Sentences per forward pass."),
     max_length: int = typer.Option(0, help="Pieces per sentence with <s> and </s>; 0 = the model's maximum."),
-    max_sentences: Optional[int] = typer.Option(None, help="Only the first N pairs of each bitext (quick runs; "
+    max_sentences: Optional[int] = typer.Option(None, callback=in_range("--max-sentences", 1, fix="leave it out for "
+                                                "all pairs, or e.g. --max-sentences 200"), help="Only the first N pairs of each bitext (quick runs; "
                                                 "not official numbers)."),
     device: str = typer.Option("auto", help="auto (cuda when available), cpu, cuda or cuda:N."),
     out: Path = typer.Option(Path("retrieval-out"), "--out", "-o", help="Output directory."),

@@ -49,6 +49,10 @@ def parse_layers(spec: str, top: int) -> list[int]:
         layers = [int(x) for x in spec.split(",") if x.strip()]
     except ValueError:
         raise XlingError(f"--layer {spec!r} is not a layer number", fix="--layer N, N,M, last or all") from None
+    bad = [x for x in layers if not -(top + 1) <= x <= top]
+    if bad:  # (named as given: -20 is not reported as the -7 it would count to)
+        raise XlingError(f"--layer {bad[0]} does not exist: the model has layers 0 (embeddings) to {top}",
+                         fix=f"--layer 0..{top}, or -1..-{top + 1} counting back from the last (or last, all)")
     return [top + 1 + x if x < 0 else x for x in layers]  # -1: the last layer, as in Python
 
 
