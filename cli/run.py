@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from typer._click.core import Context
@@ -128,6 +128,28 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (each stage's state) and the commands "
                                  "that would run; run nothing."),
     status: bool = typer.Option(False, "--status", help="Show each stage's state and exit."),
+    executor: str = typer.Option("local", help="local (here, stage after stage) or slurm (one sbatch job per "
+                                 "stage, held until the stages it needs ended well; --dry-run prints the files)."),
+    wait: bool = typer.Option(False, "--wait", help="slurm: wait until the submitted jobs have ended, then show "
+                              "the states (exit 2 when a stage failed)."),
+    partition: Optional[str] = typer.Option(None, help="slurm: partition (-p)."),
+    account: Optional[str] = typer.Option(None, help="slurm: account (-A)."),
+    qos: Optional[str] = typer.Option(None, help="slurm: quality of service."),
+    time_limit: Optional[str] = typer.Option(None, "--time", help="slurm: time limit of each job (e.g. 1-00:00:00)."),
+    nodes: int = typer.Option(1, min=1, help="slurm: nodes of the pretraining job (one task per node launches "
+                              "its GPUs' processes)."),
+    gpus_per_node: int = typer.Option(0, min=0, help="slurm: GPUs per node of the pretraining job (other stages: "
+                                      "at most 1)."),
+    cpus_per_task: Optional[int] = typer.Option(None, min=1, help="slurm: CPUs per task."),
+    mem: Optional[str] = typer.Option(None, help="slurm: memory per node (e.g. 64G)."),
+    constraint: Optional[str] = typer.Option(None, help="slurm: node features (-C)."),
+    sbatch_line: Optional[List[str]] = typer.Option(None, "--sbatch", help="slurm: one more #SBATCH line's "
+                                                    "option, e.g. --sbatch=--exclusive (repeat)."),
+    signal_seconds: int = typer.Option(120, min=1, help="slurm: SIGUSR1 this many seconds before a time limit "
+                                       "(pretraining saves, the job is requeued and resumes)."),
+    only: Optional[str] = typer.Option(None, "--only", hidden=True, help="Inside a SLURM job: run this stage."),
+    part: Optional[str] = typer.Option(None, "--part", hidden=True, help="Inside a SLURM job: checkpoint k of a "
+                                       "checkpoint stage, or final."),
 ):
     """Run an experiment's stages in order: what is not finished runs (each command also skips and resumes its
     own finished work); a failed stage stops the stages that need it (exit 2)."""
@@ -135,7 +157,28 @@ def run(
     from xling.experiment.local import run as run_local
 
     exp, steps = _load(experiment, out_dir)
+    if only is not None:
+        from xling.experiment.local import Requeued, run_only
+
+        if only not in exp.stages:
+            raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
+        try:
+            rc = run_only(exp, steps, only, part)
+        except Requeued:
+            return
+        if rc:
+            raise typer.Exit(rc)
+        return
+    if executor not in ("local", "slurm"):
+        raise XlingError(f"--executor {executor!r}", fix="use local or slurm")
     states = P.states(exp, steps)
+    if executor == "slurm" and not status:
+        from xling.experiment.slurm import SlurmOptions
+
+        opts = SlurmOptions(partition=partition, account=account, qos=qos, time=time_limit, nodes=nodes,
+                            gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem, constraint=constraint,
+                            extra=list(sbatch_line or []), signal_seconds=signal_seconds)
+        return _slurm(exp, steps, states, opts, dry_run, wait)
     if status or dry_run:
         console.print(status_table(exp, steps, states))
         if dry_run:
@@ -178,3 +221,59 @@ def run(
                          file=outcome[failed[0]]["log"],
                          fix="fix the stage's options in the experiment file and run again: finished stages are "
                              "skipped")
+
+
+def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool) -> None:
+    import time
+
+    from xling.experiment import plan as P
+    from xling.experiment import slurm
+
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd())
+    if dry_run:
+        console.print(status_table(exp, steps, states))
+        for j in job_list:
+            f = exp.dir / "slurm" / f"{j.name}.sbatch"
+            dep = f" --dependency=afterok:<{'> <'.join(j.after)}>" if j.after else ""
+            console.print(f"[bold]sbatch{dep} {f}[/]", highlight=False, soft_wrap=True)
+            console.print(escape(j.script), highlight=False, soft_wrap=True)
+        if not job_list:
+            console.print("every stage is done: nothing to submit", highlight=False)
+        return
+    if not job_list:
+        console.print(status_table(exp, steps, states))
+        return
+    ids = slurm.submit(exp, job_list)
+    t = Table(title=f"experiment {exp.name}: submitted to SLURM")
+    for col in ("stage", "job", "id", "after"):
+        t.add_column(col)
+    for j in job_list:
+        t.add_row(j.stage, j.name + (f" (array of {j.array})" if j.array else ""), ids[j.name],
+                  ",".join(ids[a] for a in j.after) or "-")
+    console.print(t)
+    if not wait:
+        return
+    import subprocess
+
+    while True:
+        q = subprocess.run(["squeue", "-h", "-o", "%i %T %r", "-j", ",".join(ids.values())], capture_output=True,
+                           text=True)
+        lines = [ln for ln in q.stdout.splitlines() if ln.strip()]
+        if not lines:
+            break
+        if all("DependencyNeverSatisfied" in ln for ln in lines):  # held behind a failed stage: cancel them
+            subprocess.run(["scancel", *[ln.split()[0] for ln in lines]], capture_output=True)
+            break
+        time.sleep(2)
+    states = P.states(exp, steps)
+    console.print(status_table(exp, steps, states))
+    for t in checkpoint_tables(exp):
+        console.print(t)
+    failed = [n for n, st in states.items() if st["state"] == "failed"]
+    if failed:
+        raise XlingError(f"stage {', '.join(failed)} failed: {states[failed[0]].get('error')}",
+                         file=states[failed[0]].get("log"), fix="fix it and run again: finished stages are skipped")
+    left = [n for n, st in states.items() if st["state"] != "done"]
+    if left:
+        raise XlingError(f"stages not done after the jobs ended: {', '.join(left)}", file=exp.dir / "logs",
+                         fix="see the stages' SLURM logs there")

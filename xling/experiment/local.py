@@ -1,11 +1,14 @@
 """Run an experiment's plan on this machine: stage after stage, each step one process whose output goes to
 ``DIR/logs/STAGE.log``; a stage that is done is skipped without starting anything, a failed one stops the stages
-that need it (the others go on).
+that need it (the others go on). :func:`run_only` runs one stage (or one part of a checkpoint stage) inside a
+SLURM job (:mod:`xling.experiment.slurm`).
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -29,14 +32,14 @@ def error_of(log: Path, rc: int) -> str:
     return lines[-1] if lines else f"exit code {rc}"
 
 
-def run_step(step: P.Step, log: Path) -> int:
+def run_step(step: P.Step, log: Path, argv: list[str] | None = None) -> int:
     """One step, its output appended to ``log``; Ctrl-C or SIGTERM here stops it the same way (it saves and
     says so) and is raised again once it has ended."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"$ {step.display()}\n")
         fh.flush()
-        proc = subprocess.Popen(step.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv or step.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             return proc.wait()
         except KeyboardInterrupt:
@@ -89,3 +92,54 @@ def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Even
         outcome[name] = {"state": "done", "seconds": seconds, "log": str(log)}
         on_event(name, "done", outcome[name])
     return outcome
+
+
+class Requeued(Exception):
+    """The job was asked to stop (SIGUSR1: a time limit or preemption ahead) and has been requeued."""
+
+
+def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: str | None = None) -> int:
+    """One stage inside a SLURM job (its dependencies are SLURM's): all its steps, or ``part`` k (checkpoint k's
+    steps) or ``final`` (the table and the stage's marker) of a checkpoint stage. On SIGUSR1 the running step is
+    left to stop (pretraining saves checkpoint_last.pt) and the job is requeued. Only node 0 writes markers."""
+    from xling.experiment.slurm import node_flags
+
+    todo = steps[name]
+    if part is not None:
+        ups = sorted({s.update for s in todo if s.update is not None})
+        todo = [s for s in todo if s.update is None] if part == "final" else \
+            [s for s in todo if s.update == ups[int(part)]]
+    stop = {"asked": False}
+
+    def on_usr1(signum, frame):
+        stop["asked"] = True  # the step got the signal too (SLURM signals every process of the job step)
+
+    signal.signal(signal.SIGUSR1, on_usr1)
+    log = exp.dir / "logs" / (f"{name}.part{part}.log" if part not in (None, "final") else f"{name}.log")
+    rank0 = os.environ.get("SLURM_NODEID", "0") == "0"
+    t0 = time.perf_counter()
+    rc = 0
+    for step in todo:
+        argv = list(step.argv)
+        extra = node_flags(exp.stages[name].command, dict(os.environ))
+        if extra:
+            cut = argv.index("--") if "--" in argv else len(argv)
+            argv = argv[:cut] + extra + argv[cut:]
+        rc = run_step(step, log, argv)
+        if stop["asked"]:
+            job = os.environ.get("SLURM_ARRAY_JOB_ID") and \
+                f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}" or os.environ.get("SLURM_JOB_ID")
+            if rank0 and job:
+                print(f"xling: SIGUSR1: stage {name} stopped (exit {rc}); requeueing job {job}", file=sys.stderr,
+                      flush=True)
+                subprocess.run(["scontrol", "requeue", job], check=False)
+            raise Requeued(name)
+        if rc:
+            break
+    if rc:
+        if rank0:
+            P.failed(exp, name, steps[name], rc, error_of(log, rc), log)
+        return rc
+    if rank0 and (part is None or part == "final"):
+        P.finished(exp, name, steps[name], time.perf_counter() - t0)
+    return 0

@@ -1,0 +1,102 @@
+"""``xling run --executor slurm`` on a real one-node SLURM started here (tests/slurm_local.py; skipped with the
+reason where it cannot start): the example experiment through sbatch jobs held by afterok dependencies, a
+pretraining job sent SIGUSR1 requeues and finishes with the curve of an uninterrupted run."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SHARED, cli, shared_path
+from test_experiment import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    import slurm_local
+
+    try:
+        env, stop = slurm_local.start(tmp_path_factory.mktemp("slurm"))
+    except RuntimeError as e:
+        pytest.skip(f"no local SLURM: {e}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = env["SLURM_CONF"]
+    yield env
+    stop()
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture
+def shared_env(monkeypatch):
+    shared_path("tatoeba")
+    shared_path("xglue-real", "POS")
+    monkeypatch.setenv("XLING_SHARED_DATA", str(SHARED))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_example_experiment_on_slurm(slurm, shared_env, tmp_path):
+    d = tmp_path / "exp"
+    plan = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm", "--dry-run", "--time", "00:30:00").output
+    assert "#SBATCH --array=0-1" in plan and "--dependency=afterok:<pretrain>" in plan
+    assert "#SBATCH --cpus-per-task=2" in plan and "#SBATCH --time=00:30:00" in plan and not d.exists()
+    res = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm", "--wait")
+    assert "submitted to SLURM" in res.output and res.output.count(" done ") >= 5, res.output
+    deps = (d / "slurm" / "data.sbatch").read_text()
+    assert "--only data" in deps
+    rep = json.loads((d / "eval_pos" / "checkpoints.json").read_text())
+    assert {(r["update"], r["lang"]) for r in rep["rows"]} == {(u, lg) for u in (10, 20) for lg in ("en", "de", "fr")}
+    logs = sorted(p.name for p in (d / "logs").glob("*.slurm-*.log"))
+    assert len(logs) == 7, logs  # vocab, align, data, pretrain, 2 array tasks, the table
+    assert json.loads((d / "pretrain" / "pretrain.json").read_text())["num_updates"] == 20
+    again = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm")
+    assert "submitted" not in again.output and again.output.count(" done ") >= 5
+
+
+def _squeue(ids: list[str]) -> list[str]:
+    return subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True,
+                          text=True).stdout.split("\n")
+
+
+def test_usr1_requeues_and_resumes_to_the_uninterrupted_curve(slurm, shared_env, data_dir, tmp_path):
+    opts = {"data": str(data_dir), "preset": "tiny", "max_updates": 200, "log_interval": 20, "save_interval": 0}
+    exp = tmp_path / "p.yaml"
+    exp.write_text(yaml.safe_dump({"name": "stop", "stages": {"pretrain": {"command": "pretrain", "options": opts}}}))
+    d = tmp_path / "exp"
+    out = cli("run", exp, "--dir", d, "--executor", "slurm").output
+    job = re.search(r"pretrain\s+│\s+pretrain\s+│\s+(\d+)", out).group(1)
+    log = d / "pretrain" / "train.log"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait for a few updates
+        text = log.read_text() if log.exists() else ""
+        ups = [int(m) for m in re.findall(r'"num_updates": "?(\d+)', text)]
+        if ups and max(ups) >= 40:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the job did not train: {_squeue([job])}")
+    subprocess.run(["scancel", "--signal=USR1", job], check=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and any(ln.strip() for ln in _squeue([job])):
+        if any("PENDING" in ln for ln in _squeue([job])):  # requeued: SLURM holds it 2 minutes; not a test's
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        time.sleep(1)
+    slurm_log = "".join(p.read_text() for p in (d / "logs").glob("pretrain.slurm-*.log"))
+    assert f"requeueing job {job}" in slurm_log, slurm_log[-3000:]
+    run = json.loads((d / "pretrain" / "pretrain.json").read_text())
+    assert run["num_updates"] == 200 and len(run["launches"]) >= 2 and run["launches"][1]["from_update"] > 0
+    status = cli("run", exp, "--dir", d, "--status").output
+    assert " done " in status
+    ref = tmp_path / "ref"
+    cli("pretrain", *[x for k, v in opts.items() for x in (f"--{k.replace('_', '-')}", str(v))], "--out", ref)
+    a, b = run["curve"], json.loads((ref / "pretrain.json").read_text())["curve"]
+    assert [c["num_updates"] for c in a] == [c["num_updates"] for c in b]
+    assert [c["loss"] for c in a] == pytest.approx([c["loss"] for c in b], abs=0.02)

@@ -1,0 +1,137 @@
+"""Run an experiment on SLURM with plain sbatch files (``xling run --executor slurm``; ``--dry-run`` prints them).
+
+One job per stage that is not done, submitted in order, each held until the jobs of the stages it needs ended
+well (``--dependency=afterok:...``); a job runs ``xling run EXPERIMENT --dir DIR --only STAGE`` on its node, so a
+stage does exactly what it does locally and leaves the same marker. A checkpoint evaluation fans out as a job
+array (task k: checkpoint k, ``--part k``) followed by a job that writes the table (``--part final``). A
+pretraining stage with ``nodes`` > 1 runs one task per node: each launches its node's processes (one per GPU,
+or ``cpu_procs``) with ``--nodes``, ``--node-rank`` from ``SLURM_NODEID`` and ``--master`` the job's first node.
+
+Time limits and preemption: jobs get ``--signal=USR1@SECONDS`` and ``--requeue``; xling's pretraining stops on
+SIGUSR1 after its update with checkpoint_last.pt saved, and the stage's ``xling run --only`` then asks SLURM to
+requeue the job (``scontrol requeue``), whose next start resumes. Output: ``DIR/logs/STAGE.slurm-%j.log``
+(array tasks ``%A_%a``), appended over requeues.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from xling.errors import XlingError
+from xling.experiment import plan as P
+from xling.experiment.spec import Experiment
+
+
+@dataclass
+class SlurmOptions:
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time: Optional[str] = None  # e.g. 1-00:00:00
+    nodes: int = 1  # of the pretraining job
+    gpus_per_node: int = 0
+    cpus_per_task: Optional[int] = None
+    mem: Optional[str] = None
+    constraint: Optional[str] = None
+    extra: list[str] = field(default_factory=list)  # more #SBATCH lines ("--exclusive", "--mail-type=END")
+    signal_seconds: int = 120  # SIGUSR1 this long before the time limit
+
+
+@dataclass
+class Job:
+    stage: str
+    name: str  # file stem: STAGE, STAGE.array, STAGE.final
+    script: str
+    after: list[str]  # names of the jobs it waits for
+    array: Optional[int] = None  # number of array tasks
+
+
+def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1, tasks_per_node: int = 1,
+            gpus: int = 0, cpus: Optional[int] = None) -> list[str]:
+    lines = ["#!/bin/bash", f"#SBATCH --job-name=xling-{exp.name}-{job}", f"#SBATCH --output={log}",
+             "#SBATCH --open-mode=append", "#SBATCH --requeue", f"#SBATCH --signal=USR1@{o.signal_seconds}",
+             f"#SBATCH --nodes={nodes}", f"#SBATCH --ntasks-per-node={tasks_per_node}"]
+    for flag, v in (("partition", o.partition), ("account", o.account), ("qos", o.qos), ("time", o.time),
+                    ("cpus-per-task", o.cpus_per_task or cpus), ("mem", o.mem), ("constraint", o.constraint)):
+        if v is not None:
+            lines.append(f"#SBATCH --{flag}={v}")
+    if gpus:
+        lines.append(f"#SBATCH --gpus-per-node={gpus}")
+    lines += [f"#SBATCH {x}" if not x.startswith("#SBATCH") else x for x in o.extra]
+    return lines
+
+
+def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict], o: SlurmOptions,
+         cwd: Path) -> list[Job]:
+    """The jobs of every stage that is not done, in submission order."""
+    out: list[Job] = []
+    last: dict[str, str] = {}  # stage -> the job whose success means the stage is done
+    py = shlex.quote(sys.executable)
+    base = f"{py} -m xling.cli.main run {shlex.quote(str(exp.file.absolute()))} --dir {shlex.quote(str(exp.dir))}"
+    logs = exp.dir / "logs"
+    for name in exp.order():
+        if states[name]["state"] == "done":
+            continue
+        st = exp.stages[name]
+        deps = [last[d] for d in st.after if d in last]
+        body = [f"cd {shlex.quote(str(cwd))}", "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}"]
+        if st.checkpoints is not None:
+            n = sum(1 for s in steps[name] if s.update is not None) // 2
+            arr = _header(exp, o, f"{name}", str(logs / f"{name}.slurm-%A_%a.log"))
+            arr.insert(2, f"#SBATCH --array=0-{n - 1}")
+            out.append(Job(name, f"{name}.array", "\n".join(
+                arr + body + [f"srun {base} --only {name} --part $SLURM_ARRAY_TASK_ID"]) + "\n", deps, n))
+            fin = _header(exp, o, f"{name}-table", str(logs / f"{name}.slurm-%j.log"))
+            out.append(Job(name, f"{name}.final", "\n".join(fin + body + [f"srun {base} --only {name} --part final"])
+                           + "\n", [f"{name}.array"]))
+            last[name] = f"{name}.final"
+            continue
+        nodes = o.nodes if st.command == ["pretrain"] else 1
+        gpus = o.gpus_per_node if st.command == ["pretrain"] else min(o.gpus_per_node, 1)
+        procs = st.options.get("cpu_procs") if st.command == ["pretrain"] and not gpus else None
+        head = _header(exp, o, name, str(logs / f"{name}.slurm-%j.log"), nodes=nodes, gpus=gpus,
+                       cpus=procs if isinstance(procs, int) and procs > 1 else None)
+        out.append(Job(name, name, "\n".join(head + body + [f"srun {base} --only {name}"]) + "\n", deps))
+        last[name] = name
+    return out
+
+
+def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None) -> dict[str, str]:
+    """sbatch each job (its file under ``DIR/slurm/``), held on the jobs it waits for; ``{job name: job id}``."""
+    ids: dict[str, str] = {}
+    d = exp.dir / "slurm"
+    d.mkdir(parents=True, exist_ok=True)
+    (exp.dir / "logs").mkdir(parents=True, exist_ok=True)
+    for j in job_list:
+        f = d / f"{j.name}.sbatch"
+        f.write_text(j.script, encoding="utf-8")
+        cmd = ["sbatch", "--parsable"]
+        if j.after:
+            cmd.append("--dependency=afterok:" + ":".join(ids[a] for a in j.after))
+        cmd.append(str(f))
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        except FileNotFoundError:
+            raise XlingError("sbatch not found: this machine is not a SLURM login node", fix="run on a node with "
+                             "SLURM's commands, or use --executor local") from None
+        if r.returncode:
+            raise XlingError(f"sbatch refused the job of stage {j.stage}: {r.stderr.strip() or r.stdout.strip()}",
+                             file=f, fix="check the partition/account/qos/time options" +
+                             (f"; jobs already submitted: {', '.join(ids.values())}" if ids else ""))
+        ids[j.name] = r.stdout.strip().split(";")[0]
+    return ids
+
+
+def node_flags(stage_command: list[str], env: dict) -> list[str]:
+    """A multi-node pretraining task's ``--nodes``, ``--node-rank`` and ``--master`` from SLURM's variables."""
+    nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 1)
+    if stage_command != ["pretrain"] or nodes <= 1:
+        return []
+    first = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True,
+                           text=True, check=True).stdout.split()[0]
+    port = 20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000
+    return ["--nodes", str(nodes), "--node-rank", env.get("SLURM_NODEID", "0"), "--master", f"{first}:{port}"]
