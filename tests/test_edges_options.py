@@ -1,5 +1,6 @@
 """Option ranges declared with the option (cli._ranges.in_range): exit 2 while parsing, one message naming the
-flag, the value and the fix, nothing written; a negative --layer is named as given."""
+flag, the value and the fix, nothing written; a negative --layer is named as given; input messages name the
+line (a blank line in a retrieval bitext)."""
 from __future__ import annotations
 
 import pytest
@@ -37,3 +38,24 @@ def test_a_negative_layer_is_named_as_given(tmp_path, e5_dir):
             ok=None)
     assert r.exit_code == 2 and "--layer -20 does not exist" in r.output and "-1..-13" in r.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "b.txt").write_text("one\n\n")
+    r = cli("eval", "retrieval", "--model", e5_dir[0], "--bitext", bitext, "--out", tmp_path / "o", ok=None)
+    assert r.exit_code == 2 and "blank line in a bitext" in r.output and "b.txt:2" in r.output.replace("\n", "")
+    assert not (tmp_path / "o").exists()
+
+
+def test_prediction_files_name_the_line(tmp_path):
+    from tests.conftest import shared_path
+
+    gold = shared_path("xglue-real", "POS", "en.test")
+    (tmp_path / "POS").mkdir()
+    pred = tmp_path / "POS" / "en.prediction"
+    lines = [(ln.split() or [""])[-1] for ln in gold.read_text(encoding="utf-8").splitlines()]
+    lines[4] = "BOGUS"
+    pred.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    args = ["eval", "score", "--pred", tmp_path, "--gold", gold.parents[1], "--tasks", "pos"]
+    r = cli(*args, ok=None)
+    assert r.exit_code == 2 and "en.prediction:5: label(s) BOGUS" in r.output.replace("\n", "")
+    pred.write_bytes(b"NOUN\n\xff\n")
+    r = cli(*args, ok=None)
+    assert r.exit_code == 2 and "en.prediction:2: invalid UTF-8" in r.output.replace("\n", "")

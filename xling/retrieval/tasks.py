@@ -174,6 +174,13 @@ def parallel_bitext(pair: str, src_path: Path, tgt_path: Path) -> Bitext:
     if len(src) != len(tgt):
         raise XlingError(f"{src_path.name} has {len(src)} lines but {tgt_path.name} has {len(tgt)}", file=tgt_path,
                          fix="line i of the source file must be the translation of line i of the target file")
+    for path, lines in ((src_path, src), (tgt_path, tgt)):
+        blank = next((n for n, ln in enumerate(lines, 1) if not ln.strip()), None)
+        if blank is not None:  # an empty sentence would be embedded and scored as a translation like any other
+            more = sum(1 for ln in lines if not ln.strip()) - 1
+            raise XlingError("blank line in a bitext" + (f" ({more} more after it)" if more else ""), file=path,
+                             line=blank, fix="remove that pair from both files (line i of one file is the "
+                                             "translation of line i of the other)")
     return Bitext(pair, src, tgt, [(i, i) for i in range(len(src))], f"{h1[:16]}{h2[:16]}",
                   [str(src_path), str(tgt_path)])
 

@@ -24,8 +24,11 @@ def file_lines(path: Path) -> list[str]:
     try:
         with open(path, encoding="utf-8") as f:
             return f.readlines()
-    except UnicodeDecodeError as e:
-        raise XlingError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=path) from None
+    except UnicodeDecodeError:
+        from xling.io import read_lines
+
+        read_lines(path, allow_empty=True)  # raises naming the line and column of the first bad byte
+        raise
 
 
 # ---------------------------------------------------------------- tagging (NER, POS)

@@ -53,7 +53,7 @@ def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str, note
             raise XlingError(f"prediction has {npred} tag lines in {len(pred)} sentences, gold has {ng} words in "
                              f"{len(gold)} sentences{where}", file=pred_path,
                              fix="one tag a line, a blank line after each sentence, in the gold file's order")
-        _check(spec, [t for s in pred for t in s], pred_path)
+        _check(spec, [t for s in pred for t in s], pred_path, tags=True)
         if notes is not None:
             notes["padded"] = ng - npred
         return metric().score(gold, [p + ["O"] * (len(g) - len(p)) for g, p in zip(gold, pred)])
@@ -78,13 +78,20 @@ def score_file(spec: TaskSpec, gold_path: Path, pred_path: Path, lang: str, note
     return metric().score([r[-1].strip() for r in gold_rows], pred)
 
 
-def _check(spec: TaskSpec, labels, path):
+def _check(spec: TaskSpec, labels, path, tags: bool = False):
     if spec.labels is None:
         return
     bad = sorted(set(labels) - set(spec.labels))
     if bad:
-        shown = ", ".join(repr(b) if not b else b for b in bad[:10])
-        raise XlingError(f"label(s) {shown} outside the {spec.name} label set", file=path,
+        first = next(t for t in labels if t in set(bad))  # the one met first in the file: its line is named
+        line = None
+        for i, ln in enumerate(file_lines(path), 1):
+            fields = ln.split()
+            if (fields[-1] == first if tags else ln.strip() == first) if fields or not tags else False:
+                line = i
+                break
+        shown = ", ".join(repr(b) if not b else b for b in [first] + [b for b in bad if b != first][:9])
+        raise XlingError(f"label(s) {shown} outside the {spec.name} label set", file=path, line=line,
                          fix="allowed: " + " ".join(spec.labels))
 
 
