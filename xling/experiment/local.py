@@ -52,7 +52,16 @@ def run_step(step: P.Step, log: Path, argv: list[str] | None = None) -> int:
             raise
 
 
-def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Event] = None) -> dict[str, dict]:
+def _argv(exp: Experiment, step: P.Step, tensorboard: Optional[Path]) -> list[str]:
+    if tensorboard is None:
+        return step.argv
+    from xling.experiment.track import step_args
+
+    return step_args(step.argv, exp.stages[step.stage].command, tensorboard, step.stage)
+
+
+def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Event] = None,
+        tensorboard: Optional[Path] = None) -> dict[str, dict]:
     """Run what is not done, in order. Returns each stage's outcome: ``{"state": done|skipped|failed|blocked,
     "seconds", "error", "because"}``."""
     on_event = on_event or (lambda *a: None)
@@ -77,7 +86,7 @@ def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Even
         rc = 0
         for i, step in enumerate(steps[name]):
             on_event(name, "step", {"index": i, "step": step})
-            rc = run_step(step, log)
+            rc = run_step(step, log, _argv(exp, step, tensorboard))
             if rc:
                 break
         seconds = time.perf_counter() - t0
@@ -98,7 +107,8 @@ class Requeued(Exception):
     """The job was asked to stop (SIGUSR1: a time limit or preemption ahead) and has been requeued."""
 
 
-def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: str | None = None) -> int:
+def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: str | None = None,
+             tensorboard: Optional[Path] = None) -> int:
     """One stage inside a SLURM job (its dependencies are SLURM's): all its steps, or ``part`` k (checkpoint k's
     steps) or ``final`` (the table and the stage's marker) of a checkpoint stage. On SIGUSR1 the running step is
     left to stop (pretraining saves checkpoint_last.pt) and the job is requeued. Only node 0 writes markers."""
@@ -120,7 +130,7 @@ def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: s
     t0 = time.perf_counter()
     rc = 0
     for step in todo:
-        argv = list(step.argv)
+        argv = _argv(exp, step, tensorboard)
         extra = node_flags(exp.stages[name].command, dict(os.environ))
         if extra:
             cut = argv.index("--") if "--" in argv else len(argv)

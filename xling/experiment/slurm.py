@@ -66,12 +66,14 @@ def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1
 
 
 def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict], o: SlurmOptions,
-         cwd: Path) -> list[Job]:
+         cwd: Path, tensorboard: Optional[Path] = None) -> list[Job]:
     """The jobs of every stage that is not done, in submission order."""
     out: list[Job] = []
     last: dict[str, str] = {}  # stage -> the job whose success means the stage is done
     py = shlex.quote(sys.executable)
     base = f"{py} -m xling.cli.main run {shlex.quote(str(exp.file.absolute()))} --dir {shlex.quote(str(exp.dir))}"
+    if tensorboard is not None:
+        base += f" --tensorboard {shlex.quote(str(Path(tensorboard).absolute()))}"
     logs = exp.dir / "logs"
     for name in exp.order():
         if states[name]["state"] == "done":

@@ -31,7 +31,7 @@ NOT_IDENTITY = {"--max-update", "--log-interval", "--log-format", "--save-dir", 
                 "--distributed-world-size", "--ddp-backend", "--distributed-init-method", "--distributed-rank",
                 "--distributed-backend", "--device-id", "--distributed-no-spawn", "--num-workers",
                 "--disable-validation", "--finetune-from-model", "--fp16", "--bf16",
-                "--skip-invalid-size-inputs-valid-test",
+                "--skip-invalid-size-inputs-valid-test", "--tensorboard-logdir", "--wandb-project",
                 # how fast, not what: the same training compiled or eager, with or without padded LM-head rows
                 "--compile-layers", "--compile-mode", "--compile-loss", "--lm-head-pad", "--amp-bf16",
                 "--memory-efficient-bf16", "--memory-efficient-fp16"}
