@@ -61,3 +61,21 @@ def test_prep_vocab_on_a_full_disk(small_disk, tatoeba, tmp_path):
     src, tgt = _bitext(tatoeba, tmp_path, 1)
     _check(cli("prep-vocab", "-i", f"de={src}", "-i", f"en={tgt}", "--out", small_disk / "v", "--vocab-size", "600",
                ok=None), small_disk, "v")
+
+
+def test_prep_data_on_a_full_disk(small_disk, tatoeba, tmp_path):
+    """The corpus's work directory (its resume state) is removed with the failed step; the vocabulary copies
+    that fitted (complete files) stay for the re-run."""
+    src, tgt = _bitext(tatoeba, tmp_path, 3)
+    vocab = tmp_path / "v"
+    cli("prep-vocab", "-i", f"de={src}", "-i", f"en={tgt}", "--out", vocab, "--vocab-size", "600")
+    (small_disk / "fill").unlink()  # the vocabulary's copies fit, the data does not
+    res = cli("prep-data", "--vocab", vocab, "--out", small_disk / "d", "--para", f"de-en={src},{tgt}",
+              "--valid-size", "30", ok=None)
+    (small_disk / "fill").write_bytes(b"")
+    leftover = sorted(p.name for p in (small_disk / "d").iterdir())
+    assert leftover == ["dict.txt", "spm.model"], leftover
+    for p in (small_disk / "d").iterdir():
+        p.unlink()
+    (small_disk / "d").rmdir()
+    _check(res, small_disk, "d/para")

@@ -10,6 +10,7 @@ resumes from its last checkpoint (:mod:`.stream`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from xling.corpus.stream import Workers, load_state, release_free_heap, run_stre
 from xling.corpus.textenc import TextEncoder
 from xling.errors import XlingError
 from xling.io import sha256_file, sha256_text, write_json_atomic
+from xling.outputs import FULL_DISK, disk_full
 
 Progress = Callable[[str, str, int, int], None]
 
@@ -203,6 +205,17 @@ class _Run:
         self.done, self.skipped, self.resumed = [], [], []
 
     def corpus(self, c: Corpus, forced: Optional[np.ndarray] = None) -> None:
+        """Build one corpus; a full disk removes its work directory (resume state it could not complete) and
+        is reported naming the data folder the corpus was written to."""
+        try:
+            self._corpus(c, forced)
+        except OSError as e:
+            if e.errno not in FULL_DISK and not disk_full(self.out):  # (numpy's short writes carry no errno)
+                raise
+            shutil.rmtree(self.out / _work_name(c.section, c.key, self.cfg.shard), ignore_errors=True)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.out / c.section)) from None
+
+    def _corpus(self, c: Corpus, forced: Optional[np.ndarray] = None) -> None:
         cfg, out, section = self.cfg, self.out, c.section
         outputs = _outputs(c, self.shards, cfg.shard)
         files = [f for prefs in outputs.values() for p in prefs for f in (f"{p}.bin", f"{p}.idx", f"{p}.txt")]
