@@ -39,3 +39,16 @@ def test_failed_prep_vocab_leaves_no_empty_out(tatoeba, tmp_path):
     r = cli("prep-vocab", "-i", f"de={de}", "-i", f"en={en}", "--out", tmp_path / "v", "--vocab-size", "90000",
             ok=None)
     assert r.exit_code == 2 and "--vocab-size" in r.output and not (tmp_path / "v").exists()
+
+
+def test_a_part_with_another_vocabulary_is_refused(tatoeba, tmp_path):
+    de, en = _small(tatoeba, tmp_path, "de")
+    v1, v2, data = tmp_path / "v1", tmp_path / "v2", tmp_path / "d"
+    for v, size in ((v1, "500"), (v2, "400")):
+        cli("prep-vocab", "-i", f"de={de}", "-i", f"en={en}", "--out", v, "--vocab-size", size)
+    para = ["--para", f"de-en={de},{en}", "--valid-size", "20", "--out", data]
+    cli("prep-data", "--vocab", v1, *para, "--shard", "0/2")
+    spm = (data / "spm.model").read_bytes()
+    r = cli("prep-data", "--vocab", v2, *para, "--shard", "1/2", ok=None)
+    assert r.exit_code == 2 and "part0.json" in r.output and "another vocabulary" in r.output
+    assert (data / "spm.model").read_bytes() == spm and not (data / "parts" / "part1.json").exists()

@@ -140,6 +140,13 @@ def _check_out(cfg: DataConfig, out: Path, vocab_id: dict, manifest_path: Path) 
     if (out / "stats.json").exists() and not (out / "manifest.json").exists():
         raise XlingError("output directory holds a vocabulary (stats.json), not a dataset", file=out,
                          fix="choose another --out for the data")
+    for other in sorted(out.glob("parts/part*.json")) if cfg.shard else []:  # the other machines' parts
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            theirs = json.loads(other.read_text(encoding="utf-8"))["vocab"]["spm_sha256"]
+            if other != manifest_path and theirs != vocab_id["spm_sha256"]:
+                raise XlingError(f"{other.name} in this folder was prepared with another vocabulary; --merge would "
+                                 "refuse the parts, and this part would replace the folder's spm.model and dict.txt",
+                                 file=other, fix="prepare every part with the same --vocab, or choose another --out")
     manifest = None
     if manifest_path.exists():
         try:
