@@ -50,8 +50,9 @@ def align(ctx: typer.Context,
                                                 "(written by --save-priors or `eflomal-makepriors`)."),
           save_priors: Optional[Path] = typer.Option(None, "--save-priors", help="Also write eflomal priors "
                                                      "learnt from this run, for --priors on later runs."),
-          seed: int = typer.Option(1, "--seed", callback=in_range("--seed", 0, 2 ** 63 - 1, fix="e.g. --seed 1"), help="Seed of eflomal's samplers: the same input, options and seed "
-                                   "give the same links."),
+          seed: int = typer.Option(1, "--seed", callback=in_range("--seed", 0, 2 ** 63 - 1, fix="e.g. --seed 1"),
+                                   help="Seed of eflomal's samplers: the same input, options and seed give the "
+                                        "same links."),
           force: bool = typer.Option(False, "--force", help="Re-run even if --out is up to date; replace a --out "
                                      "that xling did not write."),
           ):

@@ -18,13 +18,17 @@ def compare(
                                         "evaluated on (their --data)."),
     split: str = typer.Option("test", help="eval xglue runs: dev or test."),
     layer_a: Optional[int] = typer.Option(None, callback=in_range("--layer-a", 0, fix="a layer the run reports, "
-                                          "e.g. --layer-a 12"), help="eval retrieval: layer of A (default: its reported layer)."),
+                                                                  "e.g. --layer-a 12"),
+                                          help="eval retrieval: layer of A (default: its reported layer)."),
     layer_b: Optional[int] = typer.Option(None, callback=in_range("--layer-b", 0, fix="a layer the run reports, "
-                                          "e.g. --layer-b 12"), help="eval retrieval: layer of B (default: its reported layer)."),
-    samples: int = typer.Option(1000, callback=in_range("--samples", 1, fix="e.g. --samples 1000"), help="Bootstrap samples."),
+                                                                  "e.g. --layer-b 12"),
+                                          help="eval retrieval: layer of B (default: its reported layer)."),
+    samples: int = typer.Option(1000, callback=in_range("--samples", 1, fix="e.g. --samples 1000"),
+                                help="Bootstrap samples."),
     seed: int = typer.Option(12345, help="Seed of the resampling (sacrebleu's default)."),
     alpha: float = typer.Option(0.05, callback=in_range("--alpha", 0, 1, open_low=True, open_high=True,
-                                                        fix="a significance level such as --alpha 0.05"), help="Significance level marked in the table (p < alpha)."),
+                                                        fix="a significance level such as --alpha 0.05"),
+                                help="Significance level marked in the table (p < alpha)."),
     out: Path = typer.Option(Path("compare.json"), "--out", "-o", help="Write the comparison here (JSON)."),
     force: bool = typer.Option(False, "--force", help="Replace an --out file that xling did not write."),
 ):

@@ -48,8 +48,9 @@ def retrieval(
     batch_size: int = typer.Option(64, min=1, help="Sentences per forward pass."),
     max_length: int = typer.Option(0, help="Pieces per sentence with <s> and </s>; 0 = the model's maximum."),
     max_sentences: Optional[int] = typer.Option(None, callback=in_range("--max-sentences", 1, fix="leave it out for "
-                                                "all pairs, or e.g. --max-sentences 200"), help="Only the first N pairs of each bitext (quick runs; "
-                                                "not official numbers)."),
+                                                "all pairs, or e.g. --max-sentences 200"),
+                                                help="Only the first N pairs of each bitext (quick runs; not official "
+                                                     "numbers)."),
     device: str = typer.Option("auto", help="auto (cuda when available), cpu, cuda or cuda:N."),
     out: Path = typer.Option(Path("retrieval-out"), "--out", "-o", help="Output directory."),
 ):

@@ -84,3 +84,29 @@ def test_directory_outputs_through_a_link(tmp_path, e5_dir, tatoeba):
         cli(*cmd, *runs[-1], "--out", link)
         assert (target / "notes.txt").read_text() == "keep" and link.is_symlink()
         assert _temps(tmp_path, tmp_path / "t") == []
+
+
+def test_prep_and_align_outputs_through_a_link(tmp_path, tatoeba):
+    """prep-vocab / prep-data (folders written in place) and align --out (a file written atomically): through a
+    link to another folder, the link left as it is."""
+    from xling.align import eflomal_available
+
+    lines = {s: (tatoeba / f"tatoeba.de-en.{s}").read_text(encoding="utf-8").splitlines(True)[:200] for s in ("de", "en")}
+    for s, text in lines.items():
+        (tmp_path / f"x.{s}").write_text("".join(text), encoding="utf-8")
+    de, en = tmp_path / "x.de", tmp_path / "x.en"
+    (tmp_path / "t" / "v").mkdir(parents=True)
+    (tmp_path / "t" / "d").mkdir()
+    for name in ("v", "d"):
+        (tmp_path / f"{name}-link").symlink_to(tmp_path / "t" / name)
+    cli("prep-vocab", "-i", f"de={de}", "-i", f"en={en}", "--out", tmp_path / "v-link", "--vocab-size", "500")
+    cli("prep-data", "--vocab", tmp_path / "v-link", "--out", tmp_path / "d-link", "--para", f"de-en={de},{en}",
+        "--valid-size", "20")
+    assert (tmp_path / "t" / "v" / "spm.model").is_file() and (tmp_path / "t" / "d" / "manifest.json").is_file()
+    assert (tmp_path / "v-link").is_symlink() and (tmp_path / "d-link").is_symlink()
+    if eflomal_available():
+        (tmp_path / "a-link").symlink_to(tmp_path / "t" / "a.txt")
+        for extra in ([], ["--force"]):
+            cli("align", "--src", de, "--tgt", en, "--out", tmp_path / "a-link", "--length", "0.2", *extra)
+            assert (tmp_path / "a-link").is_symlink() and (tmp_path / "t" / "a.txt").stat().st_size > 0
+    assert _temps(tmp_path, tmp_path / "t") == []
