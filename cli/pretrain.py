@@ -124,6 +124,11 @@ def pretrain(
                                        "language tokens); default: seq2seq with --tasks xdae, else encoder. "
                                        "seq2seq presets: tiny 2+2x64, base 12+12x768, large 12+12x1024; "
                                        "--init takes an encoder model for the encoder."),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="seq2seq: transformer (bart's, default) or "
+                                          "prophetnet (ProphetNet's n-stream decoder, future n-gram loss; generation "
+                                          "runs its main stream)."),
+    ngram: Optional[int] = typer.Option(None, "--ngram", help="seq2seq --decoder prophetnet: tokens predicted ahead "
+                                        "at each position (default 2; 1: next token only)."),
     mask_ratio: float = typer.Option(0.35, help="seq2seq: text infilling, fraction of words in masked spans "
                                      "(one <mask> per span)."),
     poisson_lambda: float = typer.Option(3.5, help="seq2seq: mean masked-span length (Poisson)."),
@@ -154,7 +159,8 @@ def pretrain(
         lang_embeddings=lang_embeddings, mask_span_p=span_p, mask_span_max=span_max,
         mask_whole_words=mask_whole_words, gpus=gpus, cpu_procs=cpu_procs, nodes=nodes,
         node_rank=node_rank, master=_master(master, master_addr, master_port), precision="bf16" if bf16 else "fp16" if fp16 else "fp32" if fp32 else None,
-        compile=compile, extra=list(extra or []), init=init, force_resume=force_resume, plan_only=dry_run)
+        compile=compile, extra=list(extra or []), init=init, force_resume=force_resume, plan_only=dry_run,
+        decoder=decoder, ngram=ngram)
     noise = lib.NoiseOptions(mask=mask_ratio, poisson_lambda=poisson_lambda, permute_sentences=permute_ratio,
                              insert=insert_ratio, rotate=rotate_ratio, word_shuffle=word_shuffle,
                              word_dropout=word_dropout, word_blank=word_blank)

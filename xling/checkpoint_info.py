@@ -130,6 +130,10 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "valid_loss": (round(float(extra["val_loss"]), 4) if extra.get("val_loss") is not None else None),
         "has_optimizer_state": bool(state.get("last_optimizer_state")),
     }
+    if report["arch"].startswith("xling_prophetnet"):  # the encoder-decoder's decoder
+        report["decoder"] = f"prophetnet (ngram {_get(model_cfg, 'ngram', 2)})"
+    elif report["model"] == "bart" or report["arch"].startswith("xling_dae"):
+        report["decoder"] = "transformer"
     # an imported model (no update made here) was not trained with this task's objectives
     tasks, task_weights = trained_tasks(task_cfg) if report["updates"] else ([], None)
     report["tasks"] = tasks

@@ -50,6 +50,9 @@ def plan(opts: PretrainOptions, noise: Optional[NoiseOptions] = None, arch: Opti
     noise = noise or NoiseOptions()
     arch = resolve_arch(opts, arch)
     check_noise(arch, noise)
+    if arch != "seq2seq" and (opts.decoder or opts.ngram is not None):
+        raise XlingError(f"{'--decoder' if opts.decoder else '--ngram'} sets the decoder of an encoder-decoder",
+                         fix="add --arch seq2seq --tasks xdae, or drop it")
     if arch == "seq2seq":
         info, cmd, init_state = seq2seq.command_for(opts, noise)
         return Plan(arch, opts, noise, info, cmd, seq2seq.max_updates(opts), init_state)

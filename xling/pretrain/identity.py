@@ -39,7 +39,8 @@ FOLLOWS_LENGTH = {"--total-num-update", "--warmup-updates"}  # derived from --ma
 DATA_FLAGS = {"--langs", "--pairs"}
 OBJECTIVE_FLAGS = {"--task", "--criterion", "--objectives", "--objective-weights", "--tlm-ratio", "--lang-embeddings",
                    "--mask-span-p", "--max-span-len", "--mask-whole-words", "--rtd-weight", "--rtd-temperature",
-                   "--rtd-generator-width", "--rtd-generator-layers", "--rtd-generator-heads", "--label-smoothing", "--mask", "--mask-length", "--replace-length",
+                   "--rtd-generator-width", "--rtd-generator-layers", "--rtd-generator-heads", "--ngram", "--ngram-decay",
+                   "--label-smoothing", "--mask", "--mask-length", "--replace-length",
                    "--poisson-lambda", "--mask-random", "--permute-sentences", "--insert", "--rotate",
                    "--word-shuffle", "--word-dropout", "--word-blank"}
 MODEL_PREFIXES = ("--arch", "--encoder-", "--decoder-", "--max-positions", "--activation-fn",

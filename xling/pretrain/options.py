@@ -46,6 +46,7 @@ GPU_WORKERS = 2
 # (fairseq masked_lm: 127k); --no-compile runs eager.
 GPU_COMPILE_ARGS = ("--compile-layers", "--compile-loss")
 SEQ2SEQ_TASKS = ("xdae",)  # what the encoder-decoder trains (multilingual denoising)
+DECODERS = ("transformer", "prophetnet")  # --decoder of --arch seq2seq: bart's, or ProphetNet's n-stream one
 
 
 @dataclass
@@ -72,6 +73,8 @@ class PretrainOptions:
     mask_span_p: float = 0.0  # --mask-span geometric:p=P: span lengths ~ Geometric(P); 0: single tokens
     mask_span_max: int = 10  # --mask-span geometric:max=N: longest span (tokens, or words with whole words)
     mask_whole_words: bool = False  # mask whole words (SentencePiece's ▁ starts a word)
+    decoder: Optional[str] = None  # seq2seq decoder: transformer (bart's, the default) or prophetnet
+    ngram: Optional[int] = None  # prophetnet: tokens predicted ahead (default 2)
     gpus: Optional[int] = None
     cpu_procs: int = 1
     nodes: int = 1

@@ -17,7 +17,8 @@ from xling.pretrain.checks import check_data, check_resume
 from xling.pretrain.command import batching, launch_args, train_program, trainer_args
 from xling.pretrain.init import add_init, prepare_seq2seq_init, seq2seq_init_args
 from xling.pretrain.launch import StatsCallback, train
-from xling.pretrain.options import SEQ2SEQ_PRESETS, SEQ2SEQ_TASKS, DataInfo, NoiseOptions, PretrainOptions
+from xling.pretrain.options import (DECODERS, SEQ2SEQ_PRESETS, SEQ2SEQ_TASKS, DataInfo, NoiseOptions,
+                                    PretrainOptions)
 
 
 def check(opts: PretrainOptions, noise: NoiseOptions) -> DataInfo:
@@ -38,12 +39,40 @@ def check(opts: PretrainOptions, noise: NoiseOptions) -> DataInfo:
                          fix="with --arch seq2seq the language token does that")
     if opts.compile:
         raise XlingError("--compile is an encoder option (the encoder-decoder runs eager)", fix="drop --compile")
+    check_decoder(opts)
     noise.check()
     # the encoder's objectives (--tasks) do not apply here
     info = check_data(replace(opts, tasks=None, task_weights=None))
     check_resume(opts, vocab_rows(info), f"{info.dict_size} entries of dict.txt + 4 specials + "
-                 f"{len(info.langs)} language tokens + <mask>", SEQ2SEQ_PRESETS[opts.preset]["arch"])
+                 f"{len(info.langs)} language tokens + <mask>", model_arch(opts))
     return info
+
+
+def check_decoder(opts: PretrainOptions) -> None:
+    if (opts.decoder or "transformer") not in DECODERS:
+        raise XlingError(f"--decoder must be {' or '.join(DECODERS)}, not {opts.decoder!r}",
+                         fix="--decoder prophetnet for ProphetNet's n-stream decoder, or leave it out for bart's")
+    if opts.ngram is not None and opts.decoder != "prophetnet":
+        raise XlingError("--ngram sets ProphetNet's future n-gram prediction", fix="add --decoder prophetnet, or "
+                                                                                   "drop --ngram")
+    if opts.ngram is not None and opts.ngram < 1:
+        raise XlingError(f"--ngram must be at least 1 (1: next token only, 2: ProphetNet's default), got {opts.ngram}",
+                         fix="give --ngram 2 (or leave it out)")
+
+
+def model_arch(opts: PretrainOptions) -> str:
+    """The fairseq architecture of the preset and decoder: ``xling_dae_*`` (bart) or ``xling_prophetnet_*``."""
+    arch = SEQ2SEQ_PRESETS[opts.preset]["arch"]
+    return arch.replace("xling_dae_", "xling_prophetnet_") if opts.decoder == "prophetnet" else arch
+
+
+def decoder_args(opts: PretrainOptions, arch: str) -> list[str]:
+    """Architecture and criterion of the decoder: bart's with label-smoothed cross-entropy, or ProphetNet's with
+    the future n-gram loss."""
+    if opts.decoder == "prophetnet":
+        return ["--criterion", "xling_ngram_loss", "--label-smoothing", "0.1",
+                "--arch", model_arch(opts), "--ngram", str(opts.ngram or 2)]
+    return ["--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--arch", arch]
 
 
 def vocab_rows(info: DataInfo) -> int:
@@ -58,7 +87,7 @@ def build_command(opts: PretrainOptions, info: DataInfo, noise: NoiseOptions) ->
         "--task", "xling_dae", "--langs", ",".join(info.langs), "--multilang-sampling-alpha", str(opts.alpha),
         "--sample-break-mode", "complete", "--tokens-per-sample", str(p["tokens_per_sample"]),
         *noise.args(),
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--arch", p["arch"],
+        *decoder_args(opts, p["arch"]),
         # one loader process also on CPU: the noise is seeded per example on torch's generator (the same noise
         # in every run and after a resume), which fairseq's loader thread would share with the trainer's dropout
         *trainer_args(opts, p, min_workers=1),
