@@ -3,8 +3,11 @@
 Same binarized data (one language of a ``xling prep-data`` directory, linked into the flat layout
 ``masked_lm`` reads), same tiny model (``xling_xlm_tiny``), same blocks (complete sentences, 64
 tokens), batch size, optimizer and number of updates; both run by fairseq's trainer, alternately,
-in this one process. Prints the words/s of each (mean of fairseq's per-epoch ``train_wps``, first epoch left out)
-and the ratio ours / fairseq's (target >= 0.95).
+in this one process. Prints the words/s of each (mean of fairseq's per-epoch ``train_wps``, first epoch left out),
+the ratio ours / fairseq's (target >= 0.95), and the options each side ran with as the trainer itself logged them
+(task, criterion, model, attention kernel, compile, LM-head padding, precision, optimizer, loader workers, batch):
+both sides build the same ``xling_xlm_tiny`` model, so an option of the model is the same on both, and one that
+differs is marked.
 
     python benchmarks/pretrain.py [--data DATA] [--lang en] [--updates 400] [--repeats 3]
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -58,7 +62,27 @@ COMMON = ["--arch", "xling_xlm_tiny", "--sample-break-mode", "complete", "--toke
           "--log-format", "json", "--log-interval", "50", "--seed", "1"]
 
 
-def run(args: list[str], updates: int) -> float:
+# options read back from the configuration fairseq's trainer logs at start (its `{'_name': ...}` line): what ran
+OPTIONS = ("task", "criterion", "arch", "attention_impl", "compile_layers", "compile_loss", "lm_head_pad",
+           "amp_bf16", "fp16", "bf16", "optimizer", "num_workers", "batch_size")
+
+
+def ran_with(log: str) -> dict:
+    """The :data:`OPTIONS` of one trainer's run, from the configuration it logged (missing: not an option of
+    that trainer's components, e.g. ``compile_loss`` of fairseq's own criterion)."""
+    cfg = next((line for line in log.splitlines() if "'common': {" in line), "")
+    found = {}
+    for key in OPTIONS:
+        if key in ("task", "criterion", "optimizer"):
+            m = re.search(rf"'{key}': \{{'_name': '([^']*)'", cfg)
+        else:
+            m = re.search(rf"\b{key}(?:=|': )'?([^,')}}]*)", cfg)
+        if m:
+            found[key] = m.group(1)
+    return found
+
+
+def run(args: list[str], updates: int) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "xling.xlmplug.train", *args, *COMMON, "--max-update", str(updates),
            "--total-num-update", str(updates)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -66,7 +90,7 @@ def run(args: list[str], updates: int) -> float:
         sys.exit(r.stdout[-3000:] + r.stderr[-3000:])
     epochs = [rec[1]["train_wps"] for rec in map(parse_log_line, (r.stdout + r.stderr).splitlines())
               if rec and rec[0] == "train" and "train_wps" in rec[1]]
-    return statistics.mean(epochs[1:] or epochs)  # the first epoch includes start-up
+    return statistics.mean(epochs[1:] or epochs), ran_with(r.stdout + r.stderr)  # the first epoch includes start-up
 
 
 def main():
@@ -84,9 +108,15 @@ def main():
         ref_args = [str(flat), "--task", "masked_lm", "--criterion", "masked_lm"]
         ours, ref = [], []
         for _ in range(a.repeats):  # alternate so machine load hits both alike
-            ref.append(run(ref_args, a.updates))
-            ours.append(run(ours_args, a.updates))
+            wps, ref_opts = run(ref_args, a.updates)
+            ref.append(wps)
+            wps, ours_opts = run(ours_args, a.updates)
+            ours.append(wps)
     o, r = statistics.median(ours), statistics.median(ref)
+    print("options  (fairseq | xling; * where they differ):")
+    for key in OPTIONS:
+        f, x = ref_opts.get(key, "-"), ours_opts.get(key, "-")
+        print(f"  {'*' if f != x else ' '} {key:15s} {f:>16s} | {x}")
     print(f"fairseq masked_lm : {r:10.0f} words/s  (runs: {', '.join(f'{x:.0f}' for x in ref)})")
     print(f"xling  xling_xlm  : {o:10.0f} words/s  (runs: {', '.join(f'{x:.0f}' for x in ours)})")
     print(f"ratio ours/fairseq: {o / r:.3f}  (target >= 0.95)")

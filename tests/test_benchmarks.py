@@ -30,6 +30,25 @@ def test_benchmark_parses_its_options(script):
     assert "usage:" in bench(script, "--help", timeout=120).stdout
 
 
+def test_cpu_pretrain_prints_what_each_side_ran_with():
+    """benchmarks/pretrain.py (a few updates, one repeat): words/s of both sides and their ratio, and the options
+    each trainer logged: the same model (arch, attention kernel, LM-head padding, precision) and batch on both
+    sides, only the task and criterion marked as differing."""
+    shared_path("tatoeba")
+    out = bench(REPO / "benchmarks" / "pretrain.py", "--updates", "30", "--repeats", "1").stdout
+    rows = {line.split()[1 if line.lstrip().startswith("*") else 0]: line.strip()
+            for line in out.splitlines() if "|" in line and not line.startswith("options")}
+    for key in ("task", "criterion"):
+        assert rows[key].startswith("*"), out
+    assert "masked_lm" in rows["task"] and "xling_xlm" in rows["task"], out
+    for key in ("arch", "attention_impl", "lm_head_pad", "compile_layers", "amp_bf16", "fp16", "bf16", "optimizer",
+                "num_workers", "batch_size"):
+        assert not rows[key].startswith("*"), out
+    assert "xling_xlm_tiny" in rows["arch"] and "sdpa" in rows["attention_impl"], out
+    ratio = float(out.split("ratio ours/fairseq:")[1].split()[0])
+    assert ratio > 0, out
+
+
 def test_gpu_pretrain_runs_on_cpu(tmp_path):
     """``--cpu --tiny``: the same data and batch through fairseq's masked_lm and through xling, alternately;
     both train the same tiny model on the same data, so their last losses agree (bits, a few updates)."""
