@@ -55,6 +55,19 @@ def test_align_on_a_full_disk(small_disk, tatoeba, tmp_path):
            small_disk, "a.txt")
 
 
+@pytest.mark.skipif(not eflomal_available(), reason="eflomal not installed")
+def test_align_with_a_full_temporary_disk(small_disk, tatoeba, tmp_path, monkeypatch):
+    """eflomal's numbered text and links live in a temporary folder: a full TMPDIR names that folder (it named
+    --out, which had room)."""
+    import tempfile
+
+    src, tgt = _bitext(tatoeba, tmp_path, 3)
+    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))
+    res = cli("align", "--src", src, "--tgt", tgt, "--out", tmp_path / "a.txt", "--length", "0.1", ok=None)
+    _check(res, small_disk, "xling-align-")
+    assert not (tmp_path / "a.txt").exists()
+
+
 def test_prep_vocab_on_a_full_disk(small_disk, tatoeba, tmp_path):
     """SentencePiece cuts its model short without an error (it said "INTERNAL" when the sample did not fit):
     either way one message, and no empty --out left."""

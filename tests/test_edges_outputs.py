@@ -91,8 +91,8 @@ def test_prep_and_align_outputs_through_a_link(tmp_path, tatoeba):
     link to another folder, the link left as it is."""
     from xling.align import eflomal_available
 
-    lines = {s: (tatoeba / f"tatoeba.de-en.{s}").read_text(encoding="utf-8").splitlines(True)[:200] for s in ("de", "en")}
-    for s, text in lines.items():
+    for s in ("de", "en"):
+        text = (tatoeba / f"tatoeba.de-en.{s}").read_text(encoding="utf-8").splitlines(True)[:200]
         (tmp_path / f"x.{s}").write_text("".join(text), encoding="utf-8")
     de, en = tmp_path / "x.de", tmp_path / "x.en"
     (tmp_path / "t" / "v").mkdir(parents=True)

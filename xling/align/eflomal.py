@@ -18,6 +18,7 @@ its input, options and seed.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -31,6 +32,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from xling.errors import XlingError
+from xling.outputs import disk_full
 
 _INSTALL_FIX = (f"{sys.executable} -m pip install --no-deps --no-build-isolation eflomal==2.0.0 "
                 "(needs numpy and cython; or pip install 'xling[align]')")
@@ -254,6 +256,8 @@ def run_sampler(src: Path, tgt: Path, fwd: Path, rev: Path, *, n_sentences: int,
         raise
     reader.join()
     if proc.returncode != 0:
+        if disk_full(fwd):  # it cannot write its links
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fwd.parent))
         raise XlingError(f"eflomal failed (exit {proc.returncode}): " + " | ".join(tail[-3:]),
                          fix="check the input text and options; report it if the input is valid")
     if progress is not None:

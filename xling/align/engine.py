@@ -26,6 +26,7 @@ from xling.align.options import resolve
 from xling.align.sampling import SamplerQueue
 from xling.errors import XlingError
 from xling.io import atomic_path
+from xling.outputs import writing
 
 RUN_PAIRS = 500_000  # pairs per eflomal run: eflomal holds its whole input in memory
 
@@ -46,7 +47,7 @@ class Aligner:
     def _run(self, blocks, pretokenized: bool, progress, total_bytes, save_priors, source=None) -> Iterator:
         """Encode runs, sample each in the background as soon as it is numbered (:mod:`.sampling`), and
         yield the symmetrized links run by run; the phases of consecutive runs overlap."""
-        with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="xling-align-") as tmp, writing(tmp):  # a full disk names it
             d = Path(tmp)
             sampler = SamplerQueue(self.opts, progress, work=d)
             runs: list[Run] = []
