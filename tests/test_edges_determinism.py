@@ -55,3 +55,14 @@ def test_prep_vocab_and_prep_data_twice_same_bytes(tatoeba, tmp_path):
     assert trees[0][1].keys() == trees[1][1].keys()
     assert [k for k in trees[0][1] if trees[0][1][k] != trees[1][1][k]] == []
     assert any(k.endswith(".align") or "align" in k for k in trees[0][1])
+
+
+def test_eval_compare_twice_same_bytes(tmp_path):
+    """The paired bootstrap resamples with --seed: two runs write the same file."""
+    from tests.test_compare import _retrieval_run
+
+    a = _retrieval_run(tmp_path, "a", [0, 1, 0, 3, 4, 0, 6, 7])
+    b = _retrieval_run(tmp_path, "b", list(range(8)))
+    for name in ("c1.json", "c2.json"):
+        cli("eval", "compare", a, b, "--samples", "200", "--out", tmp_path / name)
+    assert (tmp_path / "c1.json").read_bytes() == (tmp_path / "c2.json").read_bytes()
