@@ -11,7 +11,9 @@ encoder twice per batch, so fewer tokens fit in the same seconds). Downstream sc
 held-out tatoeba pairs with ``xling eval retrieval``, as ``benchmarks/unicoder.py`` measures it (mean-pooled last
 layer, cosine, X->en and en->X averaged over pairs). Prints a rich table and writes JSON.
 
-Not covered: the encoder-decoder objectives (xDAE vs ProphetNet; ProphetNet is not implemented yet).
+Encoder-decoders (configs ``xdae`` and ``prophetnet``, not in ``--cpu``): the same text and budget, xDAE's noise,
+bart's decoder against ProphetNet's (``--ngram 2``); scored by QG and NTG BLEU (test, ``xling eval xglue``
+fine-tuned on ``--gen-train`` English examples, zero-shot on the model's languages that XGLUE has).
 
     python benchmarks/objectives.py [--work DIR] [--langs de,fr,es,ru] [--seconds 120 | --updates N]
         [--configs mlm,mlm+span,mlm+whole-word,rtd] [--tlm both|off|on] [--json OUT.json]
@@ -40,6 +42,28 @@ CONFIGS = {
     "mlm+whole-word": (["--tasks", "mlm", "--mask-whole-words"], ["--tasks", "mlm,tlm", "--mask-whole-words"]),
     "rtd": (["--tasks", "rtd"], ["--tasks", "rtd,trtd"]),
 }
+# encoder-decoders, trained on the same text by xDAE's noise: bart's decoder, or ProphetNet's (future bigrams)
+SEQ2SEQ = {
+    "xdae": ["--arch", "seq2seq", "--tasks", "xdae"],
+    "prophetnet": ["--arch", "seq2seq", "--tasks", "xdae", "--decoder", "prophetnet", "--ngram", "2"],
+}
+XGLUE = HERE.parent.parent / "shared" / "data" / "xglue-real"
+
+
+def generation(model_dir: Path, out: Path, langs: list[str], max_train: int, max_eval: int) -> dict:
+    """QG and NTG BLEU (test, averaged over the languages run) after fine-tuning on English with `xling eval
+    xglue` (the generation tasks' zero-shot languages that the model has a token for)."""
+    scores = {}
+    for task, folder in (("qg", "QG"), ("ntg", "NTG")):
+        have = {p.name.split(".")[2] for p in (XGLUE / folder).glob(f"xglue.{task}.*.src.test")}
+        zero = [lg for lg in langs if lg in have and lg != "en"]
+        xling("eval", "xglue", "--model", model_dir, "--data", XGLUE, "--tasks", task, "--zero-shot", ",".join(zero),
+              "--out", out / task, "--max-train-examples", max_train, "--max-eval-examples", max_eval, "--epochs", 2,
+              "--lr", "1e-3", "--beam", 3, "--max-target-len", 24)
+        test = json.loads((out / task / "results.json").read_text())["tasks"][task]["splits"]["test"]
+        scores[task] = {"avg": round(test["avg"]["mean"], 2),
+                        "langs": {lg: round(v["mean"], 2) for lg, v in test["langs"].items()}}
+    return scores
 
 
 def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> Path:
@@ -87,7 +111,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120.0, help="training seconds per run (equal compute)")
     ap.add_argument("--updates", type=int, default=None, help="updates per run instead of --seconds (equal updates)")
     ap.add_argument("--schedule", type=int, default=2000, help="learning-rate schedule length in updates")
-    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
+    ap.add_argument("--configs", default=",".join([*CONFIGS, *SEQ2SEQ]),
+                    help=f"comma-separated, of {', '.join([*CONFIGS, *SEQ2SEQ])} (the last two: encoder-decoders, "
+                         "scored by QG/NTG BLEU)")
+    ap.add_argument("--gen-train", type=int, default=300, help="QG/NTG fine-tuning examples (English)")
+    ap.add_argument("--gen-eval", type=int, default=50, help="QG/NTG test examples per language")
     ap.add_argument("--tlm", choices=("both", "off", "on"), default="both",
                     help="runs without translation pairs, with them (tlm; trtd for rtd), or both")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -100,12 +128,14 @@ def main() -> None:
     if args.cpu:
         args.langs, args.tlm, args.vocab_size, args.valid_size = "de,fr", "off", 1200, 100
         args.updates = args.updates or 15
+        if "--configs" not in sys.argv:
+            args.configs = ",".join(CONFIGS)
     if not TATOEBA.is_dir():
         sys.exit(f"no tatoeba text at {TATOEBA}")
     configs = [c for c in args.configs.split(",") if c]
-    unknown = [c for c in configs if c not in CONFIGS]
+    unknown = [c for c in configs if c not in CONFIGS and c not in SEQ2SEQ]
     if unknown:
-        ap.error(f"unknown config(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+        ap.error(f"unknown config(s) {', '.join(unknown)}; known: {', '.join([*CONFIGS, *SEQ2SEQ])}")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     work = args.work or Path(tempfile.mkdtemp(prefix="xling_objectives_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +152,12 @@ def main() -> None:
     budget = budget_flags(args.seconds, args.updates, args.schedule)
     variants = {"off": [False], "on": [True], "both": [False, True]}[args.tlm]
     results = {}
-    for name in configs:
+    for name in [c for c in configs if c in SEQ2SEQ]:
+        out = work / name
+        r = run_one(name, SEQ2SEQ[name], data, out, common, budget)
+        results[name] = {**r, "generation": generation(out / "model", work / f"{name}-gen", langs, args.gen_train,
+                                                      args.gen_eval)}
+    for name in [c for c in configs if c in CONFIGS]:
         for pairs_too in variants:
             label = name + (" +pairs" if pairs_too else "")
             out = work / label.replace(" +", "_").replace("+", "_")
@@ -136,13 +171,15 @@ def main() -> None:
     table = Table(title=f"objectives at equal budget ({what} each, tiny encoder, batch {args.batch_size}, "
                         f"tatoeba {','.join(pairs)})")
     for col in ("objective", "tasks", "updates", "train s", "tokens/s", "first loss", "last loss",
-                "retrieval top-1 %"):
+                "retrieval top-1 %", "QG / NTG BLEU"):
         table.add_column(col, justify="left" if col in ("objective", "tasks") else "right")
     for label, r in results.items():
-        tasks = r["flags"][1]
+        tasks = r["flags"][r["flags"].index("--tasks") + 1]
+        gen = r.get("generation")
         table.add_row(label, tasks, str(r["updates"]), f"{r['train_seconds'] or 0:.0f}",
                       f"{r['tokens_per_s'] or 0:,}", f"{r['first_loss']:.2f}", f"{r['last_loss']:.2f}",
-                      f"{r['top1']:.1f}")
+                      f"{r['top1']:.1f}" if "top1" in r else "-",
+                      f"{gen['qg']['avg']:.2f} / {gen['ntg']['avg']:.2f}" if gen else "-")
     Console().print(table)
     report = {"kind": "xling-benchmark-objectives", "langs": langs, "budget": {"seconds": None if args.updates
                                                                                else args.seconds,
