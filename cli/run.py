@@ -218,7 +218,8 @@ def run(
                               highlight=False)
 
     outcome = run_local(exp, steps, on_event, tensorboard)
-    console.print(status_table(exp, steps, {n: {**P.states(exp, steps)[n], **o} for n, o in outcome.items()}))
+    after = P.states(exp, steps)
+    console.print(status_table(exp, steps, {n: {**after[n], **o} for n, o in outcome.items()}))
     for t in checkpoint_tables(exp):
         console.print(t)
     broken = [n for n, o in outcome.items() if o["state"] in ("failed", "blocked")]

@@ -32,7 +32,7 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     assert plan.count("xling eval xglue --model") == 2 and not d.exists()  # a dry run writes nothing
     tb = tmp_path / "tb"
     res = cli("run", EXAMPLE, "--dir", d, "--tensorboard", tb)
-    for stage in ("vocab", "data", "align", "pretrain", "eval_pos"):
+    for stage in ("vocab", "data", "align", "pretrain", "eval_pos", "retrieval", "compare"):
         assert f"{stage}: done in" in res.output, res.output
         assert (d / "logs" / f"{stage}.log").is_file()
     run = json.loads((d / "pretrain" / "pretrain.json").read_text())
@@ -65,10 +65,12 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     assert [u for u, _ in ev["pos/zero_shot"]] == [10, 20]
     before = _markers(d)
     again = cli("run", EXAMPLE, "--dir", d)  # without --tensorboard: tracking is not part of the plan
-    assert again.output.count("done, skipped") == 5 and "done in" not in again.output
+    cmp = json.loads((d / "compare.json").read_text())
+    assert "pos" in json.dumps(cmp) and (d / "retrieval" / "results.json").is_file()
+    assert again.output.count("done, skipped") == 7 and "done in" not in again.output
     assert _markers(d) == before
     status = cli("run", EXAMPLE, "--dir", d, "--status").output
-    assert status.count(" done ") >= 5 and "checkpoints × task × language" in status
+    assert status.count(" done ") >= 7 and "checkpoints × task × language" in status
 
 
 def _write(path: Path, exp: dict) -> Path:

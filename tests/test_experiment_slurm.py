@@ -49,16 +49,16 @@ def test_example_experiment_on_slurm(slurm, shared_env, tmp_path):
     assert "#SBATCH --array=0-1" in plan and "--dependency=afterok:<pretrain>" in plan
     assert "#SBATCH --cpus-per-task=2" in plan and "#SBATCH --time=00:30:00" in plan and not d.exists()
     res = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm", "--wait")
-    assert "submitted to SLURM" in res.output and res.output.count(" done ") >= 5, res.output
+    assert "submitted to SLURM" in res.output and res.output.count(" done ") >= 7, res.output
     deps = (d / "slurm" / "data.sbatch").read_text()
     assert "--only data" in deps
     rep = json.loads((d / "eval_pos" / "checkpoints.json").read_text())
     assert {(r["update"], r["lang"]) for r in rep["rows"]} == {(u, lg) for u in (10, 20) for lg in ("en", "de", "fr")}
     logs = sorted(p.name for p in (d / "logs").glob("*.slurm-*.log"))
-    assert len(logs) == 7, logs  # vocab, align, data, pretrain, 2 array tasks, the table
+    assert len(logs) == 9, logs  # vocab, align, data, pretrain, 2 array tasks, the table, retrieval, compare
     assert json.loads((d / "pretrain" / "pretrain.json").read_text())["num_updates"] == 20
     again = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm")
-    assert "submitted" not in again.output and again.output.count(" done ") >= 5
+    assert "submitted" not in again.output and again.output.count(" done ") >= 7
 
 
 def _squeue(ids: list[str]) -> list[str]:
