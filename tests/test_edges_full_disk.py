@@ -92,3 +92,8 @@ def test_prep_data_on_a_full_disk(small_disk, tatoeba, tmp_path):
         p.unlink()
     (small_disk / "d").rmdir()
     _check(res, small_disk, "d/para")
+
+
+def test_export_hf_on_a_full_disk(small_disk, e5_dir):
+    """A directory output (xling.outputs.replace_dir): the temporary folder beside --out is removed."""
+    _check(cli("export", "hf", e5_dir[0], "--out", small_disk / "hf", ok=None), small_disk, "hf")

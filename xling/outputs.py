@@ -41,12 +41,22 @@ FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Name ``path`` in a full-disk error raised inside the block (``write()`` and ``close()`` errors carry no
-    file name), so that the one message says which output did not fit."""
+    file name), so that the one message says which output did not fit. A library that reports the failed
+    write in its own exception (safetensors' SafetensorError, numpy's short write) while the disk is full
+    gets the same OSError."""
     try:
         yield
     except OSError as e:
         if e.errno in FULL_DISK and e.filename is None:
             raise OSError(e.errno, os.strerror(e.errno), str(path)) from None
+        if e.errno is None and disk_full(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        raise
+    except XlingError:
+        raise
+    except Exception as e:
+        if disk_full(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
         raise
 
 
