@@ -84,7 +84,7 @@ def test_whole_words_are_masked_whole_one_decision_per_word(data_dir):
                 assert kinds <= {"random", "kept"}, kinds
             words += 1
             all_masked += kinds == {"mask"}
-    assert 0.15 <= masked / maskable_total < 0.19, masked / maskable_total  # the last word may run over
+    assert 0.135 < masked / maskable_total < 0.165, masked / maskable_total  # 15 % on average (observed 14.6)
     assert 0.75 < all_masked / words < 0.85, all_masked / words  # 80 % of the words all <mask>
 
 

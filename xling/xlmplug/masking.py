@@ -7,7 +7,8 @@ geometric. One small function serves MLM, TLM and code-switched rows alike, so a
 Units: a token, or with whole-word masking a word (a SentencePiece piece starting with ``▁`` and the pieces
 after it up to the next such piece or special token). A span is a run of consecutive units (SpanBERT: length
 in words drawn from a geometric distribution, clipped at a maximum); spans never cross a special token (the
-``</s>`` between the two sides of a TLM pair). The budget is ``mask_prob`` of the maskable tokens; the
+``</s>`` between the two sides of a TLM pair). The budget is ``mask_prob`` of the maskable tokens (on average
+with words); the
 80/10/10 decision is drawn once per span (SpanBERT), so a span is all ``<mask>``, all random or all kept.
 """
 from __future__ import annotations
@@ -43,7 +44,8 @@ def choose_spans(maskable: np.ndarray, rng: np.random.Generator, mask_prob: floa
 
     Without spans (``span_p == 0``) every chosen unit is its own span; with ``span_p > 0`` span lengths (in
     units) follow a geometric distribution of success probability ``span_p`` (mean ``1/span_p``), clipped to
-    ``max_span``. Token units stop exactly at the budget; word units stop at the first word that reaches it.
+    ``max_span``. Token units stop exactly at the budget; a word that would run over it is taken with
+    probability shortfall / its length, and masking stops there: the budget holds on average.
     """
     unit = units_of(maskable, word_start)
     n_units = int(unit.max()) + 1
@@ -79,6 +81,10 @@ def choose_spans(maskable: np.ndarray, rng: np.random.Generator, mask_prob: floa
             if taken[u]:
                 continue
             take = size[u] if word_start is not None else min(size[u], want - got)
+            if take > want - got:  # a word that runs over the budget: taken with probability shortfall / length,
+                if rng.random() >= (want - got) / take:  # then no more, so that the budget holds on average
+                    got = want
+                    break
             spans[pos[starts[u]:starts[u] + take]] = span
             taken[u], got, used = True, got + int(take), True
         span += used
