@@ -239,7 +239,8 @@ def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Opt
     from xling.experiment import plan as P
     from xling.experiment import slurm
 
-    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard)
+    live = {} if dry_run else slurm.live_jobs(exp)
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard, live)
     if dry_run:
         console.print(status_table(exp, steps, states))
         for j in job_list:
@@ -250,17 +251,22 @@ def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Opt
         if not job_list:
             console.print("every stage is done: nothing to submit", highlight=False)
         return
-    if not job_list:
+    if not job_list and not live:
         console.print(status_table(exp, steps, states))
         return
-    ids = slurm.submit(exp, job_list)
-    t = Table(title=f"experiment {exp.name}: submitted to SLURM")
+    ids = slurm.submit(exp, job_list, live=live)
+    t = Table(title=f"experiment {exp.name}: submitted to SLURM" if job_list else
+              f"experiment {exp.name}: its jobs are in the queue already")
     for col in ("stage", "job", "id", "after"):
         t.add_column(col)
+    known = {**live, **ids}
     for j in job_list:
         t.add_row(j.stage, j.name + (f" (array of {j.array})" if j.array else ""), ids[j.name],
-                  ",".join(ids[a] for a in j.after) or "-")
+                  ",".join(known[a] for a in j.after) or "-")
+    for name, jid in live.items():
+        t.add_row(name.split(".")[0], name + " (queued before)", jid, "")
     console.print(t)
+    ids = known
     if not wait:
         return
     import subprocess

@@ -48,8 +48,12 @@ def test_example_experiment_on_slurm(slurm, shared_env, tmp_path):
     plan = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm", "--dry-run", "--time", "00:30:00").output
     assert "#SBATCH --array=0-1" in plan and "--dependency=afterok:<pretrain>" in plan
     assert "#SBATCH --cpus-per-task=2" in plan and "#SBATCH --time=00:30:00" in plan and not d.exists()
+    first = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm").output
+    assert "submitted to SLURM" in first
+    # a second run while the jobs are queued submits nothing again: it waits for them
     res = cli("run", EXAMPLE, "--dir", d, "--executor", "slurm", "--wait")
-    assert "submitted to SLURM" in res.output and res.output.count(" done ") >= 7, res.output
+    assert "in the queue already" in res.output and "submitted to SLURM" not in res.output, res.output
+    assert res.output.count(" done ") >= 7, res.output
     deps = (d / "slurm" / "data.sbatch").read_text()
     assert "--only data" in deps
     rep = json.loads((d / "eval_pos" / "checkpoints.json").read_text())

@@ -50,9 +50,29 @@ class Job:
     array: Optional[int] = None  # number of array tasks
 
 
+def _comment(exp: Experiment) -> str:
+    """Marks an experiment's jobs (by its directory) so a second ``xling run`` finds those still queued."""
+    return "xling:" + str(exp.dir).replace(" ", "_")
+
+
+def live_jobs(exp: Experiment, env: Optional[dict] = None) -> dict[str, str]:
+    """``{job name (STAGE, STAGE.array, STAGE.final): id}`` of this experiment's jobs still queued or running."""
+    try:
+        r = subprocess.run(["squeue", "-h", "-o", "%F|%j|%k"], capture_output=True, text=True, env=env)
+    except FileNotFoundError:
+        return {}
+    prefix, out = f"xling-{exp.name}-", {}
+    for line in r.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3 and parts[2] == _comment(exp) and parts[1].startswith(prefix):
+            out[parts[1][len(prefix):]] = parts[0]
+    return out
+
+
 def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1, tasks_per_node: int = 1,
             gpus: int = 0, cpus: Optional[int] = None) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name=xling-{exp.name}-{job}", f"#SBATCH --output={log}",
+             f"#SBATCH --comment={_comment(exp)}",
              "#SBATCH --open-mode=append", "#SBATCH --requeue", f"#SBATCH --signal=USR1@{o.signal_seconds}",
              f"#SBATCH --nodes={nodes}", f"#SBATCH --ntasks-per-node={tasks_per_node}"]
     for flag, v in (("partition", o.partition), ("account", o.account), ("qos", o.qos), ("time", o.time),
@@ -66,9 +86,11 @@ def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1
 
 
 def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict], o: SlurmOptions,
-         cwd: Path, tensorboard: Optional[Path] = None) -> list[Job]:
-    """The jobs of every stage that is not done, in submission order."""
+         cwd: Path, tensorboard: Optional[Path] = None, live: Optional[dict[str, str]] = None) -> list[Job]:
+    """The jobs of every stage that is not done and has no job in the queue yet (``live``: the queued ones, whose
+    names the new jobs may wait for), in submission order."""
     out: list[Job] = []
+    live = live or {}
     last: dict[str, str] = {}  # stage -> the job whose success means the stage is done
     py = shlex.quote(sys.executable)
     base = f"{py} -m xling.cli.main run {shlex.quote(str(exp.file.absolute()))} --dir {shlex.quote(str(exp.dir))}"
@@ -78,16 +100,20 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
     for name in exp.order():
         if states[name]["state"] == "done":
             continue
+        queued = f"{name}.final" if exp.stages[name].checkpoints is not None else name
+        if queued in live:  # submitted by an earlier `xling run` and not ended: not again
+            last[name] = queued
+            continue
         st = exp.stages[name]
         deps = [last[d] for d in st.after if d in last]
         body = [f"cd {shlex.quote(str(cwd))}", "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}"]
         if st.checkpoints is not None:
             n = sum(1 for s in steps[name] if s.update is not None) // 2
-            arr = _header(exp, o, f"{name}", str(logs / f"{name}.slurm-%A_%a.log"))
+            arr = _header(exp, o, f"{name}.array", str(logs / f"{name}.slurm-%A_%a.log"))
             arr.insert(2, f"#SBATCH --array=0-{n - 1}")
             out.append(Job(name, f"{name}.array", "\n".join(
                 arr + body + [f"srun {base} --only {name} --part $SLURM_ARRAY_TASK_ID"]) + "\n", deps, n))
-            fin = _header(exp, o, f"{name}-table", str(logs / f"{name}.slurm-%j.log"))
+            fin = _header(exp, o, f"{name}.final", str(logs / f"{name}.slurm-%j.log"))
             out.append(Job(name, f"{name}.final", "\n".join(fin + body + [f"srun {base} --only {name} --part final"])
                            + "\n", [f"{name}.array"]))
             last[name] = f"{name}.final"
@@ -102,9 +128,12 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
     return out
 
 
-def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None) -> dict[str, str]:
-    """sbatch each job (its file under ``DIR/slurm/``), held on the jobs it waits for; ``{job name: job id}``."""
-    ids: dict[str, str] = {}
+def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None,
+           live: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """sbatch each job (its file under ``DIR/slurm/``), held on the jobs it waits for (new or ``live``);
+    ``{job name: job id}`` of the new ones."""
+    ids: dict[str, str] = dict(live or {})
+    new: dict[str, str] = {}
     d = exp.dir / "slurm"
     d.mkdir(parents=True, exist_ok=True)
     (exp.dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -124,8 +153,8 @@ def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None) -> 
             raise XlingError(f"sbatch refused the job of stage {j.stage}: {r.stderr.strip() or r.stdout.strip()}",
                              file=f, fix="check the partition/account/qos/time options" +
                              (f"; jobs already submitted: {', '.join(ids.values())}" if ids else ""))
-        ids[j.name] = r.stdout.strip().split(";")[0]
-    return ids
+        ids[j.name] = new[j.name] = r.stdout.strip().split(";")[0]
+    return new
 
 
 def node_flags(stage_command: list[str], env: dict) -> list[str]:
