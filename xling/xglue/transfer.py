@@ -16,7 +16,7 @@ each cell from per-sentence statistics (:mod:`xling.significance`), averaging a 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from xling import __version__, languages
 from xling.errors import XlingError
-from xling.io import read_json, write_json_atomic
+from xling.io import read_json
 from xling.xglue.run import EvalConfig, evaluate
 from xling.xglue.tasks import get_tasks
 
@@ -44,7 +44,6 @@ class TransferConfig:
     n_samples: int = 1000
     seed: int = 12345
     force: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def plan(cfg: TransferConfig) -> tuple:
@@ -97,8 +96,8 @@ def run(cfg: TransferConfig, on_step: Callable[[], None] | None = None,
     for i, s in enumerate(sources):
         if on_source:
             on_source(s, i, len(sources))
-        sub = dataclasses.replace(cfg.xglue, train_lang=s, train_split=splits[s], zero_shot=[t for t in targets if t != s],
-                                  out=out / "runs" / s, force=cfg.force)
+        sub = dataclasses.replace(cfg.xglue, train_lang=s, train_split=splits[s], out=out / "runs" / s,
+                                  zero_shot=[t for t in targets if t != s], force=cfg.force)
         runs[s] = evaluate(sub, on_step=on_step)
         if on_done:
             on_done(s, bool(runs[s].get("skipped")))
