@@ -25,6 +25,11 @@ def test_multi_source_trains_on_both_and_never_scores_what_it_trained_on(tiny_mo
     assert set(run["scores"]["dev"]) == {"fr"} and set(run["scores"]["test"]) == {"en", "de", "fr"}
     seed = out / "POS" / "seeds" / "1"
     assert sorted(p.name for p in (seed / "dev").iterdir()) == ["fr.prediction"]
+    # its only language trained on: no dev score, no dev average, the test set scored
+    alone = tmp_path / "alone"
+    cli(*base[:8], "--zero-shot", "none", *base[10:], "--train-lang", "de", "--train-split", "dev", "--out", alone)
+    dev, test = json.loads((alone / "results.json").read_text())["tasks"]["pos"]["splits"].values()
+    assert dev["langs"] == {} and dev["avg"] is None and set(test["langs"]) == {"de"}
     # a source without a train set names the fix
     res = cli(*base, "--train-lang", "en,de", "--out", tmp_path / "bad", ok=None)
     assert res.exit_code == 2 and "POS/de.train" in res.output and "--train-split dev" in res.output

@@ -34,7 +34,8 @@ def aggregate(runs: dict, specs, langs, sig: str, identity: dict, hparams: dict)
         for split in ("dev", "test"):
             per = {lg: _ms([r["scores"][split][lg] for r in rs]) for lg in langs if lg in rs[0]["scores"][split]}
             avgs = [task_average(spec, r["scores"][split]) for r in rs]  # official: over the task's langs
-            entry["splits"][split] = {"langs": per, "avg": _ms([a["avg"] for a in avgs]),
+            # no language of the split scored (--train-split dev on its only language): no average
+            entry["splits"][split] = {"langs": per, "avg": _ms([a["avg"] for a in avgs]) if per else None,
                                       "official_avg": avgs[0]["official_avg"], "missing": avgs[0]["missing"]}
             if spec.family == "generate":
                 entry["splits"][split]["off_target"] = {
@@ -43,7 +44,8 @@ def aggregate(runs: dict, specs, langs, sig: str, identity: dict, hparams: dict)
         if spec.family == "generate":
             entry["signature"] = rs[0].get("metric_signature")
         tasks[spec.name] = entry
-    fam = {split: family_means({k: t["splits"][split]["avg"]["mean"] for k, t in tasks.items()},
+    fam = {split: family_means({k: t["splits"][split]["avg"]["mean"] for k, t in tasks.items()
+                                if t["splits"][split]["avg"]},
                                {k: t["family"] for k, t in tasks.items()}) for split in ("dev", "test")}
     return {"signature": sig, "train_lang": identity["train_lang"], "langs": langs, "seeds": identity["seeds"],
             "hparams": hparams, "tasks": tasks,

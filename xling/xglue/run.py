@@ -194,7 +194,7 @@ def run_task(spec: TaskSpec, cfg: EvalConfig, langs, seed: int, tmp: Path | None
     hist = train(r, items, lambda m: src.select_score(r, m, select), ft, on_step)
     if not distributed.is_main():
         return None
-    scores: dict = {}
+    scores: dict = {"dev": {}, "test": {}}
     extra: dict = {}
     for split in ("dev", "test"):
         for lg in (lg for lg in langs if not src.trained_on(lg, split, sources, cfg.train_split)):
