@@ -72,7 +72,7 @@ def test_resolved_config_repeats_an_eval_run(tiny_model, tmp_path):
     assert text.startswith("# written by xling eval xglue")
     resolved = yaml.safe_load(text)
     assert resolved["lr"] == 0.001 and resolved["epochs"] == 1 and resolved["model"] == str(tiny_model)
-    assert resolved["micro_batch_size"] == 0  # defaults are recorded too
+    assert resolved["train_lang"] == "en" and resolved["seeds"] == 1  # defaults are recorded too
     cli("eval", "xglue", "--config", rec, "--out", tmp_path / "b")
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
     assert a["signature"] == b["signature"] and "lr" in json.dumps(a["hparams"])
