@@ -104,3 +104,28 @@ def test_usr1_requeues_and_resumes_to_the_uninterrupted_curve(slurm, shared_env,
     a, b = run["curve"], json.loads((ref / "pretrain.json").read_text())["curve"]
     assert [c["num_updates"] for c in a] == [c["num_updates"] for c in b]
     assert [c["loss"] for c in a] == pytest.approx([c["loss"] for c in b], abs=0.02)
+
+
+def test_multi_node_pretraining_job(slurm, shared_env, tmp_path):
+    """--nodes/--gpus-per-node shape the pretraining job only; each node's task gets its rank and the master
+    from SLURM's variables."""
+    from xling.experiment.slurm import node_flags
+
+    plan = cli("run", EXAMPLE, "--dir", tmp_path / "exp", "--executor", "slurm", "--dry-run", "--nodes", "2",
+               "--gpus-per-node", "8", "--partition", "gpu", "--account", "proj", "--qos", "high", "--mem", "64G",
+               "--constraint", "a100", "--sbatch", "--exclusive").output
+    jobs = dict(re.findall(r"sbatch[^\n]* (\S+)\.sbatch\n(.*?)(?=\nsbatch|\Z)", plan, flags=re.S))
+    assert len(jobs) == 8, list(jobs)  # 7 stages, the checkpoint evaluation as an array and a table job
+    pre = jobs[str(tmp_path / "exp" / "slurm" / "pretrain")]
+    assert "#SBATCH --nodes=2" in pre and "#SBATCH --gpus-per-node=8" in pre
+    for name, script in jobs.items():
+        for line in ("#SBATCH --partition=gpu", "#SBATCH --account=proj", "#SBATCH --qos=high", "#SBATCH --mem=64G",
+                     "#SBATCH --constraint=a100", "#SBATCH --exclusive", "#SBATCH --requeue",
+                     "#SBATCH --signal=USR1@120"):
+            assert line in script, (name, line)
+        if not name.endswith("pretrain"):
+            assert "#SBATCH --nodes=1" in script and "--gpus-per-node=8" not in script, name
+    host = subprocess.run(["hostname", "-s"], capture_output=True, text=True).stdout.strip()
+    env = {"SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": host, "SLURM_NODEID": "1", "SLURM_JOB_ID": "7"}
+    assert node_flags(["pretrain"], env) == ["--nodes", "2", "--node-rank", "1", "--master", f"{host}:20007"]
+    assert node_flags(["eval", "xglue"], env) == [] and node_flags(["pretrain"], {"SLURM_JOB_NUM_NODES": "1"}) == []
