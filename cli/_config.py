@@ -99,7 +99,9 @@ def defaults_from(command, ctx: Context, path: Path, data: dict) -> dict:
         elif isinstance(value, (list, tuple)):  # a comma-separated option (langs: [en, fr] -> "en,fr")
             value = ",".join(map(str, value))
         try:
-            p.get_runtime_param().coerce(value, param=p, ctx=ctx)
+            coerced = p.get_runtime_param().coerce(value, param=p, ctx=ctx)
+            if p.callback is not None and not p.is_eager:  # the option's own checks (cli/_ranges.py's ranges)
+                p.callback(ctx, p, coerced)
         except BadParameter as e:
             raise XlingError(f"bad value {value!r} for {key!r} ({_flag(p)}): {e.format_message()}", file=path,
                              line=key_line(path, key), fix=f"give {key} a value that {_flag(p)} accepts "

@@ -29,6 +29,11 @@ def test_bad_keys_and_values_are_one_exit_2_error(tmp_path):
         assert res.output.count("error:") == 1 and str(f) in res.output and "fix:" in res.output, res.output
         for w in words:
             assert w in res.output, (w, res.output)
+    ranged = tmp_path / "range.yaml"
+    ranged.write_text("samples: 100\nalpha: 1.5\n")  # the option's own range check names the file too
+    res = cli("eval", "compare", "--config", ranged, "a", "b", ok=None)
+    assert res.exit_code == 2 and f"{ranged}:2" in res.output and "out of range" in res.output, res.output
+    assert res.output.count("error:") == 1
     res = cli("eval", "xglue", "--config", tmp_path / "missing.yaml", ok=None)
     assert res.exit_code == 2 and "config file not found" in res.output
     toml = tmp_path / "c.toml"
