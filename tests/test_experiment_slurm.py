@@ -127,5 +127,6 @@ def test_multi_node_pretraining_job(slurm, shared_env, tmp_path):
             assert "#SBATCH --nodes=1" in script and "--gpus-per-node=8" not in script, name
     host = subprocess.run(["hostname", "-s"], capture_output=True, text=True).stdout.strip()
     env = {"SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": host, "SLURM_NODEID": "1", "SLURM_JOB_ID": "7"}
-    assert node_flags(["pretrain"], env) == ["--nodes", "2", "--node-rank", "1", "--master", f"{host}:20007"]
+    assert node_flags(["pretrain"], env) == ["--nodes", "2", "--node-rank", "1", "--master-addr", host,
+                                             "--master-port", "20007"]
     assert node_flags(["eval", "xglue"], env) == [] and node_flags(["pretrain"], {"SLURM_JOB_NUM_NODES": "1"}) == []

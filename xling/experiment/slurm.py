@@ -5,7 +5,7 @@ well (``--dependency=afterok:...``); a job runs ``xling run EXPERIMENT --dir DIR
 stage does exactly what it does locally and leaves the same marker. A checkpoint evaluation fans out as a job
 array (task k: checkpoint k, ``--part k``) followed by a job that writes the table (``--part final``). A
 pretraining stage with ``nodes`` > 1 runs one task per node: each launches its node's processes (one per GPU,
-or ``cpu_procs``) with ``--nodes``, ``--node-rank`` from ``SLURM_NODEID`` and ``--master`` the job's first node.
+or ``cpu_procs``) with ``--nodes``, ``--node-rank`` from ``SLURM_NODEID`` and ``--master-addr`` the job's first node.
 
 Time limits and preemption: jobs get ``--signal=USR1@SECONDS`` and ``--requeue``; xling's pretraining stops on
 SIGUSR1 after its update with checkpoint_last.pt saved, and the stage's ``xling run --only`` then asks SLURM to
@@ -158,11 +158,13 @@ def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None,
 
 
 def node_flags(stage_command: list[str], env: dict) -> list[str]:
-    """A multi-node pretraining task's ``--nodes``, ``--node-rank`` and ``--master`` from SLURM's variables."""
+    """A multi-node pretraining task's ``--nodes``, ``--node-rank``, ``--master-addr`` and ``--master-port`` from
+    SLURM's variables."""
     nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 1)
     if stage_command != ["pretrain"] or nodes <= 1:
         return []
     first = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True,
                            text=True, check=True).stdout.split()[0]
     port = 20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000
-    return ["--nodes", str(nodes), "--node-rank", env.get("SLURM_NODEID", "0"), "--master", f"{first}:{port}"]
+    return ["--nodes", str(nodes), "--node-rank", env.get("SLURM_NODEID", "0"), "--master-addr", first,
+            "--master-port", str(port)]
