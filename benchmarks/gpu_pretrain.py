@@ -57,7 +57,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretrain import flat_layout  # noqa: E402  (fairseq masked_lm's flat layout, as in the CPU benchmark)
+from pretrain import NO_SAVE_DIR, flat_layout  # noqa: E402  (fairseq masked_lm's flat layout, as in the CPU benchmark)
 
 from xling.pretrain.options import GPU_COMPILE_ARGS  # noqa: E402
 
@@ -128,7 +128,8 @@ def common_args(a, batch_size: int) -> list[str]:
             "--lr", "6e-4", "--lr-scheduler", "polynomial_decay", "--warmup-updates", "10",
             "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--clip-norm", "1.0", "--weight-decay", "0.01",
             "--dropout", "0.1", "--attention-dropout", "0.1", "--max-update", str(a.updates),
-            "--total-num-update", str(a.updates), "--no-save", "--disable-validation", "--log-format", "json",
+            "--total-num-update", str(a.updates), "--no-save", "--save-dir", NO_SAVE_DIR, "--disable-validation",
+            "--log-format", "json",
             "--log-interval", str(a.log_interval), "--seed", "1", "--num-workers", str(a.workers)]
     if a.cpu:
         args += ["--cpu"]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_pretrain import variant  # noqa: E402  (--variant NAME=ARGS, as there)
-from pretrain import flat_layout, prepare  # noqa: E402  (the CPU MLM benchmark's data)
+from pretrain import NO_SAVE_DIR, flat_layout, prepare  # noqa: E402  (the CPU MLM benchmark's data)
 
 NARROW = ["--encoder-layers", "12", "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
           "--encoder-attention-heads", "2"]
@@ -104,6 +104,7 @@ def main() -> None:
     common = ["--sample-break-mode", "none", "--tokens-per-sample", "16", "--batch-size", "2", "--lr", "6e-4",
               "--lr-scheduler", "polynomial_decay", "--warmup-updates", "10", "--clip-norm", "1.0",
               "--weight-decay", "0.01", "--max-update", str(a.update + 1), "--total-num-update", "100", "--no-save",
+              "--save-dir", NO_SAVE_DIR,
               "--disable-validation", "--log-format", "json", "--log-interval", "1", "--seed", "1",
               "--num-workers", "0", "--cpu", *(["--bf16"] if a.precision == "bf16" else [])]
     with tempfile.TemporaryDirectory() as tmp:

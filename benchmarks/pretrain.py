@@ -17,8 +17,10 @@ Without --data it prepares en/fr/de tatoeba text from ../shared/data with `xling
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,10 @@ import tempfile
 from pathlib import Path
 
 from xling.pretrain import parse_log_line
+
+# fairseq makes its --save-dir even with --no-save: a temporary one, not ./checkpoints where it runs
+NO_SAVE_DIR = tempfile.mkdtemp(prefix="xling-bench-")
+atexit.register(shutil.rmtree, NO_SAVE_DIR, True)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,8 +64,8 @@ def flat_layout(data: Path, lang: str, dest: Path) -> Path:
 
 COMMON = ["--arch", "xling_xlm_tiny", "--sample-break-mode", "complete", "--tokens-per-sample", "64",
           "--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "polynomial_decay", "--warmup-updates", "20",
-          "--batch-size", "16", "--cpu", "--num-workers", "0", "--no-save", "--disable-validation",
-          "--log-format", "json", "--log-interval", "50", "--seed", "1"]
+          "--batch-size", "16", "--cpu", "--num-workers", "0", "--no-save", "--save-dir", NO_SAVE_DIR,
+          "--disable-validation", "--log-format", "json", "--log-interval", "50", "--seed", "1"]
 
 
 # options read back from the configuration fairseq's trainer logs at start (its `{'_name': ...}` line): what ran
