@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TATOEBA = HERE.parent.parent / "shared" / "data" / "tatoeba"
 sys.path.insert(0, str(HERE))
-from unicoder import retrieval, xling  # noqa: E402  (the same retrieval measure)
+from unicoder import prepare, retrieval, xling  # noqa: E402  (the same data and retrieval measure)
 
 SPAN = ["--mask-span", "geometric:p=0.2,max=10"]
 # name: (flags without translation pairs, flags with them)
@@ -64,20 +64,6 @@ def generation(model_dir: Path, out: Path, langs: list[str], max_train: int, max
         scores[task] = {"avg": round(test["avg"]["mean"], 2),
                         "langs": {lg: round(v["mean"], 2) for lg, v in test["langs"].items()}}
     return scores
-
-
-def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> Path:
-    if (work / "data" / "manifest.json").exists():
-        return work / "data"
-    inputs, paras = [], []
-    for lg in langs:
-        inputs += ["-i", f"{lg}={TATOEBA / f'tatoeba.{lg}-en.{lg}'}"]
-        paras += ["--para", f"{lg}-en={TATOEBA / f'tatoeba.{lg}-en.{lg}'},{TATOEBA / f'tatoeba.{lg}-en.en'}"]
-    inputs += ["-i", f"en={TATOEBA / f'tatoeba.{langs[0]}-en.en'}"]
-    xling("prep-vocab", "--out", work / "vocab", "--vocab-size", vocab_size, *inputs)
-    xling("prep-data", "--vocab", work / "vocab", "--out", work / "data", "--mono-from-para",
-          "--valid-size", valid_size, *paras)
-    return work / "data"
 
 
 def budget_flags(seconds: float | None, updates: int | None, schedule: int) -> list[str]:
@@ -145,7 +131,7 @@ def main() -> None:
         langs = sorted({lg for p in pairs for lg in p.split("-")})
     else:
         langs = [x for x in args.langs.split(",") if x]
-        data = prepare(work, langs, args.vocab_size, args.valid_size)
+        data = prepare(work, langs, args.vocab_size, args.valid_size, align=False)
         pairs = [f"{lg}-en" for lg in langs]
     common = ["--preset", "tiny", "--seed", args.seed, "--batch-size", args.batch_size,
               "--micro-batch-size", args.batch_size, "--log-interval", 5 if args.updates and args.updates < 50 else 25]

@@ -42,7 +42,9 @@ def xling(*args) -> None:
         sys.exit(f"xling {' '.join(map(str, args[:2]))} failed:\n{r.output}")
 
 
-def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> Path:
+def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int, align: bool = True) -> Path:
+    """Vocabulary and data over tatoeba's ``langs``-en pairs, both sides also monolingual (word-aligned pairs
+    with ``align``, for code-switched MLM); kept in ``work`` for the next run."""
     if (work / "data" / "manifest.json").exists():
         return work / "data"
     inputs, paras = [], []
@@ -51,8 +53,8 @@ def prepare(work: Path, langs: list[str], vocab_size: int, valid_size: int) -> P
         paras += ["--para", f"{lg}-en={TATOEBA / f'tatoeba.{lg}-en.{lg}'},{TATOEBA / f'tatoeba.{lg}-en.en'}"]
     inputs += ["-i", f"en={TATOEBA / f'tatoeba.{langs[0]}-en.en'}"]
     xling("prep-vocab", "--out", work / "vocab", "--vocab-size", vocab_size, *inputs)
-    xling("prep-data", "--vocab", work / "vocab", "--out", work / "data", "--mono-from-para", "--align",
-          "--valid-size", valid_size, *paras)
+    xling("prep-data", "--vocab", work / "vocab", "--out", work / "data", "--mono-from-para",
+          *(["--align"] if align else []), "--valid-size", valid_size, *paras)
     return work / "data"
 
 

@@ -26,6 +26,15 @@ def tatoeba() -> Path:
     return shared_path("tatoeba")
 
 
+@pytest.fixture
+def shared_env(monkeypatch):
+    """The example experiment's data (tatoeba, POS) through XLING_SHARED_DATA, one thread per process."""
+    shared_path("tatoeba")
+    shared_path("xglue-real", "POS")
+    monkeypatch.setenv("XLING_SHARED_DATA", str(SHARED))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def as_a_terminal_job() -> None:
     """``preexec_fn`` of a child that a test sends SIGINT: its SIGINT as a terminal's foreground job has it. A shell
     starts a background job (``cmd &`` in a script, some CI runners) with SIGINT ignored, every process started

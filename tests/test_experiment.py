@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SHARED, cli, shared_path
+from conftest import REPO, SHARED, cli
 
 EXAMPLE = REPO / "examples" / "tiny-experiment.yaml"
-
-
-@pytest.fixture
-def shared_env(monkeypatch):
-    shared_path("tatoeba")
-    shared_path("xglue-real", "POS")
-    monkeypatch.setenv("XLING_SHARED_DATA", str(SHARED))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def _markers(d: Path) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SHARED, cli, shared_path
+from conftest import cli
 from test_experiment import EXAMPLE
 
 
@@ -33,14 +33,6 @@ def slurm(tmp_path_factory):
         os.environ.pop("SLURM_CONF", None)
     else:
         os.environ["SLURM_CONF"] = old
-
-
-@pytest.fixture
-def shared_env(monkeypatch):
-    shared_path("tatoeba")
-    shared_path("xglue-real", "POS")
-    monkeypatch.setenv("XLING_SHARED_DATA", str(SHARED))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def test_example_experiment_on_slurm(slurm, shared_env, tmp_path):
