@@ -98,7 +98,9 @@ def test_force_resume_records_the_launches_and_keeps_user_files(data_dir, run4, 
     # a stale lock of a process that is gone is taken over
     (out / ".xling-pretrain.lock").write_text(json.dumps({"pid": 2 ** 22 + 17, "host": socket.gethostname(),
                                                           "trainers": []}))
-    cli(*tiny(data_dir, out, "--max-updates", 6, "--lr", 0.002, "--log-interval", 2, "--force-resume"))
+    forced = cli(*tiny(data_dir, out, "--max-updates", 6, "--lr", 0.002, "--log-interval", 2, "--force-resume"))
+    assert ("--force-resume: checkpoint_last.pt of update 4 goes on under changed options: schedule --lr: 0.001 -> "
+            "0.002") in " ".join(forced.output.split())
     s = summary(out)
     assert s["num_updates"] == 6
     first, second = s["launches"]

@@ -363,6 +363,10 @@ def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
     # what earlier launches logged, read before this launch appends to the log (a resume needs it)
     earlier_curve, earlier_valid = logged_records(out / "train.log") if last.exists() else ([], [])
     run = record_launch(opts, ident, cmd, checkpoint_updates(last) if last.exists() else 0, max_updates, changed)
+    if changed and on_stats is not None:  # --force-resume says what it forced (it said nothing)
+        at = run["launches"][-1]["from_update"]
+        on_stats("note", {"message": f"--force-resume: checkpoint_last.pt of update {at} goes on under changed "
+                                     f"options: {'; '.join(changed)} (recorded in run.json)"})
     prepared = prepare() if prepare else {}
     curve, valid, last_train = run_ranks(opts, cmd, on_stats, lock)
     if not last.exists():
