@@ -143,6 +143,17 @@ def test_fairseq_crash_before_a_checkpoint_says_it_starts_over(data_dir, tmp_pat
     assert not (out / ".xling-pretrain.lock").exists()
 
 
+@pytest.mark.parametrize("after, ours", [(["--lr", "0.01"], "--lr 0.01"), (["--max-update=5"], "--max-updates 5"),
+                                         (["--seed", "3"], "--seed 3")])
+def test_a_fairseq_flag_after_the_dashes_does_not_override_xlings_own(data_dir, tmp_path, after, ours):
+    """fairseq reads the last of a repeated flag: `-- --lr 0.01` silently replaced xling's --lr (or the preset's)."""
+    out = tmp_path / "o"
+    r = cli(*tiny(data_dir, out, "--max-updates", 2, "--dry-run", "--", *after), ok=None)
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"after -- would silently override xling's {ours.split()[0]}" in text, text
+    assert f"give xling's {ours} instead" in text and not out.exists()
+
+
 def test_init_is_reread_when_it_changes_and_corrupt_init_is_exit_2(data_dir, run4, tmp_path):
     import torch
 

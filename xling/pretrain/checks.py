@@ -39,6 +39,7 @@ def check_data(opts: PretrainOptions) -> DataInfo:
     to resume: that depends on the architecture, see :func:`check_resume`)."""
     data = Path(opts.data)
     check_counts(opts)
+    check_extra(opts)
     if opts.preset not in PRESETS:
         raise XlingError(f"unknown preset {opts.preset!r}", fix=f"use one of {', '.join(PRESETS)}")
     if not data.is_dir():
@@ -119,6 +120,25 @@ def check_counts(opts: PretrainOptions) -> None:
     if not 0.0 <= opts.mask_span_p < 1.0 or opts.mask_span_max < 1:
         raise XlingError(f"--mask-span: p must be within (0, 1) and max at least 1, got p={opts.mask_span_p}, "
                          f"max={opts.mask_span_max}", fix="give --mask-span geometric:p=0.2,max=10")
+
+
+# fairseq's spelling of an option that xling's own flag sets: after `--` it would silently override that flag
+OWNED_FAIRSEQ_FLAGS = {"--max-update": "--max-updates", "--total-num-update": "--total-updates", "--lr": "--lr",
+                       "--log-interval": "--log-interval", "--save-interval-updates": "--save-interval",
+                       "--seed": "--seed", "--multilang-sampling-alpha": "--alpha"}
+
+
+def check_extra(opts: PretrainOptions) -> None:
+    """A fairseq argument after ``--`` that means one of xling's own flags is refused, naming both."""
+    extra = [str(a) for a in opts.extra]
+    for i, arg in enumerate(extra):
+        name, eq, value = arg.partition("=")
+        if not eq and i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            value = extra[i + 1]
+        if name in OWNED_FAIRSEQ_FLAGS:
+            ours = OWNED_FAIRSEQ_FLAGS[name]
+            raise XlingError(f"{name} after -- would silently override xling's {ours}",
+                             fix=f"give xling's {ours}{' ' + value if value else ''} instead, before the --")
 
 
 RUN_FILES = ("run.json", "pretrain.json", "checkpoints", "train.log", "model", "init", ".xling-pretrain.lock")
