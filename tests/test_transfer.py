@@ -25,6 +25,10 @@ def test_multi_source_trains_on_both_and_never_scores_what_it_trained_on(tiny_mo
     assert set(run["scores"]["dev"]) == {"fr"} and set(run["scores"]["test"]) == {"en", "de", "fr"}
     seed = out / "POS" / "seeds" / "1"
     assert sorted(p.name for p in (seed / "dev").iterdir()) == ["fr.prediction"]
+    # eval compare on the dev split compares what was scored (it stopped at the missing en/de predictions)
+    cli("eval", "compare", out, out, "--gold", DATA, "--split", "dev", "-o", tmp_path / "c.json", "--samples", "50")
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert [(r["task"], r["lang"], r["n_examples"]) for r in rows] == [("pos", "fr", 10)], rows
     # its only language trained on: no dev score, no dev average, the test set scored
     alone = tmp_path / "alone"
     cli(*base[:8], "--zero-shot", "none", *base[10:], "--train-lang", "de", "--train-split", "dev", "--out", alone)

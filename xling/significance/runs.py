@@ -99,6 +99,8 @@ def _xglue_run(path: Path, res: dict, gold: Optional[Path], split: str) -> Run:
         limit = None if f.get("max_eval", "None") == "None" else int(f["max_eval"])
         limits.add(f.get("max_eval"))
         for lang in task["langs"]:
+            if not any(lang in (run["scores"].get(split) or {}) for run in task["runs"]):
+                continue  # a set the run trained on (--train-split dev) is never scored
             gold_path = spec.path(gold, lang, split)
             if not gold_path.is_file():
                 raise XlingError(f"gold file missing for {spec.name}/{lang} ({split})", file=gold_path,
