@@ -97,3 +97,17 @@ def test_prep_data_on_a_full_disk(small_disk, tatoeba, tmp_path):
 def test_export_hf_on_a_full_disk(small_disk, e5_dir):
     """A directory output (xling.outputs.replace_dir): the temporary folder beside --out is removed."""
     _check(cli("export", "hf", e5_dir[0], "--out", small_disk / "hf", ok=None), small_disk, "hf")
+
+
+def test_pretrain_on_a_full_disk(small_disk, data_dir):
+    """A save that does not fit: fairseq's partial NAME.pt.tmp kept the disk full and the error was the log's tail;
+    now it is removed and the error is one full-disk message naming the checkpoint (the run resumes elsewhere)."""
+    from tests.conftest import tiny
+
+    out = small_disk / "run"
+    res = cli(*tiny(data_dir, out, "--max-updates", 4, "--save-interval", 2, "--log-interval", 1), ok=None)
+    msg = " ".join(res.output.split())
+    assert res.exit_code == 2 and msg.count("error:") == 1, msg
+    assert "no space left" in msg and "checkpoint" in msg and f"df -h {out / 'checkpoints'}" in msg, msg
+    assert not list(small_disk.rglob("*.tmp")) and (small_disk / "mine.txt").read_bytes() == b"user data\n"
+    assert not (out / ".xling-pretrain.lock").exists()

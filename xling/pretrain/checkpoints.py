@@ -3,6 +3,7 @@ run's model directory ``OUT/model/{model.pt,dict.txt,sentencepiece.bpe.model}``.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def write_model_dir(opts: PretrainOptions, info=None) -> Path:
         if (Path(opts.data) / "spm.model").exists():
             shutil.copyfile(Path(opts.data) / "spm.model", tmp / "sentencepiece.bpe.model")
     return dest
+
+
+# how a trainer's log says that a save did not fit: Python's ENOSPC/EDQUOT, torch's zip writer's own words
+FULL_DISK_LOG = {"No space left on device": errno.ENOSPC, "[Errno 28]": errno.ENOSPC, "file write failed": errno.ENOSPC,
+                 "Disk quota exceeded": errno.EDQUOT, "[Errno 122]": errno.EDQUOT}
+
+
+def failed_save(checkpoint_dir: Path, log_tail: list[str] = (), error: OSError | None = None) -> OSError | None:
+    """After a failed training run: remove the ``*.pt.tmp`` files of saves that did not finish (fairseq writes a
+    checkpoint to NAME.tmp, then renames it; on a full disk they stayed and kept it full). Return the full-disk
+    error to report, naming the checkpoint that did not fit, when ``error`` is one or the trainer's ``log_tail``
+    says so; else ``error`` itself (None without one)."""
+    partial = sorted(checkpoint_dir.glob("*.pt.tmp")) if checkpoint_dir.is_dir() else []
+    for f in partial:
+        f.unlink(missing_ok=True)
+    code = error.errno if error is not None and error.errno in (errno.ENOSPC, errno.EDQUOT) else \
+        next((c for key, c in FULL_DISK_LOG.items() if any(key in line for line in log_tail)), None)
+    if code is None:
+        return error
+    named = partial[0].with_suffix("") if partial else (error.filename if error is not None else None)
+    return OSError(code, os.strerror(code), str(named or checkpoint_dir))

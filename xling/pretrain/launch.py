@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from xling.errors import XlingError
 from xling.io import read_json, sha256_text, write_json_atomic
-from xling.pretrain.checkpoints import checkpoint_updates, write_model_dir
+from xling.pretrain.checkpoints import checkpoint_updates, failed_save, write_model_dir
 from xling.pretrain.identity import check_identity, flag_values, record_launch, run_identity
 from xling.pretrain.lock import RunLock, run_lock
 from xling.pretrain.options import DataInfo, PretrainOptions
@@ -330,6 +330,9 @@ def run_ranks(opts: PretrainOptions, cmd: list[str], on_stats: Optional[StatsCal
         # else it had finished its updates: the run ends as usual
     if any(codes):
         tail = (out / "train.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        full = failed_save(opts.checkpoint_dir, tail)  # a full disk: one error naming the checkpoint
+        if full is not None:
+            raise full
         raise XlingError(f"fairseq training failed ({exit_text(codes)}):\n    "
                          + "\n    ".join(tail), file=out / "train.log", fix="read the log above" + resume_hint(opts))
     return curve, valid, last_train
@@ -345,7 +348,10 @@ def train(opts: PretrainOptions, info: DataInfo, cmd: list[str], max_updates: in
     started with (:mod:`xling.pretrain.identity`)."""
     out = Path(opts.out)
     with run_lock(out, opts.node_rank) as lock:
-        return _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
+        try:
+            return _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock)
+        except OSError as e:  # the disk filled while the trainer saved (writing the log may fail first)
+            raise failed_save(opts.checkpoint_dir, error=e) from None
 
 
 def _train_locked(opts, info, cmd, max_updates, fields, prepare, on_stats, lock) -> dict:
