@@ -41,6 +41,35 @@ def test_align_twice_same_links_and_seed_changes_them(tatoeba, tmp_path):
 
 
 @need_eflomal
+def test_seeded_align_with_a_noexec_temporary_folder(tatoeba, tmp_path, monkeypatch):
+    """The seeded sampler is a program xling writes: on a TMPDIR mounted noexec (common on shared machines) it
+    failed with permission denied; it is then kept in the user's cache, once per eflomal build."""
+    import os
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    tmp = tmp_path / "noexec"
+    tmp.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,noexec", "tmpfs", str(tmp)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        src, tgt = _pairs(tatoeba, tmp_path)
+        cli("align", "--src", src, "--tgt", tgt, "--out", tmp_path / "a", "--n-samplers", "2")
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # TMPDIR, as this process read it at its start
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        for name in ("b", "c"):
+            cli("align", "--src", src, "--tgt", tgt, "--out", tmp_path / name, "--n-samplers", "2")
+            assert (tmp_path / name).read_bytes() == (tmp_path / "a").read_bytes()
+        assert len(list((tmp_path / "cache" / "xling").glob("eflomal-seeded-*"))) == 1 and not any(tmp.iterdir())
+    finally:
+        subprocess.run(["umount", str(tmp)], check=False)
+
+
+@need_eflomal
 def test_prep_vocab_and_prep_data_twice_same_bytes(tatoeba, tmp_path):
     src, tgt = _pairs(tatoeba, tmp_path, 600)
     trees = []

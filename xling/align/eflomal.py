@@ -65,15 +65,28 @@ _URANDOM, _SEED_NAME = b"/dev/urandom\0", b"./xling.seed\0"  # same length: the 
 
 
 def seeded_sampler(dest: Path) -> str:
-    """Copy eflomal's sampler into the folder ``dest`` with its seed source renamed to ``./xling.seed``
-    (see the module's docstring); returns the copy's path."""
+    """Copy eflomal's sampler into the folder ``dest`` (into the user's cache where that file system runs no
+    programs, as a ``noexec`` TMPDIR) with its seed source renamed to ``./xling.seed`` (see the module's
+    docstring); returns the copy's path."""
     src = find_eflomal()
     data = Path(src).read_bytes()
     if data.count(_URANDOM) != 1:
         raise XlingError(f"this eflomal build ({src}) does not read its seed from /dev/urandom once, so xling "
                          "cannot seed it", fix="reinstall eflomal 2.0.0: " + _INSTALL_FIX)
+    patched = data.replace(_URANDOM, _SEED_NAME)
     exe = Path(dest) / "eflomal-seeded"
-    exe.write_bytes(data.replace(_URANDOM, _SEED_NAME))
+    if os.statvfs(dest).f_flag & getattr(os, "ST_NOEXEC", 0):  # a noexec TMPDIR: the user's cache, once per build
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xling"
+        cache.mkdir(parents=True, exist_ok=True)
+        exe = cache / f"eflomal-seeded-{hashlib.sha256(patched).hexdigest()[:16]}"
+        if exe.is_file() and exe.read_bytes() == patched:
+            return str(exe)
+        tmp = exe.with_name(f".{exe.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(patched)
+        tmp.chmod(0o700)
+        os.replace(tmp, exe)  # another run may be writing the same bytes: the rename keeps one whole copy
+        return str(exe)
+    exe.write_bytes(patched)
     exe.chmod(0o700)
     return str(exe)
 
