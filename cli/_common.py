@@ -5,6 +5,7 @@ import errno
 import functools
 import os
 import re
+import shutil
 import signal
 import sys
 
@@ -93,7 +94,13 @@ def os_error(e: OSError) -> XlingError:
     parent = os.path.dirname(os.path.abspath(os.fsdecode(path)))
     while not os.path.isdir(parent) and os.path.dirname(parent) != parent:  # removed with the failed output
         parent = os.path.dirname(parent)
+    if getattr(e, "needed", None):  # the output's size, where the command knows it (xling.outputs.needing)
+        what += f": it needs about {_mib(e.needed)}, {_mib(shutil.disk_usage(parent).free)} free there"
     return XlingError(what, file=os.fsdecode(path), fix=fix.format(parent=parent))
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2 ** 20:,.1f} MiB"
 
 
 def progress(transient: bool = False) -> Progress:

@@ -4,6 +4,7 @@ no temporary file or folder left behind."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,7 +97,11 @@ def test_prep_data_on_a_full_disk(small_disk, tatoeba, tmp_path):
 
 def test_export_hf_on_a_full_disk(small_disk, e5_dir):
     """A directory output (xling.outputs.replace_dir): the temporary folder beside --out is removed."""
-    _check(cli("export", "hf", e5_dir[0], "--out", small_disk / "hf", ok=None), small_disk, "hf")
+    res = cli("export", "hf", e5_dir[0], "--out", small_disk / "hf", ok=None)
+    _check(res, small_disk, "hf")
+    # the weights' size is known: the message says it (e5-small: 117.6M parameters in fp32, the tied head once)
+    needed = re.search(r"it needs about ([\d,.]+) MiB, ([\d,.]+) MiB free there", " ".join(res.output.split()))
+    assert needed and 400 < float(needed.group(1).replace(",", "")) < 500 and float(needed.group(2)) < 1, res.output
 
 
 def test_pretrain_on_a_full_disk(small_disk, data_dir):

@@ -60,6 +60,18 @@ def writing(path: str | Path) -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def needing(nbytes: int) -> Iterator[None]:
+    """A full-disk error raised inside says how many bytes the output needs (its ``needed``), where the caller
+    knows it (the weights of a model it writes)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in FULL_DISK and getattr(e, "needed", None) is None:
+            e.needed = int(nbytes)
+        raise
+
+
 def disk_full(path: str | Path, margin: int = 1 << 20) -> bool:
     """Whether the file system holding ``path`` (or its nearest existing folder) has less than ``margin``
     bytes free: a library that reports a failed write in its own words failed for want of space."""

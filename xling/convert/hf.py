@@ -18,6 +18,7 @@ from pathlib import Path
 from xling.convert import layout
 from xling.errors import XlingError
 from xling.io import atomic_dir, read_json, write_json_atomic
+from xling.outputs import needing
 
 CONVERTER = "xling.convert.hf/1"
 
@@ -109,7 +110,8 @@ def export_hf(model_dir: str | Path, out: str | Path, force: bool = False) -> di
                          fix="report this as a bug in the converter")
     model.load_state_dict({k: v.contiguous() for k, v in hf.items() if k in want}, strict=True, assign=True)
     model.tie_weights()
-    with atomic_dir(out, command="export hf", identity=identity, force=force) as tmp:
+    weights = sum(t.numel() * t.element_size() for t in {id(t): t for t in model.state_dict().values()}.values())
+    with needing(weights), atomic_dir(out, command="export hf", identity=identity, force=force) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         shutil.copyfile(model_dir / "sentencepiece.bpe.model", tmp / "sentencepiece.bpe.model")
         tok = transformers.XLMRobertaTokenizer.from_pretrained(str(tmp), model_max_length=cfg.max_position_embeddings - 2)
