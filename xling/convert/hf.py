@@ -110,7 +110,8 @@ def export_hf(model_dir: str | Path, out: str | Path, force: bool = False) -> di
                          fix="report this as a bug in the converter")
     model.load_state_dict({k: v.contiguous() for k, v in hf.items() if k in want}, strict=True, assign=True)
     model.tie_weights()
-    weights = sum(t.numel() * t.element_size() for t in {id(t): t for t in model.state_dict().values()}.values())
+    # what save_pretrained writes: each tensor once (the tied LM head shares the embeddings' storage)
+    weights = sum({t.data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}.values())
     with needing(weights), atomic_dir(out, command="export hf", identity=identity, force=force) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         shutil.copyfile(model_dir / "sentencepiece.bpe.model", tmp / "sentencepiece.bpe.model")
