@@ -9,6 +9,7 @@ from pathlib import Path
 from xling.corpus.manifest import load_manifest, shard_dirs
 from xling.errors import XlingError
 from xling.pretrain.checkpoints import checkpoint_facts
+from xling.pretrain.identity import parse_flags
 from xling.pretrain.options import PRESETS, DataInfo, PretrainOptions
 
 
@@ -130,15 +131,13 @@ OWNED_FAIRSEQ_FLAGS = {"--max-update": "--max-updates", "--total-num-update": "-
 
 def check_extra(opts: PretrainOptions) -> None:
     """A fairseq argument after ``--`` that means one of xling's own flags is refused, naming both."""
-    extra = [str(a) for a in opts.extra]
-    for i, arg in enumerate(extra):
-        name, eq, value = arg.partition("=")
-        if not eq and i + 1 < len(extra) and not extra[i + 1].startswith("--"):
-            value = extra[i + 1]
+    # --flag=value as two arguments, as fairseq's argparse reads it
+    given = parse_flags([p for a in map(str, opts.extra) for p in (a.split("=", 1) if a.startswith("--") else [a])])
+    for name, value in given.items():
         if name in OWNED_FAIRSEQ_FLAGS:
             ours = OWNED_FAIRSEQ_FLAGS[name]
             raise XlingError(f"{name} after -- would silently override xling's {ours}",
-                             fix=f"give xling's {ours}{' ' + value if value else ''} instead, before the --")
+                             fix=f"give xling's {ours}{'' if value is True else ' ' + value} instead, before the --")
 
 
 RUN_FILES = ("run.json", "pretrain.json", "checkpoints", "train.log", "model", "init", ".xling-pretrain.lock")
