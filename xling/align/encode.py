@@ -21,7 +21,7 @@ import numpy as np
 
 from xling.align.numbering import MAX_LEN, SideNumbering
 from xling.errors import XlingError
-from xling.forking import held_signals
+from xling.forking import held_signals, worker_signals
 
 PARALLEL_MIN_BYTES = 4 << 20  # smaller inputs are numbered faster than a second process starts
 
@@ -216,7 +216,6 @@ def encode_runs(blocks, *, d: Path, opts: dict, pretokenized: bool, save_text: b
 
 if __name__ == "__main__":
     from xling.align.source import ParallelSource
-    from xling.forking import worker_signals
 
     worker_signals()  # Ctrl-C is the parent's, which kills this process; until here the signals were held
 
