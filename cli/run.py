@@ -168,13 +168,14 @@ def run(
         tensorboard = tensorboard.absolute()
     if only is not None:
         from xling.experiment.local import Requeued, run_only
+        from xling.experiment.slurm import REQUEUE_RC
 
         if only not in exp.stages:
             raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
         try:
             rc = run_only(exp, steps, only, part, tensorboard)
         except Requeued:
-            return
+            raise typer.Exit(REQUEUE_RC) from None
         if rc:
             raise typer.Exit(rc)
         return
@@ -266,19 +267,16 @@ def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Opt
     for name, jid in live.items():
         t.add_row(name.split(".")[0], name + " (queued before)", jid, "")
     console.print(t)
-    ids = known
     if not wait:
         return
     import subprocess
 
     while True:
-        q = subprocess.run(["squeue", "-h", "-o", "%i %T %r", "-j", ",".join(ids.values())], capture_output=True,
-                           text=True)
-        lines = [ln for ln in q.stdout.splitlines() if ln.strip()]
-        if not lines:
+        queued = slurm.waiting_on(exp)
+        if not queued:
             break
-        if all("DependencyNeverSatisfied" in ln for ln in lines):  # held behind a failed stage: cancel them
-            subprocess.run(["scancel", *[ln.split()[0] for ln in lines]], capture_output=True)
+        if all("DependencyNeverSatisfied" in reason for _, reason in queued):  # held behind a failed stage
+            subprocess.run(["scancel", *[jid for jid, _ in queued]], capture_output=True)
             break
         time.sleep(2)
     states = P.states(exp, steps)

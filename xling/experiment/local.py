@@ -104,14 +104,16 @@ def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Even
 
 
 class Requeued(Exception):
-    """The job was asked to stop (SIGUSR1: a time limit or preemption ahead) and has been requeued."""
+    """The job was asked to stop (SIGUSR1: a time limit or preemption ahead); its script requeues it once the
+    step has ended (``xling run --only`` exits :data:`xling.experiment.slurm.REQUEUE_RC`)."""
 
 
 def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: str | None = None,
              tensorboard: Optional[Path] = None) -> int:
     """One stage inside a SLURM job (its dependencies are SLURM's): all its steps, or ``part`` k (checkpoint k's
     steps) or ``final`` (the table and the stage's marker) of a checkpoint stage. On SIGUSR1 the running step is
-    left to stop (pretraining saves checkpoint_last.pt) and the job is requeued. Only node 0 writes markers."""
+    left to stop (pretraining saves checkpoint_last.pt) and :class:`Requeued` is raised (the job script requeues
+the job). Only node 0 writes markers."""
     from xling.experiment.slurm import node_flags
 
     todo = steps[name]
@@ -137,12 +139,9 @@ def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: s
             argv = argv[:cut] + extra + argv[cut:]
         rc = run_step(step, log, argv)
         if stop["asked"]:
-            job = os.environ.get("SLURM_ARRAY_JOB_ID") and \
-                f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}" or os.environ.get("SLURM_JOB_ID")
-            if rank0 and job:
-                print(f"xling: SIGUSR1: stage {name} stopped (exit {rc}); requeueing job {job}", file=sys.stderr,
-                      flush=True)
-                subprocess.run(["scontrol", "requeue", job], check=False)
+            if rank0:
+                print(f"xling: SIGUSR1: stage {name} stopped (exit {rc}); the job script requeues the job",
+                      file=sys.stderr, flush=True)
             raise Requeued(name)
         if rc:
             break

@@ -8,8 +8,10 @@ pretraining stage with ``nodes`` > 1 runs one task per node: each launches its n
 or ``cpu_procs``) with ``--nodes``, ``--node-rank`` from ``SLURM_NODEID`` and ``--master-addr`` the job's first node.
 
 Time limits and preemption: jobs get ``--signal=USR1@SECONDS`` and ``--requeue``; xling's pretraining stops on
-SIGUSR1 after its update with checkpoint_last.pt saved, and the stage's ``xling run --only`` then asks SLURM to
-requeue the job (``scontrol requeue``), whose next start resumes. Output: ``DIR/logs/STAGE.slurm-%j.log``
+SIGUSR1 after its update with checkpoint_last.pt saved, the stage's ``xling run --only`` exits
+:data:`REQUEUE_RC`, and the job script, once ``srun`` has returned (the step's processes are gone), asks SLURM to
+requeue the job (``scontrol requeue``), whose next start resumes. (Requeueing from inside the step raced: the
+job could start again while the old step was still being torn down.) Output: ``DIR/logs/STAGE.slurm-%j.log``
 (array tasks ``%A_%a``), appended over requeues.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -24,6 +27,8 @@ from typing import Optional
 from xling.errors import XlingError
 from xling.experiment import plan as P
 from xling.experiment.spec import Experiment
+
+REQUEUE_RC = 75  # `xling run --only`: stopped on SIGUSR1, requeue the job (EX_TEMPFAIL)
 
 
 @dataclass
@@ -55,17 +60,43 @@ def _comment(exp: Experiment) -> str:
     return "xling:" + str(exp.dir).replace(" ", "_")
 
 
+def squeue(fmt: str, env: Optional[dict] = None, tries: int = 6, pause: float = 5.0) -> list[str]:
+    """squeue's lines (``-h -o FMT``; pending, running and completing jobs). A busy or restarting slurmctld makes
+    squeue fail now and then ("Socket timed out", "Unable to contact slurm controller"): read as an empty queue,
+    that would submit an experiment's queued jobs again, or end ``--wait`` early; so a failure is retried
+    (``tries`` times, ``pause`` seconds apart) before it is an error. An empty list: no squeue here."""
+    err = ""
+    for k in range(tries):
+        try:
+            r = subprocess.run(["squeue", "-h", "-o", fmt], capture_output=True, text=True, env=env)
+        except FileNotFoundError:
+            return []
+        if r.returncode == 0:
+            return [ln for ln in r.stdout.splitlines() if ln.strip()]
+        err = (r.stderr or r.stdout).strip()
+        if k + 1 < tries:
+            time.sleep(pause)
+    raise XlingError(f"squeue failed {tries} times: {err}", fix="check that slurmctld is up (`scontrol ping`) and "
+                     "run again: finished stages are skipped, queued jobs are not submitted twice")
+
+
 def live_jobs(exp: Experiment, env: Optional[dict] = None) -> dict[str, str]:
     """``{job name (STAGE, STAGE.array, STAGE.final): id}`` of this experiment's jobs still queued or running."""
-    try:
-        r = subprocess.run(["squeue", "-h", "-o", "%F|%j|%k"], capture_output=True, text=True, env=env)
-    except FileNotFoundError:
-        return {}
     prefix, out = f"xling-{exp.name}-", {}
-    for line in r.stdout.splitlines():
-        parts = line.strip().split("|")
+    for line in squeue("%F|%j|%k", env):
+        parts = line.strip().split("|", 2)
         if len(parts) == 3 and parts[2] == _comment(exp) and parts[1].startswith(prefix):
             out[parts[1][len(prefix):]] = parts[0]
+    return out
+
+
+def waiting_on(exp: Experiment, env: Optional[dict] = None) -> list[tuple[str, str]]:
+    """``[(job id, reason)]`` of this experiment's jobs still queued or running (array tasks one by one)."""
+    out = []
+    for line in squeue("%i|%r|%k", env):
+        parts = line.strip().split("|", 2)
+        if len(parts) == 3 and parts[2] == _comment(exp):
+            out.append((parts[0], parts[1]))
     return out
 
 
@@ -83,6 +114,13 @@ def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1
         lines.append(f"#SBATCH --gpus-per-node={gpus}")
     lines += [f"#SBATCH {x}" if not x.startswith("#SBATCH") else x for x in o.extra]
     return lines
+
+
+def _srun(cmd: str) -> list[str]:
+    """The job script's last lines: the stage's command under srun, and the requeue it asks for."""
+    return [f"srun {cmd}", "rc=$?",
+            f'if [ "$rc" -eq {REQUEUE_RC} ]; then echo "xling: requeueing job $SLURM_JOB_ID"; '
+            'scontrol requeue "$SLURM_JOB_ID"; fi', 'exit "$rc"']
 
 
 def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict], o: SlurmOptions,
@@ -112,9 +150,9 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
             arr = _header(exp, o, f"{name}.array", str(logs / f"{name}.slurm-%A_%a.log"))
             arr.insert(2, f"#SBATCH --array=0-{n - 1}")
             out.append(Job(name, f"{name}.array", "\n".join(
-                arr + body + [f"srun {base} --only {name} --part $SLURM_ARRAY_TASK_ID"]) + "\n", deps, n))
+                arr + body + _srun(f"{base} --only {name} --part $SLURM_ARRAY_TASK_ID")) + "\n", deps, n))
             fin = _header(exp, o, f"{name}.final", str(logs / f"{name}.slurm-%j.log"))
-            out.append(Job(name, f"{name}.final", "\n".join(fin + body + [f"srun {base} --only {name} --part final"])
+            out.append(Job(name, f"{name}.final", "\n".join(fin + body + _srun(f"{base} --only {name} --part final"))
                            + "\n", [f"{name}.array"]))
             last[name] = f"{name}.final"
             continue
@@ -123,7 +161,7 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
         procs = st.options.get("cpu_procs") if st.command == ["pretrain"] and not gpus else None
         head = _header(exp, o, name, str(logs / f"{name}.slurm-%j.log"), nodes=nodes, gpus=gpus,
                        cpus=procs if isinstance(procs, int) and procs > 1 else None)
-        out.append(Job(name, name, "\n".join(head + body + [f"srun {base} --only {name}"]) + "\n", deps))
+        out.append(Job(name, name, "\n".join(head + body + _srun(f"{base} --only {name}")) + "\n", deps))
         last[name] = name
     return out
 
