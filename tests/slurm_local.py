@@ -1,7 +1,9 @@
-"""A one-node SLURM on this machine for the SLURM tests (Debian's slurm-wlm and munge, as root): munged as user
-munge, then slurmctld and slurmd with a slurm.conf in a temporary directory (SLURM_CONF). :func:`start` returns
-the environment to use and a stop function that ends only the daemons it started; or raises RuntimeError with the
-reason it cannot start (no binaries, not root, a daemon that does not come up)."""
+"""A one-node SLURM on this machine for the SLURM tests (Debian's slurm-wlm and munge, as root): its own munged
+as user munge (socket, pid, seed and log in a folder of its own under /run, named in slurm.conf's
+``AuthInfo=socket=``, so two suites on one machine never share or stop each other's), then slurmctld and slurmd
+with a slurm.conf in a temporary directory (SLURM_CONF). :func:`start` returns the environment to use and a stop
+function that ends the daemons it started and removes munged's folder; or raises RuntimeError with the reason it
+cannot start (no binaries, not root, a daemon that does not come up)."""
 from __future__ import annotations
 
 import os
@@ -10,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +21,7 @@ SlurmctldHost={host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=socket={sock}
 CryptoType=crypto/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -69,23 +73,29 @@ def start(root: Path, cpus: int = 2):
         (root / d).mkdir(parents=True, exist_ok=True)
     started: list[int] = []
     munge = pwd.getpwnam("munge")
-    sock = Path("/run/munge/munge.socket.2")
-    if not sock.exists():
-        for d in ("/run/munge", "/var/log/munge", "/var/lib/munge"):
-            os.makedirs(d, exist_ok=True)
-            os.chown(d, munge.pw_uid, munge.pw_gid)
-        if not Path("/etc/munge/munge.key").exists():
-            raise RuntimeError("no /etc/munge/munge.key (reinstall munge)")
-        p = subprocess.Popen(["munged", "--foreground"], preexec_fn=lambda: (os.setgid(munge.pw_gid),
-                                                                               os.setuid(munge.pw_uid)),
-                             stdout=subprocess.DEVNULL, stderr=open(root / "munged.log", "w"))
-        started.append(p.pid)
-        if not _wait(sock.exists, 10):
-            stop(started)
-            raise RuntimeError(f"munged did not start: {(root / 'munged.log').read_text()[-500:]}")
+    if not Path("/etc/munge/munge.key").exists():
+        raise RuntimeError("no /etc/munge/munge.key (reinstall munge)")
+    mdir = Path(tempfile.mkdtemp(prefix="xling-munge.", dir="/run"))  # munged refuses a folder others may enter
+    os.chown(mdir, munge.pw_uid, munge.pw_gid)
+    os.chmod(mdir, 0o755)
+    sock = mdir / "munge.socket"
+    p = subprocess.Popen(["munged", "--foreground", f"--socket={sock}", f"--pid-file={mdir / 'munged.pid'}",
+                          f"--seed-file={mdir / 'munged.seed'}", f"--log-file={mdir / 'munged.log'}"],
+                         preexec_fn=lambda: (os.setgid(munge.pw_gid), os.setuid(munge.pw_uid)),
+                         stdout=subprocess.DEVNULL, stderr=open(root / "munged.log", "w"))
+    started.append(p.pid)
+
+    def stop_all():
+        stop(started)
+        shutil.rmtree(mdir, ignore_errors=True)
+
+    if not _wait(sock.exists, 10):
+        stop_all()
+        raise RuntimeError(f"munged did not start: {(root / 'munged.log').read_text()[-500:]}")
     host = socket.gethostname().split(".")[0]
     conf = root / "slurm.conf"
-    conf.write_text(CONF.format(host=host, root=root, cpus=cpus, ctld_port=_free_port(), d_port=_free_port()))
+    conf.write_text(CONF.format(host=host, root=root, cpus=cpus, ctld_port=_free_port(), d_port=_free_port(),
+                                sock=sock))
     env = {**os.environ, "SLURM_CONF": str(conf)}
     for daemon in ("slurmctld", "slurmd"):
         p = subprocess.Popen([daemon, "-D", "-f", str(conf)] + (["-i"] if daemon == "slurmctld" else []), env=env,
@@ -95,9 +105,9 @@ def start(root: Path, cpus: int = 2):
                                                 text=True).stdout, 30)
     if not up:
         tail = "".join((root / f).read_text()[-400:] for f in ("slurmctld.out", "slurmd.out") if (root / f).exists())
-        stop(started)
+        stop_all()
         raise RuntimeError(f"slurm did not come up: {tail}")
-    return env, lambda: stop(started)
+    return env, stop_all
 
 
 def stop(pids: list[int]) -> None:
