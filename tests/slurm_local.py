@@ -1,6 +1,9 @@
 """A one-node SLURM on this machine for the SLURM tests (Debian's slurm-wlm and munge, as root): its own munged
 as user munge (socket, pid, seed and log in a folder of its own under /run, named in slurm.conf's
-``AuthInfo=socket=``, so two suites on one machine never share or stop each other's), then slurmctld and slurmd
+``AuthInfo=socket=``, so two suites on one machine never share or stop each other's; ``cred_expire=20``: a
+requeued job may start again 20 s after its requeue instead of SLURM's 120, and no earlier: a job started again
+sooner, in the same second as the revocation of its old credentials, is killed as "Job credential revoked"),
+then slurmctld and slurmd
 with a slurm.conf in a temporary directory (SLURM_CONF). :func:`start` returns the environment to use and a stop
 function that ends the daemons it started and removes munged's folder; or raises RuntimeError with the reason it
 cannot start (no binaries, not root, a daemon that does not come up)."""
@@ -21,7 +24,7 @@ SlurmctldHost={host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket={sock}
+AuthInfo=socket={sock},cred_expire=20
 CryptoType=crypto/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none

@@ -31,19 +31,63 @@ from xling.experiment.spec import Experiment
 REQUEUE_RC = 75  # `xling run --only`: stopped on SIGUSR1, requeue the job (EX_TEMPFAIL)
 
 
+def _opt(default, help: str, flags: tuple[str, ...] = (), command_param: Optional[str] = None, low=None,
+         factory=None):
+    """A field of :class:`SlurmOptions` with the CLI's declaration of it (cli/_slurm.py builds the options of
+    ``xling run``, ``pretrain`` and ``eval xglue`` from these): its help, its flags (default ``--FIELD-NAME``), the
+    command's own option that stands for it where the command has one (``--nodes``, ``--gpus``) and its lower
+    bound."""
+    meta = {"help": help, "flags": flags, "command_param": command_param, "min": low}
+    return field(default_factory=factory, metadata=meta) if factory else field(default=default, metadata=meta)
+
+
 @dataclass
 class SlurmOptions:
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    time: Optional[str] = None  # e.g. 1-00:00:00
-    nodes: int = 1  # of the pretraining job
-    gpus_per_node: int = 0
-    cpus_per_task: Optional[int] = None
-    mem: Optional[str] = None
-    constraint: Optional[str] = None
-    extra: list[str] = field(default_factory=list)  # more #SBATCH lines ("--exclusive", "--mail-type=END")
-    signal_seconds: int = 120  # SIGUSR1 this long before the time limit
+    """The SLURM options of ``--executor slurm``, one flag vocabulary for every command that has it."""
+    partition: Optional[str] = _opt(None, "slurm: partition (-p).")
+    account: Optional[str] = _opt(None, "slurm: account (-A).")
+    qos: Optional[str] = _opt(None, "slurm: quality of service.")
+    time: Optional[str] = _opt(None, "slurm: time limit of each job (e.g. 1-00:00:00).")
+    nodes: int = _opt(1, "slurm: nodes of the pretraining job (one task per node launches its GPUs' processes).",
+                      command_param="nodes", low=1)
+    gpus_per_node: int = _opt(0, "slurm: GPUs per node of the pretraining job (other stages: their own gpus "
+                              "option, else at most 1).", flags=("--gpus-per-node", "--gpus"), command_param="gpus",
+                              low=0)
+    cpus_per_task: Optional[int] = _opt(None, "slurm: CPUs per task (default: the command's --cpu-procs when it "
+                                        "is over 1).", low=1)
+    mem: Optional[str] = _opt(None, "slurm: memory per node (e.g. 64G).")
+    constraint: Optional[str] = _opt(None, "slurm: node features (-C).")
+    extra: list[str] = _opt(None, "slurm: one more #SBATCH line's option, e.g. --sbatch=--exclusive (repeat).",
+                            flags=("--sbatch",), factory=list)
+    signal_seconds: int = _opt(120, "slurm: SIGUSR1 this many seconds before a time limit (pretraining saves, the "
+                               "job is requeued and resumes).", low=1)
+
+
+def param_name(f) -> str:
+    """A :class:`SlurmOptions` field's CLI parameter name (also its ``--config`` key): its first flag's, else the
+    field's own."""
+    flags = f.metadata["flags"]
+    return flags[0].lstrip("-").replace("-", "_") if flags else f.name
+
+
+def option_names() -> set[str]:
+    """The parameter names of ``--executor`` and the SLURM options (how a command runs: not a stage option)."""
+    import dataclasses
+
+    return {"executor", "wait", *(param_name(f) for f in dataclasses.fields(SlurmOptions))}
+
+
+EXECUTOR_KEY = "xling.executor"  # click's ctx.meta key of a command's Executor (cli/_slurm.py puts it there)
+
+
+@dataclass
+class Executor:
+    """Where a command runs: here (``local``) or as SLURM jobs (``slurm``, with ``options``); ``wait``: until the
+    jobs have ended; ``dry_run``: print the sbatch files, submit nothing."""
+    name: str = "local"
+    wait: bool = False
+    options: SlurmOptions = field(default_factory=SlurmOptions)
+    dry_run: bool = False
 
 
 @dataclass
@@ -60,19 +104,29 @@ def _comment(exp: Experiment) -> str:
     return "xling:" + str(exp.dir).replace(" ", "_")
 
 
+# states of a job that has ended for good; every other state (PENDING, RUNNING, COMPLETING, REQUEUED while a
+# requeued job's old instance is torn down, REQUEUE_HOLD, SUSPENDED, ...) is a job still to wait for
+ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+         "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"}
+
+
 def squeue(fmt: str, env: Optional[dict] = None, tries: int = 6, pause: float = 5.0) -> list[str]:
-    """squeue's lines (``-h -o FMT``; pending, running and completing jobs). A busy or restarting slurmctld makes
-    squeue fail now and then ("Socket timed out", "Unable to contact slurm controller"): read as an empty queue,
-    that would submit an experiment's queued jobs again, or end ``--wait`` early; so a failure is retried
-    (``tries`` times, ``pause`` seconds apart) before it is an error. An empty list: no squeue here."""
+    """squeue's lines (``-h -o FMT``) for the jobs that have not ended. squeue's default states leave out a job
+    being requeued (REQUEUED, for up to KillWait seconds), which would read as "gone", so every state is asked
+    for (``-t all``) and the ended ones (:data:`ENDED`) dropped. A busy or restarting slurmctld makes squeue fail
+    now and then ("Socket timed out", "Unable to contact slurm controller"): read as an empty queue, that would
+    submit an experiment's queued jobs again, or end ``--wait`` early; so a failure is retried (``tries`` times,
+    ``pause`` seconds apart) before it is an error. An empty list: no squeue here."""
     err = ""
     for k in range(tries):
         try:
-            r = subprocess.run(["squeue", "-h", "-o", fmt], capture_output=True, text=True, env=env)
+            r = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%T|" + fmt], capture_output=True, text=True,
+                               env=env)
         except FileNotFoundError:
             return []
         if r.returncode == 0:
-            return [ln for ln in r.stdout.splitlines() if ln.strip()]
+            return [ln.split("|", 1)[1] for ln in r.stdout.splitlines()
+                    if "|" in ln and ln.split("|", 1)[0].strip() not in ENDED]
         err = (r.stderr or r.stdout).strip()
         if k + 1 < tries:
             time.sleep(pause)
@@ -157,8 +211,10 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
             last[name] = f"{name}.final"
             continue
         nodes = o.nodes if st.command == ["pretrain"] else 1
-        gpus = o.gpus_per_node if st.command == ["pretrain"] else min(o.gpus_per_node, 1)
-        procs = st.options.get("cpu_procs") if st.command == ["pretrain"] and not gpus else None
+        own = st.options.get("gpus")  # a stage's own --gpus (GPUs per node, e.g. an `eval xglue` on 4 GPUs)
+        gpus = o.gpus_per_node if st.command == ["pretrain"] else own if isinstance(own, int) and own > 0 else \
+            min(o.gpus_per_node, 1)
+        procs = st.options.get("cpu_procs") if not gpus else None
         head = _header(exp, o, name, str(logs / f"{name}.slurm-%j.log"), nodes=nodes, gpus=gpus,
                        cpus=procs if isinstance(procs, int) and procs > 1 else None)
         out.append(Job(name, name, "\n".join(head + body + _srun(f"{base} --only {name}")) + "\n", deps))
