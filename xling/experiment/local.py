@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from xling.experiment import plan as P
 from xling.experiment.spec import Experiment
+from xling.experiment.track import Tracking
 
 Event = Callable[[str, str, dict], None]  # (stage, what: skip/start/step/done/failed/blocked, details)
 
@@ -32,14 +33,15 @@ def error_of(log: Path, rc: int) -> str:
     return lines[-1] if lines else f"exit code {rc}"
 
 
-def run_step(step: P.Step, log: Path, argv: list[str] | None = None) -> int:
-    """One step, its output appended to ``log``; Ctrl-C or SIGTERM here stops it the same way (it saves and
-    says so) and is raised again once it has ended."""
+def run_step(step: P.Step, log: Path, argv: list[str] | None = None, env: dict | None = None) -> int:
+    """One step (in ``env``, default this process's environment), its output appended to ``log``; Ctrl-C or
+    SIGTERM here stops it the same way (it saves and says so) and is raised again once it has ended."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"$ {step.display()}\n")
         fh.flush()
-        proc = subprocess.Popen(argv or step.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv or step.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env)
         try:
             return proc.wait()
         except KeyboardInterrupt:
@@ -52,18 +54,19 @@ def run_step(step: P.Step, log: Path, argv: list[str] | None = None) -> int:
             raise
 
 
-def _argv(exp: Experiment, step: P.Step, tensorboard: Optional[Path]) -> list[str]:
-    if tensorboard is None:
-        return step.argv
-    from xling.experiment.track import step_args
+def _argv(exp: Experiment, step: P.Step, track: Optional[Tracking]) -> list[str]:
+    return step.argv if track is None else track.step_args(step.argv, exp.stages[step.stage].command, step.stage)
 
-    return step_args(step.argv, exp.stages[step.stage].command, tensorboard, step.stage)
+
+def _env(exp: Experiment, step: P.Step, track: Optional[Tracking]) -> Optional[dict]:
+    return None if track is None else track.step_env(step.argv, exp.stages[step.stage].command, exp.name, exp.dir,
+                                                     step.stage)
 
 
 def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Event] = None,
-        tensorboard: Optional[Path] = None) -> dict[str, dict]:
+        track: Optional[Tracking] = None) -> dict[str, dict]:
     """Run what is not done, in order. Returns each stage's outcome: ``{"state": done|skipped|failed|blocked,
-    "seconds", "error", "because"}``."""
+    "seconds", "error", "because"}``. ``track``: live tracking (``xling run --tensorboard/--wandb``)."""
     on_event = on_event or (lambda *a: None)
     before = P.states(exp, steps)
     outcome: dict[str, dict] = {}
@@ -86,7 +89,7 @@ def run(exp: Experiment, steps: dict[str, list[P.Step]], on_event: Optional[Even
         rc = 0
         for i, step in enumerate(steps[name]):
             on_event(name, "step", {"index": i, "step": step})
-            rc = run_step(step, log, _argv(exp, step, tensorboard))
+            rc = run_step(step, log, _argv(exp, step, track), _env(exp, step, track))
             if rc:
                 break
         seconds = time.perf_counter() - t0
@@ -109,7 +112,7 @@ class Requeued(Exception):
 
 
 def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: str | None = None,
-             tensorboard: Optional[Path] = None) -> int:
+             track: Optional[Tracking] = None) -> int:
     """One stage inside a SLURM job (its dependencies are SLURM's): all its steps, or ``part`` k (checkpoint k's
     steps) or ``final`` (the table and the stage's marker) of a checkpoint stage. On SIGUSR1 the running step is
     left to stop (pretraining saves checkpoint_last.pt) and :class:`Requeued` is raised (the job script requeues
@@ -132,12 +135,12 @@ the job). Only node 0 writes markers."""
     t0 = time.perf_counter()
     rc = 0
     for step in todo:
-        argv = _argv(exp, step, tensorboard)
+        argv = _argv(exp, step, track)
         extra = node_flags(exp.stages[name].command, dict(os.environ))
         if extra:
             cut = argv.index("--") if "--" in argv else len(argv)
             argv = argv[:cut] + extra + argv[cut:]
-        rc = run_step(step, log, argv)
+        rc = run_step(step, log, argv, _env(exp, step, track))
         if stop["asked"]:
             if rank0:
                 print(f"xling: SIGUSR1: stage {name} stopped (exit {rc}); the job script requeues the job",

@@ -27,6 +27,7 @@ from typing import Optional
 from xling.errors import XlingError
 from xling.experiment import plan as P
 from xling.experiment.spec import Experiment
+from xling.experiment.track import Tracking
 
 REQUEUE_RC = 75  # `xling run --only`: stopped on SIGUSR1, requeue the job (EX_TEMPFAIL)
 
@@ -178,7 +179,7 @@ def _srun(cmd: str) -> list[str]:
 
 
 def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict], o: SlurmOptions,
-         cwd: Path, tensorboard: Optional[Path] = None, live: Optional[dict[str, str]] = None) -> list[Job]:
+         cwd: Path, track: Optional[Tracking] = None, live: Optional[dict[str, str]] = None) -> list[Job]:
     """The jobs of every stage that is not done and has no job in the queue yet (``live``: the queued ones, whose
     names the new jobs may wait for), in submission order."""
     out: list[Job] = []
@@ -186,8 +187,8 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
     last: dict[str, str] = {}  # stage -> the job whose success means the stage is done
     py = shlex.quote(sys.executable)
     base = f"{py} -m xling.cli.main run {shlex.quote(str(exp.file.absolute()))} --dir {shlex.quote(str(exp.dir))}"
-    if tensorboard is not None:
-        base += f" --tensorboard {shlex.quote(str(Path(tensorboard).absolute()))}"
+    if track is not None:
+        base += "".join(f" {shlex.quote(a)}" for a in track.run_flags())
     logs = exp.dir / "logs"
     for name in exp.order():
         if states[name]["state"] == "done":

@@ -30,6 +30,8 @@ if __name__ != "xling.xlmplug":  # imported through fairseq's --user-dir
         sys.modules[__name__ + _key[len("xling.xlmplug"):]] = sys.modules[_key]
 else:
     from xling.fairseq_compat import ensure_fairseq as _ensure
+    from xling.xlmplug.wandb_import import unless_asked as _unless_wandb_asked
 
-    _ensure()
+    with _unless_wandb_asked():  # fairseq imports wandb (~0.4 s) for its --wandb-project only
+        _ensure()
     from xling.xlmplug import criterions, models, optim, tasks  # noqa: F401,E402  (registration)

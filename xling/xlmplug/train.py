@@ -23,6 +23,8 @@ Identical to ``fairseq-train`` (same arguments, fairseq's own ``main``) except t
   at the same update (:mod:`xling.xlmplug.stop`);
 * the data-loader workers of a trainer that was killed do not print a traceback of their broken connection
   into the log whose tail is the launcher's error message (:mod:`xling.xlmplug.workers`).
+* fairseq's ``import wandb`` (a few tenths of a second per process) happens only in a trainer given
+  ``--wandb-project`` (:mod:`xling.xlmplug.wandb_import`).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import shutil
 import sys
 from typing import Optional
 
-from xling.xlmplug import resume, stop, workers
+from xling.xlmplug import resume, stop, wandb_import, workers
 
 
 def asked_for_tpu(argv: list[str]) -> bool:
@@ -113,6 +115,8 @@ def main(argv: Optional[list[str]] = None):
     from fairseq_cli.train import main as train_main
 
     args = parse_args(argv)
+    if args.wandb_project:
+        wandb_import.bind()
     stop.install()
     cfg = convert_namespace_to_omegaconf(args)
     if cfg.common.use_plasma_view:
@@ -132,6 +136,8 @@ atomic_checkpoint_copies()
 trusted_rank_broadcast()
 resume.install()
 workers.install()
+if wandb_import.asked(sys.argv):
+    wandb_import.bind()
 if __name__ == "__mp_main__":  # a spawned rank: it trains, so it stops on a signal too
     stop.install()
 
