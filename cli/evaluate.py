@@ -8,6 +8,7 @@ import typer
 
 from xling.cli._common import console, guarded, progress, renamed
 from xling.cli._ranges import in_range
+from xling.cli._slurm import ExecutorCommand
 from xling.xglue.tag_pooling import DEFAULT as WORD_POOLING
 
 eval_app = typer.Typer(help="Zero-shot cross-lingual evaluation (XGLUE understanding and generation tasks).",
@@ -54,7 +55,7 @@ def _processes(gpus: Optional[int], cpu_procs: int, device: str) -> int:
     return gpus
 
 
-@eval_app.command("xglue")
+@eval_app.command("xglue", cls=ExecutorCommand)
 @guarded
 def xglue(
     model: Path = typer.Option(..., "--model", "-m", help="Model directory: model.pt, dict.txt, "

@@ -37,8 +37,9 @@ def _register():
     app.add_typer(convert.import_app, name="import")
     app.add_typer(convert.export_app, name="export")
     from xling.cli import pretrain as pretrain_cli
+    from xling.cli._slurm import ExecutorCommand, RunCommand
 
-    app.command("pretrain", help="Pretrain with fairseq: a cross-lingual encoder (multilingual MLM, TLM, "
+    app.command("pretrain", cls=ExecutorCommand, help="Pretrain with fairseq: a cross-lingual encoder (multilingual MLM, TLM, "
                 "Unicoder-style tasks via --tasks) or an encoder-decoder by multilingual denoising "
                 "(--arch seq2seq --tasks xdae).")(pretrain_cli.pretrain)
     app.command("inspect", help="Print a checkpoint's architecture, vocabulary, languages, updates "
@@ -63,7 +64,7 @@ def _register():
     app.add_typer(align_cli.align_app, name="align")
     from xling.cli import run as run_cli
 
-    app.command("run", help="Run an experiment file's stages (vocab, data, align, pretrain, eval...) in order, "
+    app.command("run", cls=RunCommand, help="Run an experiment file's stages (vocab, data, align, pretrain, eval...) in order, "
                 "what is not finished; --status shows each stage's state, --dry-run the commands.")(run_cli.run)
 
 

@@ -6,8 +6,9 @@ rendered into that command's flags, so ``--dry-run`` prints exactly the commands
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from typer._click.core import Context
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from xling.cli._common import console, err_console, guarded
 from xling.errors import XlingError
+from xling.experiment.slurm import EXECUTOR_KEY
 
 
 def click_command(words: list[str], file: Path):
@@ -45,7 +47,12 @@ def _long(p: TyperOption, opts=None) -> str:
 def render(stage, options: dict, file: Path) -> list[str]:
     """``options`` (option names: values) as the arguments of the stage's command, checked like a --config."""
     from xling.cli._config import defaults_from
+    from xling.experiment.slurm import option_names
 
+    how = sorted(option_names() & {str(k).replace("-", "_") for k in options})
+    if how:
+        raise XlingError(f"stage {stage.name!r}: {how[0]} is not a stage option: it says how the experiment runs",
+                         file=file, fix=f"give --{how[0].replace('_', '-')} to `xling run`")
     cmd = click_command(stage.command, file)
     ctx = Context(cmd, info_name="xling " + " ".join(stage.command))
     try:
@@ -101,19 +108,6 @@ def status_table(exp, steps, states: dict) -> Table:
     return t
 
 
-def _tracking(tensorboard: Optional[Path], wandb: Optional[str]):
-    """The live tracking asked for (None: none), after checking that its libraries are installed."""
-    if tensorboard is None and wandb is None:
-        return None
-    from xling.experiment import track, track_wandb
-
-    if tensorboard is not None:
-        track.check()
-    if wandb is not None:
-        track_wandb.check(wandb)
-    return track.Tracking(None if tensorboard is None else tensorboard.absolute(), wandb)
-
-
 def checkpoint_tables(exp) -> list[Table]:
     """The checkpoint x task x language table of each checkpoint stage that has one."""
     out = []
@@ -134,6 +128,7 @@ def checkpoint_tables(exp) -> list[Table]:
 
 @guarded
 def run(
+    ctx: typer.Context,
     experiment: Path = typer.Argument(..., help="Experiment file (YAML): named stages, each an xling command with "
                                       "its options and the stages it needs (docs/experiments.md)."),
     out_dir: Optional[Path] = typer.Option(None, "--dir", help="Experiment directory (default: the file's "
@@ -141,33 +136,10 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (each stage's state) and the commands "
                                  "that would run; run nothing."),
     status: bool = typer.Option(False, "--status", help="Show each stage's state and exit."),
-    executor: str = typer.Option("local", help="local (here, stage after stage) or slurm (one sbatch job per "
-                                 "stage, held until the stages it needs ended well; --dry-run prints the files)."),
-    wait: bool = typer.Option(False, "--wait", help="slurm: wait until the submitted jobs have ended, then show "
-                              "the states (exit 2 when a stage failed)."),
-    partition: Optional[str] = typer.Option(None, help="slurm: partition (-p)."),
-    account: Optional[str] = typer.Option(None, help="slurm: account (-A)."),
-    qos: Optional[str] = typer.Option(None, help="slurm: quality of service."),
-    time_limit: Optional[str] = typer.Option(None, "--time", help="slurm: time limit of each job (e.g. 1-00:00:00)."),
-    nodes: int = typer.Option(1, min=1, help="slurm: nodes of the pretraining job (one task per node launches "
-                              "its GPUs' processes)."),
-    gpus_per_node: int = typer.Option(0, min=0, help="slurm: GPUs per node of the pretraining job (other stages: "
-                                      "at most 1)."),
-    cpus_per_task: Optional[int] = typer.Option(None, min=1, help="slurm: CPUs per task."),
-    mem: Optional[str] = typer.Option(None, help="slurm: memory per node (e.g. 64G)."),
-    constraint: Optional[str] = typer.Option(None, help="slurm: node features (-C)."),
-    sbatch_line: Optional[List[str]] = typer.Option(None, "--sbatch", help="slurm: one more #SBATCH line's "
-                                                    "option, e.g. --sbatch=--exclusive (repeat)."),
-    signal_seconds: int = typer.Option(120, min=1, help="slurm: SIGUSR1 this many seconds before a time limit "
-                                       "(pretraining saves, the job is requeued and resumes)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Live curves in this TensorBoard "
                                                "log directory (one folder per stage): pretraining losses per "
                                                "objective, lr, tokens/s, validation; each checkpoint's evaluation "
                                                "scores at its update. Needs the track extra (tensorboardX)."),
-    wandb: Optional[str] = typer.Option(None, "--wandb", metavar="PROJECT", help="Live tracking in this Weights & "
-                                        "Biases project, offline unless WANDB_MODE says otherwise (one run per "
-                                        "stage in DIR/wandb/, grouped by experiment; upload: wandb sync): the same "
-                                        "curves and scores. Needs the track extra (wandb)."),
     only: Optional[str] = typer.Option(None, "--only", hidden=True, help="Inside a SLURM job: run this stage."),
     part: Optional[str] = typer.Option(None, "--part", hidden=True, help="Inside a SLURM job: checkpoint k of a "
                                        "checkpoint stage, or final."),
@@ -178,7 +150,11 @@ def run(
     from xling.experiment.local import run as run_local
 
     exp, steps = _load(experiment, out_dir)
-    track = _tracking(tensorboard, wandb)
+    if tensorboard is not None:
+        from xling.experiment.track import check
+
+        check()
+        tensorboard = tensorboard.absolute()
     if only is not None:
         from xling.experiment.local import Requeued, run_only
         from xling.experiment.slurm import REQUEUE_RC
@@ -186,22 +162,16 @@ def run(
         if only not in exp.stages:
             raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
         try:
-            rc = run_only(exp, steps, only, part, track)
+            rc = run_only(exp, steps, only, part, tensorboard)
         except Requeued:
             raise typer.Exit(REQUEUE_RC) from None
         if rc:
             raise typer.Exit(rc)
         return
-    if executor not in ("local", "slurm"):
-        raise XlingError(f"--executor {executor!r}", fix="use local or slurm")
     states = P.states(exp, steps)
-    if executor == "slurm" and not status:
-        from xling.experiment.slurm import SlurmOptions
-
-        opts = SlurmOptions(partition=partition, account=account, qos=qos, time=time_limit, nodes=nodes,
-                            gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem, constraint=constraint,
-                            extra=list(sbatch_line or []), signal_seconds=signal_seconds)
-        return _slurm(exp, steps, states, opts, dry_run, wait, track)
+    ex = ctx.meta[EXECUTOR_KEY]  # --executor and the SLURM options (cli/_slurm.py declares them)
+    if ex.name == "slurm" and not status:
+        return submit_jobs(exp, steps, states, ex.options, dry_run, ex.wait, tensorboard)
     if status or dry_run:
         console.print(status_table(exp, steps, states))
         if dry_run:
@@ -231,7 +201,7 @@ def run(
             err_console.print(f"[red]✗ {name}[/]: not run: it needs {info['because']}, which failed",
                               highlight=False)
 
-    outcome = run_local(exp, steps, on_event, track)
+    outcome = run_local(exp, steps, on_event, tensorboard)
     after = P.states(exp, steps)
     console.print(status_table(exp, steps, {n: {**after[n], **o} for n, o in outcome.items()}))
     for t in checkpoint_tables(exp):
@@ -247,14 +217,23 @@ def run(
                              "skipped")
 
 
-def _slurm(exp, steps, states, opts, dry_run: bool, wait: bool, track=None) -> None:
+def need_sbatch() -> None:
+    if shutil.which("sbatch") is None:
+        raise XlingError("--executor slurm: sbatch not found (this machine has no SLURM commands)",
+                         fix="run on a SLURM login node, or use --executor local")
+
+
+def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Optional[Path]) -> None:
+    """The jobs of the stages that are not done, submitted (``dry_run``: printed), then (``wait``) waited for."""
     import time
 
     from xling.experiment import plan as P
     from xling.experiment import slurm
 
+    if not dry_run:
+        need_sbatch()
     live = {} if dry_run else slurm.live_jobs(exp)
-    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), track, live)
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard, live)
     if dry_run:
         console.print(status_table(exp, steps, states))
         for j in job_list:
