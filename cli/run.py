@@ -108,6 +108,19 @@ def status_table(exp, steps, states: dict) -> Table:
     return t
 
 
+def _tracking(tensorboard: Optional[Path], wandb: Optional[str]):
+    """The live tracking asked for (None: none), after checking that its libraries are installed."""
+    if tensorboard is None and wandb is None:
+        return None
+    from xling.experiment import track, track_wandb
+
+    if tensorboard is not None:
+        track.check()
+    if wandb is not None:
+        track_wandb.check(wandb)
+    return track.Tracking(None if tensorboard is None else tensorboard.absolute(), wandb)
+
+
 def checkpoint_tables(exp) -> list[Table]:
     """The checkpoint x task x language table of each checkpoint stage that has one."""
     out = []
@@ -140,6 +153,10 @@ def run(
                                                "log directory (one folder per stage): pretraining losses per "
                                                "objective, lr, tokens/s, validation; each checkpoint's evaluation "
                                                "scores at its update. Needs the track extra (tensorboardX)."),
+    wandb: Optional[str] = typer.Option(None, "--wandb", metavar="PROJECT", help="Live tracking in this Weights & "
+                                        "Biases project, offline unless WANDB_MODE says otherwise (one run per "
+                                        "stage in DIR/wandb/, grouped by experiment; upload: wandb sync): the same "
+                                        "curves and scores. Needs the track extra (wandb)."),
     only: Optional[str] = typer.Option(None, "--only", hidden=True, help="Inside a SLURM job: run this stage."),
     part: Optional[str] = typer.Option(None, "--part", hidden=True, help="Inside a SLURM job: checkpoint k of a "
                                        "checkpoint stage, or final."),
@@ -150,11 +167,7 @@ def run(
     from xling.experiment.local import run as run_local
 
     exp, steps = _load(experiment, out_dir)
-    if tensorboard is not None:
-        from xling.experiment.track import check
-
-        check()
-        tensorboard = tensorboard.absolute()
+    track = _tracking(tensorboard, wandb)
     if only is not None:
         from xling.experiment.local import Requeued, run_only
         from xling.experiment.slurm import REQUEUE_RC
@@ -162,7 +175,7 @@ def run(
         if only not in exp.stages:
             raise XlingError(f"no stage {only!r}", file=exp.file, fix="use one of " + ", ".join(exp.stages))
         try:
-            rc = run_only(exp, steps, only, part, tensorboard)
+            rc = run_only(exp, steps, only, part, track)
         except Requeued:
             raise typer.Exit(REQUEUE_RC) from None
         if rc:
@@ -171,7 +184,7 @@ def run(
     states = P.states(exp, steps)
     ex = ctx.meta[EXECUTOR_KEY]  # --executor and the SLURM options (cli/_slurm.py declares them)
     if ex.name == "slurm" and not status:
-        return submit_jobs(exp, steps, states, ex.options, dry_run, ex.wait, tensorboard)
+        return submit_jobs(exp, steps, states, ex.options, dry_run, ex.wait, track)
     if status or dry_run:
         console.print(status_table(exp, steps, states))
         if dry_run:
@@ -201,7 +214,7 @@ def run(
             err_console.print(f"[red]✗ {name}[/]: not run: it needs {info['because']}, which failed",
                               highlight=False)
 
-    outcome = run_local(exp, steps, on_event, tensorboard)
+    outcome = run_local(exp, steps, on_event, track)
     after = P.states(exp, steps)
     console.print(status_table(exp, steps, {n: {**after[n], **o} for n, o in outcome.items()}))
     for t in checkpoint_tables(exp):
@@ -223,7 +236,7 @@ def need_sbatch() -> None:
                          fix="run on a SLURM login node, or use --executor local")
 
 
-def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard: Optional[Path]) -> None:
+def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, track=None) -> None:
     """The jobs of the stages that are not done, submitted (``dry_run``: printed), then (``wait``) waited for."""
     import time
 
@@ -233,7 +246,7 @@ def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, tensorboard
     if not dry_run:
         need_sbatch()
     live = {} if dry_run else slurm.live_jobs(exp)
-    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), tensorboard, live)
+    job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), track, live)
     if dry_run:
         console.print(status_table(exp, steps, states))
         for j in job_list:
