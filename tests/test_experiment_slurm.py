@@ -163,3 +163,23 @@ echo "RUNNING|42|xling-other-pretrain|xling:/elsewhere"
     count.write_text("-10")
     with pytest.raises(XlingError, match="squeue failed 6 times: slurm_load_jobs error: Socket timed out"):
         S.live_jobs(exp, env)
+
+
+def test_wait_ends_on_a_failed_stage_and_cancels_the_jobs_behind_it(slurm, shared_env, tmp_path):
+    """A stage fails: SLURM marks the job right behind it DependencyNeverSatisfied, the ones behind that wait on
+    "Dependency" for ever. --wait cancels them all and ends with the failed stage's error (exit 2)."""
+    missing = tmp_path / "missing.txt"
+    exp = tmp_path / "f.yaml"
+    exp.write_text(yaml.safe_dump({"name": "fails", "stages": {
+        "vocab": {"command": "prep-vocab", "options": {"input": [f"en={missing}"], "vocab_size": 100}},
+        "data": {"command": "prep-data", "after": ["vocab"], "options": {"vocab": "${dir}/vocab",
+                                                                        "mono": [f"en={missing}"]}},
+        "pretrain": {"command": "pretrain", "after": ["data"], "options": {"data": "${dir}/data", "preset": "tiny"}},
+    }}))
+    d = tmp_path / "exp"
+    t0 = time.time()
+    res = cli("run", exp, "--dir", d, "--executor", "slurm", "--wait", ok=None)
+    assert res.exit_code == 2 and "stage vocab failed" in res.output and str(missing) in res.output, res.output
+    from xling.experiment.slurm import squeue
+
+    assert not [ln for ln in squeue("%k") if ln.strip() == f"xling:{d}"] and time.time() - t0 < 120

@@ -146,13 +146,19 @@ def live_jobs(exp: Experiment, env: Optional[dict] = None) -> dict[str, str]:
 
 
 def waiting_on(exp: Experiment, env: Optional[dict] = None) -> list[tuple[str, str]]:
-    """``[(job id, reason)]`` of this experiment's jobs still queued or running (array tasks one by one)."""
+    """``[(job id, reason)]`` of this experiment's jobs still queued or running (array tasks one by one). SLURM
+    marks only the jobs right behind a failed one ``DependencyNeverSatisfied``; the jobs behind those wait with
+    reason ``Dependency`` for ever. So when every job left is pending on a dependency and one of them can never
+    run, all of them are reported ``DependencyNeverSatisfied``: none of them will ever start."""
     out = []
-    for line in squeue("%i|%r|%k", env):
-        parts = line.strip().split("|", 2)
-        if len(parts) == 3 and parts[2] == _comment(exp):
-            out.append((parts[0], parts[1]))
-    return out
+    for line in squeue("%i|%T|%r|%k", env):
+        parts = line.strip().split("|", 3)
+        if len(parts) == 4 and parts[3] == _comment(exp):
+            out.append((parts[0], parts[1], parts[2]))
+    held = [r for _, st, r in out if st == "PENDING" and r in ("Dependency", "DependencyNeverSatisfied")]
+    if out and len(held) == len(out) and "DependencyNeverSatisfied" in held:
+        return [(jid, "DependencyNeverSatisfied") for jid, _, _ in out]
+    return [(jid, r) for jid, _, r in out]
 
 
 def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1, tasks_per_node: int = 1,
