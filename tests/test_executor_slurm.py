@@ -127,3 +127,13 @@ def test_eval_xglue_as_a_slurm_job(slurm, tiny_model, tmp_path, monkeypatch):  #
     assert a["signature"] == b["signature"]
     assert a["tasks"]["pos"]["splits"]["test"]["langs"] == b["tasks"]["pos"]["splits"]["test"]["langs"]
     assert list((tmp_path / "x.slurm" / "logs").glob("xglue.slurm-*.log"))
+
+
+def test_a_failing_job_is_one_clear_error(slurm, tmp_path):  # noqa: F811
+    """--wait on a job whose command fails: exit 2 with the command's own error and its log."""
+    data = _small_pos(tmp_path / "data")
+    res = cli("eval", "xglue", "--model", tmp_path / "no-model", "--data", data, "--tasks", "pos", "--out",
+              tmp_path / "x", "--executor", "slurm", "--wait", ok=None)
+    said = _said(res.output)
+    assert res.exit_code == 2 and "stage xglue failed: error:" in said, res.output
+    assert str(tmp_path / "no-model") in said and str(tmp_path / "x.slurm" / "logs" / "xglue.log") in said
