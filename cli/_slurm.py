@@ -17,8 +17,10 @@ their output directory), submitted as ``xling run`` submits one (``OUT.slurm/slu
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import io
 import re
 import typing
 from pathlib import Path
@@ -175,6 +177,8 @@ def submit(ctx: Context, ex: Executor) -> None:
                   highlight=False, soft_wrap=True)
     if not ex.dry_run:
         need_sbatch()
+    _check(ctx)
+    if not ex.dry_run:
         text = HEADER + yaml.safe_dump({"name": name, "dir": str(d), "stages": {stage: {
             "command": " ".join(words), "options": _escaped(options)}}}, sort_keys=False, allow_unicode=True)
         old = file.read_text(encoding="utf-8") if file.is_file() else None
@@ -190,6 +194,19 @@ def submit(ctx: Context, ex: Executor) -> None:
     if ex.wait:
         for log in sorted((d / "logs").glob(f"{stage}*.log")):
             console.print(f"log: {log}", highlight=False, soft_wrap=True)
+
+
+def _check(ctx: Context) -> None:
+    """A command with a dry run of its own (``pretrain``) checks its options and data with it before its job is
+    submitted: a bad option or path is an error here (exit 2), not in the job hours later. Its fairseq command is
+    not shown; its notes are (e.g. that the GPUs asked for are not visible here)."""
+    if "dry_run" not in ctx.params:
+        return
+    params = {**ctx.params, "dry_run": True}
+    if (params.get("nodes") or 1) > 1 and not params.get("master_addr"):
+        params["master_addr"] = "localhost"  # stands in for the job's first node (slurm.node_flags sets it there)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ctx.invoke(ctx.command.callback, **params)
 
 
 def _escaped(value):

@@ -61,6 +61,9 @@ def test_bad_executor_options_are_one_clear_error(tmp_path, monkeypatch):
     res = cli("eval", "xglue", "--model", tmp_path, "--data", tmp_path, "--executor", "slurm", "--nodes", "2",
               ok=None)
     assert res.exit_code == 2 and "is submitted as a one-node job" in res.output
+    res = cli(*base, "--executor", "slurm", "--dry-run", ok=None)  # pretrain's own checks, before a job
+    assert res.exit_code == 2 and "data directory does not exist" in res.output
+    assert not (tmp_path / "p.slurm").exists()
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
     res = cli(*base, "--executor", "slurm", ok=None)
     assert res.exit_code == 2 and "--executor slurm: sbatch not found" in res.output
