@@ -123,6 +123,8 @@ def main(argv: Optional[list[str]] = None):
         from fairseq.data.plasma_utils import PlasmaStore
 
         server = PlasmaStore(path=cfg.common.plasma_path)  # noqa: F841  (alive while training, as in fairseq-train)
+    if args.wandb_project:
+        train_main = wandb_import.train_then_finish
     if args.profile:  # what fairseq_cli.train.cli_main does
         with torch.cuda.profiler.profile(), torch.autograd.profiler.emit_nvtx():
             distributed_utils.call_main(cfg, train_main)

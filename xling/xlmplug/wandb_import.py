@@ -56,3 +56,18 @@ def bind() -> None:
 
     __init__.xling_once = True
     cls.__init__ = __init__
+
+
+def train_then_finish(cfg, **kwargs):
+    """fairseq's training (``fairseq_cli.train.main``), then this process's W&B run finished there and then (its
+    last update's row, open until the run ends, written), not left to wandb's exit hook at interpreter shutdown."""
+    from fairseq_cli.train import main as train_main
+
+    ok = False
+    try:
+        train_main(cfg, **kwargs)
+        ok = True
+    finally:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            wandb.run.finish(exit_code=0 if ok else 1)
