@@ -36,7 +36,8 @@ def unless_asked(argv: Optional[list[str]] = None):
 def bind() -> None:
     """fairseq's W&B writer with wandb (imported now if fairseq's own import went without it), starting the run
     once per process: fairseq calls ``wandb.init(reinit=False)`` for every progress bar (each epoch, each
-    validation), which returns the running run but makes an empty run folder each time (wandb 0.31)."""
+    validation), which returns the running run but makes an empty run folder each time and warns that a boolean
+    ``reinit`` is deprecated (wandb 0.31)."""
     from fairseq.logging import progress_bar
 
     if progress_bar.wandb is None:
@@ -44,15 +45,13 @@ def bind() -> None:
 
         progress_bar.wandb = wandb
     cls = progress_bar.WandBProgressBarWrapper
-    original = cls.__init__
-    if getattr(original, "xling_once", False):
+    if getattr(cls.__init__, "xling_once", False):
         return
 
     def __init__(self, wrapped_bar, wandb_project, run_name=None):
-        if progress_bar.wandb is not None and progress_bar.wandb.run is not None:
-            self.wrapped_bar = wrapped_bar  # this process's run goes on
-            return
-        original(self, wrapped_bar, wandb_project, run_name=run_name)
+        self.wrapped_bar = wrapped_bar
+        if progress_bar.wandb.run is None:  # else this process's run goes on
+            progress_bar.wandb.init(project=wandb_project, name=run_name)
 
     __init__.xling_once = True
     cls.__init__ = __init__
