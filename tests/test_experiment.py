@@ -62,6 +62,7 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     wb = {r["job_type"]: r for r in runs(d)}
     assert sorted(wb) == ["eval_pos", "pretrain"] and {(r["project"], r["group"]) for r in wb.values()} == \
         {("xling-tests", "tiny")} and wb["pretrain"]["name"] == "tiny/pretrain", wb
+    assert len(list(d.glob("wandb/offline-run-*"))) == 2  # no empty run folder per progress bar (xlmplug.wandb_import)
     h = wb["pretrain"]["history"]
     for key in ("mlm_loss", "tlm_loss", "lr", "wps"):
         assert h[f"train_inner/{key}"] == [(int(c["num_updates"]), pytest.approx(c[key])) for c in curve], key
