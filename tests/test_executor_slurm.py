@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,10 +87,13 @@ def test_pretrain_as_a_slurm_job(slurm, shared_env, data_dir, tmp_path):  # noqa
     assert f"xling pretrain --data {data_dir} --out {out} --preset tiny" in plan and "--max-updates 20" in plan
     assert not out.exists() and not (tmp_path / "p.slurm").exists()  # a dry run writes nothing
     args = tiny(data_dir, out, "--max-updates", 20, "--log-interval", 5, "--executor", "slurm")
-    assert "submitted to SLURM" in _said(cli(*args).output)
+    first = cli(*args, "--sbatch", "--hold").output  # held: still queued, whatever the machine's speed
+    assert "submitted to SLURM" in _said(first)
     # changed options while its job is queued: refused; the same options: not submitted again, waited for
     res = cli(*tiny(data_dir, out, "--max-updates", 30, "--executor", "slurm"), ok=None)
     assert res.exit_code == 2 and "still queued or running, with other options" in res.output, res.output
+    subprocess.run(["scontrol", "release", re.search(r"pretrain\s+│\s+pretrain\s+│\s+(\d+)", first).group(1)],
+                   check=True)
     res = cli(*args, "--wait")
     assert "in the queue already" in _said(res.output) and "submitted to SLURM" not in _said(res.output), res.output
     assert re.search(r"pretrain\s+│\s+pretrain\s+│\s+-\s+│\s+done", res.output), res.output
