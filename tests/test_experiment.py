@@ -60,6 +60,7 @@ def test_example_experiment_runs_to_the_end_then_is_a_no_op(shared_env, tmp_path
     from xling.experiment.track_wandb import runs
 
     wb = {r["job_type"]: r for r in runs(d)}
+    assert all(r["ended"] for r in wb.values())
     assert sorted(wb) == ["eval_pos", "pretrain"] and {(r["project"], r["group"]) for r in wb.values()} == \
         {("xling-tests", "tiny")} and wb["pretrain"]["name"] == "tiny/pretrain", wb
     assert len(list(d.glob("wandb/offline-run-*"))) == 2  # no empty run folder per progress bar (xlmplug.wandb_import)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -95,8 +96,9 @@ def records(path: Path):
 
 
 def read_run(path: Path) -> dict:
-    """A run file's ``{"project", "name", "group", "job_type", "history": {key: [(step, value), ...]}}``."""
-    out: dict = {"history": {}}
+    """A run file's ``{"project", "name", "group", "job_type", "history": {key: [(step, value), ...]},
+    "ended": whether its exit record is written}``."""
+    out: dict = {"history": {}, "ended": False}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
@@ -108,9 +110,19 @@ def read_run(path: Path) -> dict:
                 key = item.key or "/".join(item.nested_key)
                 if not key.startswith("_"):
                     out["history"].setdefault(key, []).append((step, json.loads(item.value_json)))
+        elif kind == "exit":
+            out["ended"] = True
     return out
 
 
-def runs(exp_dir: Path) -> list[dict]:
-    """Every run under ``EXPERIMENT_DIR/wandb/`` (:func:`read_run`, with its ``file``), oldest first."""
-    return [{**read_run(f), "file": f} for f in sorted(Path(exp_dir).glob("wandb/*run-*/run-*.wandb"))]
+def runs(exp_dir: Path, wait: float = 120.0) -> list[dict]:
+    """Every run under ``EXPERIMENT_DIR/wandb/`` (:func:`read_run`, with its ``file``), oldest first. wandb's core
+    service writes a run's file on its own time: ``run.finish()`` (or the process's exit) returns before the file
+    holds every record (seen: 325 of 400 rows under load). So a run without its exit record yet is read again,
+    for up to ``wait`` seconds; after that it is returned as it is (``ended`` False)."""
+    end = time.monotonic() + wait
+    while True:
+        out = [{**read_run(f), "file": f} for f in sorted(Path(exp_dir).glob("wandb/*run-*/run-*.wandb"))]
+        if all(r["ended"] for r in out) or time.monotonic() >= end:
+            return out
+        time.sleep(0.2)
