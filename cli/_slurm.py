@@ -152,7 +152,7 @@ def submit(ctx: Context, ex: Executor) -> None:
     import yaml
 
     from xling.cli._config import command_name, resolved
-    from xling.cli.run import need_sbatch, render, submit_jobs
+    from xling.cli.run import render, submit_jobs
     from xling.experiment import plan as P
     from xling.experiment import slurm
     from xling.experiment.spec import Experiment, Stage
@@ -176,7 +176,7 @@ def submit(ctx: Context, ex: Executor) -> None:
     console.print(f"[bold]{' '.join(words)} as a SLURM job[/] (its files: {d}): {steps[stage][0].display()}",
                   highlight=False, soft_wrap=True)
     if not ex.dry_run:
-        need_sbatch()
+        slurm.need_sbatch()
     _check(ctx)
     if not ex.dry_run:
         text = HEADER + yaml.safe_dump({"name": name, "dir": str(d), "stages": {stage: {

@@ -6,7 +6,6 @@ rendered into that command's flags, so ``--dry-run`` prints exactly the commands
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -230,12 +229,6 @@ def run(
                              "skipped")
 
 
-def need_sbatch() -> None:
-    if shutil.which("sbatch") is None:
-        raise XlingError("--executor slurm: sbatch not found (this machine has no SLURM commands)",
-                         fix="run on a SLURM login node, or use --executor local")
-
-
 def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, track=None) -> None:
     """The jobs of the stages that are not done, submitted (``dry_run``: printed), then (``wait``) waited for."""
     import time
@@ -244,7 +237,7 @@ def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, track=None)
     from xling.experiment import slurm
 
     if not dry_run:
-        need_sbatch()
+        slurm.need_sbatch()
     live = {} if dry_run else slurm.live_jobs(exp)
     job_list = slurm.jobs(exp, steps, states, opts, Path.cwd(), track, live)
     if dry_run:
@@ -280,8 +273,8 @@ def submit_jobs(exp, steps, states, opts, dry_run: bool, wait: bool, track=None)
         queued = slurm.waiting_on(exp)
         if not queued:
             break
-        if all("DependencyNeverSatisfied" in reason for _, reason in queued):  # held behind a failed stage
-            subprocess.run(["scancel", *[jid for jid, _ in queued]], capture_output=True)
+        if slurm.never_start(queued):  # held behind a failed stage
+            subprocess.run(["scancel", *[jid for jid, _, _ in queued]], capture_output=True)
             break
         time.sleep(2)
     states = P.states(exp, steps)

@@ -116,7 +116,7 @@ def run_only(exp: Experiment, steps: dict[str, list[P.Step]], name: str, part: s
     """One stage inside a SLURM job (its dependencies are SLURM's): all its steps, or ``part`` k (checkpoint k's
     steps) or ``final`` (the table and the stage's marker) of a checkpoint stage. On SIGUSR1 the running step is
     left to stop (pretraining saves checkpoint_last.pt) and :class:`Requeued` is raised (the job script requeues
-the job). Only node 0 writes markers."""
+    the job). Only node 0 writes markers."""
     from xling.experiment.slurm import node_flags
 
     todo = steps[name]

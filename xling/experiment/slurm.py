@@ -17,6 +17,7 @@ job could start again while the old step was still being torn down.) Output: ``D
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -135,30 +136,35 @@ def squeue(fmt: str, env: Optional[dict] = None, tries: int = 6, pause: float = 
                      "run again: finished stages are skipped, queued jobs are not submitted twice")
 
 
-def live_jobs(exp: Experiment, env: Optional[dict] = None) -> dict[str, str]:
-    """``{job name (STAGE, STAGE.array, STAGE.final): id}`` of this experiment's jobs still queued or running."""
-    prefix, out = f"xling-{exp.name}-", {}
-    for line in squeue("%F|%j|%k", env):
-        parts = line.strip().split("|", 2)
-        if len(parts) == 3 and parts[2] == _comment(exp) and parts[1].startswith(prefix):
-            out[parts[1][len(prefix):]] = parts[0]
+def _ours(exp: Experiment, fmt: str, env: Optional[dict] = None) -> list[list[str]]:
+    """The ``|``-separated fields of ``fmt`` of this experiment's jobs that have not ended (its jobs carry
+    :func:`_comment`)."""
+    n = fmt.count("|") + 1
+    out = []
+    for line in squeue(fmt + "|%k", env):
+        parts = line.strip().split("|", n)
+        if len(parts) == n + 1 and parts[n] == _comment(exp):
+            out.append(parts[:n])
     return out
 
 
-def waiting_on(exp: Experiment, env: Optional[dict] = None) -> list[tuple[str, str]]:
-    """``[(job id, reason)]`` of this experiment's jobs still queued or running (array tasks one by one). SLURM
-    marks only the jobs right behind a failed one ``DependencyNeverSatisfied``; the jobs behind those wait with
-    reason ``Dependency`` for ever. So when every job left is pending on a dependency and one of them can never
-    run, all of them are reported ``DependencyNeverSatisfied``: none of them will ever start."""
-    out = []
-    for line in squeue("%i|%T|%r|%k", env):
-        parts = line.strip().split("|", 3)
-        if len(parts) == 4 and parts[3] == _comment(exp):
-            out.append((parts[0], parts[1], parts[2]))
-    held = [r for _, st, r in out if st == "PENDING" and r in ("Dependency", "DependencyNeverSatisfied")]
-    if out and len(held) == len(out) and "DependencyNeverSatisfied" in held:
-        return [(jid, "DependencyNeverSatisfied") for jid, _, _ in out]
-    return [(jid, r) for jid, _, r in out]
+def live_jobs(exp: Experiment, env: Optional[dict] = None) -> dict[str, str]:
+    """``{job name (STAGE, STAGE.array, STAGE.final): id}`` of this experiment's jobs still queued or running."""
+    prefix = f"xling-{exp.name}-"
+    return {name[len(prefix):]: jid for jid, name in _ours(exp, "%F|%j", env) if name.startswith(prefix)}
+
+
+def waiting_on(exp: Experiment, env: Optional[dict] = None) -> list[tuple[str, str, str]]:
+    """``[(job id, state, reason)]`` of this experiment's jobs still queued or running (array tasks one by one)."""
+    return [(jid, state, reason) for jid, state, reason in _ours(exp, "%i|%T|%r", env)]
+
+
+def never_start(queued: list[tuple[str, str, str]]) -> bool:
+    """Whether none of the jobs of :func:`waiting_on` will ever start: all pending on a dependency, one of them on a
+    failed job. SLURM marks only the jobs right behind a failed one ``DependencyNeverSatisfied``; the jobs behind
+    those wait with reason ``Dependency`` for ever."""
+    reasons = [r for _, st, r in queued if st == "PENDING" and r in ("Dependency", "DependencyNeverSatisfied")]
+    return bool(queued) and len(reasons) == len(queued) and "DependencyNeverSatisfied" in reasons
 
 
 def _header(exp: Experiment, o: SlurmOptions, job: str, log: str, nodes: int = 1, tasks_per_node: int = 1,
@@ -229,9 +235,16 @@ def jobs(exp: Experiment, steps: dict[str, list[P.Step]], states: dict[str, dict
     return out
 
 
+def need_sbatch() -> None:
+    """SLURM's commands are here (before anything is written or submitted)."""
+    if shutil.which("sbatch") is None:
+        raise XlingError("--executor slurm: sbatch not found (this machine has no SLURM commands)",
+                         fix="run on a SLURM login node, or use --executor local")
+
+
 def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None,
            live: Optional[dict[str, str]] = None) -> dict[str, str]:
-    """sbatch each job (its file under ``DIR/slurm/``), held on the jobs it waits for (new or ``live``);
+    """sbatch each job (:func:`need_sbatch` first) (its file under ``DIR/slurm/``), held on the jobs it waits for (new or ``live``);
     ``{job name: job id}`` of the new ones."""
     ids: dict[str, str] = dict(live or {})
     new: dict[str, str] = {}
@@ -245,11 +258,7 @@ def submit(exp: Experiment, job_list: list[Job], env: Optional[dict] = None,
         if j.after:
             cmd.append("--dependency=afterok:" + ":".join(ids[a] for a in j.after))
         cmd.append(str(f))
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        except FileNotFoundError:
-            raise XlingError("sbatch not found: this machine is not a SLURM login node", fix="run on a node with "
-                             "SLURM's commands, or use --executor local") from None
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode:
             raise XlingError(f"sbatch refused the job of stage {j.stage}: {r.stderr.strip() or r.stdout.strip()}",
                              file=f, fix="check the partition/account/qos/time options" +
