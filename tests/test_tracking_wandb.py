@@ -56,6 +56,7 @@ def test_fairseq_imports_wandb_only_for_a_process_that_logs_to_it():
 
 
 def test_checkpoint_scores_read_back_from_a_run_over_several_blocks(tmp_path, monkeypatch):
+    from xling.experiment.curves import checkpoint_scalars
     from xling.experiment.track_wandb import BLOCK, environment, log_checkpoints, runs
 
     for k, v in environment("t", tmp_path, "eval", base={}).items():
@@ -63,7 +64,8 @@ def test_checkpoint_scores_read_back_from_a_run_over_several_blocks(tmp_path, mo
     updates = range(100, 40100, 100)
     rows = [{"update": u, "task": "pos", "lang": lg, "zero_shot": lg != "en", "dev": u / 1000 + i, "test": None}
             for u in updates for i, lg in enumerate(("en", "de"))]
-    log_checkpoints("xling-tests", {"rows": rows, "zero_shot": {"pos": {str(u): u / 7 for u in updates}}})
+    log_checkpoints("xling-tests", checkpoint_scalars({"rows": rows,
+                                                       "zero_shot": {"pos": {str(u): u / 7 for u in updates}}}))
     (run,) = runs(tmp_path)
     assert run["ended"]  # its exit record: wandb's service had written the whole file when it was read
     assert run["file"].stat().st_size > 2 * BLOCK  # records split over blocks

@@ -70,6 +70,20 @@ def write(stage_dir: Path, updates: list[int]) -> dict:
     return report
 
 
+def checkpoint_scalars(report: dict) -> dict[int, dict[str, float]]:
+    """A checkpoint stage's scores by update: ``{update: {"TASK/LANG/dev|test": score, "TASK/zero_shot": score}}``
+    (what both trackers log)."""
+    at: dict[int, dict[str, float]] = {}
+    for r in report["rows"]:
+        for split in ("dev", "test"):
+            if r[split] is not None:
+                at.setdefault(int(r["update"]), {})[f"{r['task']}/{r['lang']}/{split}"] = r[split]
+    for task, curve in report["zero_shot"].items():
+        for u, score in curve.items():
+            at.setdefault(int(u), {})[f"{task}/zero_shot"] = score
+    return dict(sorted(at.items()))
+
+
 def main(argv: list[str]) -> int:
     track = {}
     for flag in ("--tensorboard", "--wandb"):
@@ -78,14 +92,15 @@ def main(argv: list[str]) -> int:
             track[flag], argv = argv[i + 1], argv[:i] + argv[i + 2:]
     try:
         report = write(Path(argv[0]), [int(a) for a in argv[1:]])
+        scalars = checkpoint_scalars(report)
         if "--tensorboard" in track:
             from xling.experiment.track import log_checkpoints
 
-            log_checkpoints(Path(track["--tensorboard"]), report)
+            log_checkpoints(Path(track["--tensorboard"]), scalars)
         if "--wandb" in track:
             from xling.experiment import track_wandb
 
-            track_wandb.log_checkpoints(track["--wandb"], report)
+            track_wandb.log_checkpoints(track["--wandb"], scalars)
     except XlingError as e:
         print(f"error: {e.render()}", file=sys.stderr)
         return e.exit_code

@@ -69,19 +69,15 @@ class Tracking:
         return out + ([] if self.wandb is None else ["--wandb", self.wandb])
 
 
-def log_checkpoints(logdir: Path, report: dict) -> None:
-    """Each checkpoint's scores at its update."""
+def log_checkpoints(logdir: Path, scalars: dict[int, dict[str, float]]) -> None:
+    """Each checkpoint's scores at its update (:func:`xling.experiment.curves.checkpoint_scalars`)."""
     from tensorboardX import SummaryWriter
 
     w = SummaryWriter(str(logdir))
     try:
-        for r in report["rows"]:
-            for split in ("dev", "test"):
-                if r[split] is not None:
-                    w.add_scalar(f"{r['task']}/{r['lang']}/{split}", r[split], r["update"])
-        for task, curve in report["zero_shot"].items():
-            for u, score in curve.items():
-                w.add_scalar(f"{task}/zero_shot", score, int(u))
+        for u, scores in scalars.items():
+            for tag, value in scores.items():
+                w.add_scalar(tag, value, u)
     finally:
         w.close()
 

@@ -40,22 +40,14 @@ def environment(exp_name: str, exp_dir: Path, stage: str, base: Optional[dict] =
     return env
 
 
-def log_checkpoints(project: str, report: dict) -> None:
-    """Each checkpoint's scores (``TASK/LANG/dev|test``, ``TASK/zero_shot``) at its update, as one run."""
+def log_checkpoints(project: str, scalars: dict[int, dict[str, float]]) -> None:
+    """Each checkpoint's scores (:func:`xling.experiment.curves.checkpoint_scalars`) at its update, as one run."""
     import wandb
 
-    at: dict[int, dict[str, float]] = {}
-    for r in report["rows"]:
-        for split in ("dev", "test"):
-            if r[split] is not None:
-                at.setdefault(int(r["update"]), {})[f"{r['task']}/{r['lang']}/{split}"] = r[split]
-    for task, curve in report["zero_shot"].items():
-        for u, score in curve.items():
-            at.setdefault(int(u), {})[f"{task}/zero_shot"] = score
     run = wandb.init(project=project)  # mode, directory, name and group: the environment xling run gives
     try:
-        for u in sorted(at):
-            run.log(at[u], step=u)
+        for u, scores in scalars.items():
+            run.log(scores, step=u)
     finally:
         run.finish()
 
