@@ -9,6 +9,7 @@ from pathlib import Path
 
 from xling.errors import XlingError
 from xling.io import atomic_dir
+from xling.outputs import FULL_DISK
 from xling.pretrain.options import PretrainOptions
 
 
@@ -179,7 +180,7 @@ def failed_save(checkpoint_dir: Path, log_tail: list[str] = (), error: OSError |
     partial = sorted(checkpoint_dir.glob("*.pt.tmp")) if checkpoint_dir.is_dir() else []
     for f in partial:
         f.unlink(missing_ok=True)
-    code = error.errno if error is not None and error.errno in (errno.ENOSPC, errno.EDQUOT) else \
+    code = error.errno if error is not None and error.errno in FULL_DISK else \
         next((c for key, c in FULL_DISK_LOG.items() if any(key in line for line in log_tail)), None)
     if code is None:
         return error
